@@ -55,9 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parsed = parse(command, rest)
     module = importlib.import_module(SUBCOMMANDS[command][0])
     try:
+        parsed = parse(command, rest)
         module.run(*parsed)
     except (ValueError, FileExistsError, FileNotFoundError) as err:
         # User errors (bad input, existing output) get one clear line, not a traceback.

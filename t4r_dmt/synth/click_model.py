@@ -1,0 +1,153 @@
+"""The planted click and order model, the logging policy that orders each list, and the sampling.
+
+For candidate i of request r (user u, time t), with the user's latest views / carts strictly before t:
+
+    relevance_i = click_intercept + w_last_category [cat_i == category of the last view]
+                + w_recent_category sum_k 0.7^k [cat_i == category of the k-th latest view]
+                + w_recent_item [item_i among the latest views] + w_cart_category [cat_i carted]
+                + w_cart_item [item_i carted] + w_facet facet_weight(u, cat_i)
+                + w_quality quality_i - w_price price_sensitivity_u z(log price_i)
+    p_click_relevance_i = sigmoid(relevance_i - diversity_weight * neighbour_similarity_i)
+    p_click_i = bias[position_i] * p_click_relevance_i
+    p_order_i = p_click_i * sigmoid(order_intercept + w_order_cart_item [item_i carted]
+                + w_order_cart_category [cat_i carted] + logit(propensity_u)
+                - w_order_price price_sensitivity_u z(log price_i))
+
+``neighbour_similarity`` weighs same-category items 1, 2 and 3 positions away (above or below) by 1,
+1/2 and 1/4: crowded lists are clicked less. The logging policy sorts by relevance plus Gaussian noise,
+so positions are confounded with relevance, as in a real production log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from t4r_dmt.synth.catalog import Catalog, Users
+from t4r_dmt.synth.config import SynthConfig
+from t4r_dmt.synth.events import logit, sigmoid
+from t4r_dmt.synth.history import Recent
+from t4r_dmt.synth.requests import Candidates
+
+RECENT_DECAY = 0.7  # weight of the k-th latest view's category: RECENT_DECAY ** k
+NEIGHBOUR_WEIGHTS = (1.0, 0.5, 0.25)  # same-category neighbours 1, 2, 3 positions away
+
+
+@dataclass(frozen=True)
+class Impressions:
+    """Ordered impressions (request-major, then position), arrays of shape (N,).
+
+    request: request index; item: item index; position: 0 = top; relevance: the list-free relevance
+    logit; neighbour_similarity: weighted count of same-category neighbours; position_bias: bias at
+    the position; p_click_relevance, p_click, p_order_given_click, p_order: planted probabilities;
+    click, order: sampled outcomes (bool, order implies click).
+    """
+
+    request: np.ndarray
+    item: np.ndarray
+    position: np.ndarray
+    relevance: np.ndarray
+    neighbour_similarity: np.ndarray
+    position_bias: np.ndarray
+    p_click_relevance: np.ndarray
+    p_click: np.ndarray
+    p_order_given_click: np.ndarray
+    p_order: np.ndarray
+    click: np.ndarray
+    order: np.ndarray
+
+
+def position_bias(config: SynthConfig) -> np.ndarray:
+    """Planted examination probability per position: (list_length,), 1 at the top, decreasing."""
+    position = np.arange(config.list_length)
+    return np.asarray((1.0 + position) ** -config.bias_exponent
+                      * config.page_decay ** (position // config.page_size))
+
+
+def _any_equal(values: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """[values[i] in table[i, :]]: (N,), (N, K) -> (N,) bool (-1 entries of table never match)."""
+    return np.asarray((table == values[:, None]).any(axis=1))
+
+
+def relevance_logit(config: SynthConfig, catalog: Catalog, users: Users, user: np.ndarray,
+                    item: np.ndarray, views: Recent, carts: Recent) -> np.ndarray:
+    """List-free relevance logit of each candidate: (N,) user, (N,) item, Recent rows (N, depth) -> (N,)."""
+    category = catalog.category[item]
+    decay = RECENT_DECAY ** np.arange(views.category.shape[1])
+    recent_category = ((views.category == category[:, None]) * decay).sum(axis=1)
+    return np.asarray(
+        config.click_intercept
+        + config.w_last_category * (views.category[:, 0] == category)
+        + config.w_recent_category * recent_category
+        + config.w_recent_item * _any_equal(item, views.item)
+        + config.w_cart_category * _any_equal(category, carts.category)
+        + config.w_cart_item * _any_equal(item, carts.item)
+        + config.w_facet * users.facet_affinity(user, category)
+        + config.w_quality * catalog.quality[item]
+        - config.w_price * users.price_sensitivity[user] * catalog.log_price_z[item]
+    )
+
+
+def order_given_click(config: SynthConfig, catalog: Catalog, users: Users, user: np.ndarray,
+                      item: np.ndarray, carts: Recent) -> np.ndarray:
+    """Probability of an order once clicked: (N,) user, (N,) item, carts rows (N, depth) -> (N,)."""
+    category = catalog.category[item]
+    return sigmoid(
+        config.order_intercept
+        + config.w_order_cart_item * _any_equal(item, carts.item)
+        + config.w_order_cart_category * _any_equal(category, carts.category)
+        + logit(users.propensity[user])
+        - config.w_order_price * users.price_sensitivity[user] * catalog.log_price_z[item]
+    )
+
+
+def neighbour_similarity(request: np.ndarray, category: np.ndarray) -> np.ndarray:
+    """Weighted count of same-category items up to 3 positions above or below: (N,), (N,) -> (N,).
+
+    Rows must be sorted by (request, position).
+    """
+    n = len(request)
+    similarity = np.zeros(n)
+    for distance, weight in enumerate(NEIGHBOUR_WEIGHTS, start=1):
+        if distance >= n:
+            break
+        same = (request[distance:] == request[:-distance]) & (category[distance:] == category[:-distance])
+        similarity[distance:] += weight * same  # the item `distance` above
+        similarity[:-distance] += weight * same  # the item `distance` below
+    return similarity
+
+
+def rank_and_sample(config: SynthConfig, catalog: Catalog, users: Users, candidates: Candidates,
+                    request_user: np.ndarray, views: Recent, carts: Recent,
+                    rng: np.random.Generator) -> Impressions:
+    """Order each request's candidates by the noisy logging policy, then apply and sample the truth.
+
+    ``request_user`` (R,) maps requests to users; ``views`` / ``carts`` are per request (R, depth).
+    """
+    request, item = candidates.request, candidates.item
+    user = request_user[request]
+    cart_rows = _rows(carts, request)
+    rel = relevance_logit(config, catalog, users, user, item, _rows(views, request), cart_rows)
+    p_order_click = order_given_click(config, catalog, users, user, item, cart_rows)
+    policy_score = rel + config.policy_noise * rng.standard_normal(len(item))
+    order = np.lexsort((-policy_score, request))
+    request, item, rel, p_order_click = request[order], item[order], rel[order], p_order_click[order]
+    position = np.arange(len(request)) - np.searchsorted(request, request, side="left")
+
+    similarity = neighbour_similarity(request, catalog.category[item])
+    bias = position_bias(config)[position]
+    p_rel = sigmoid(rel - config.diversity_weight * similarity)
+    p_click = bias * p_rel
+    click = rng.random(len(item)) < p_click
+    ordered = click & (rng.random(len(item)) < p_order_click)
+    return Impressions(
+        request=request, item=item, position=position, relevance=rel, neighbour_similarity=similarity,
+        position_bias=bias, p_click_relevance=p_rel, p_click=p_click, p_order_given_click=p_order_click,
+        p_order=p_click * p_order_click, click=click, order=ordered,
+    )
+
+
+def _rows(recent: Recent, index: np.ndarray) -> Recent:
+    """Recent rows repeated per candidate: (R, depth) -> (N, depth)."""
+    return Recent(item=recent.item[index], category=recent.category[index], valid=recent.valid[index])

@@ -1,0 +1,120 @@
+"""``t4r-dmt train``: the incremental time-window loop over preprocessed windows.
+
+Example::
+
+    t4r-dmt train --data runs/demo/data --config dmt --out runs/demo/dmt --windows 1:4 \
+        --per_device_train_batch_size 256 --learning_rate 1e-3 --seed 42
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
+
+from t4r_dmt.io_utils import write_json
+from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame
+
+logger = logging.getLogger(__name__)
+
+ARGUMENTS = (DataArguments, RunTrainingArguments)
+
+
+def load_schema(task_dir: Path) -> Any:
+    """Read ``task_dir/schema.pbtxt`` into a Merlin schema."""
+    if not (task_dir / "schema.pbtxt").exists():
+        raise FileNotFoundError(f"{task_dir / 'schema.pbtxt'} is missing: run `t4r-dmt preprocess` first")
+    return TensorflowMetadata.from_proto_text_file(str(task_dir)).to_merlin_schema()
+
+
+def prepare_run_dir(data_args: DataArguments) -> list[dict[str, Any]]:
+    """Create the run folder; return the window records already finished (with ``--resume``)."""
+    from t4r_dmt.training.results import RunResults
+
+    run_dir = Path(data_args.out)
+    exists = run_dir.exists() and any(run_dir.iterdir())
+    if data_args.resume:
+        if not (run_dir / "metrics.json").exists():
+            logger.info("--resume: %s has no finished window yet; starting from the first", run_dir)
+            return []
+        return list(RunResults.load(run_dir).windows)
+    if exists and not data_args.overwrite:
+        raise FileExistsError(f"run folder {run_dir} already exists; pass --overwrite or --resume")
+    if exists:
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    return []
+
+
+def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[str, Any]:
+    """Train and evaluate over the windows; returns the averaged metrics and the run folder."""
+    from t4r_dmt.training.results import RunResults, plot_windows
+
+    run_dir = Path(data_args.out)
+    done = prepare_run_dir(data_args)
+    schema = load_schema(data_args.task_dir)
+    if not training_args.output_dir:
+        training_args.output_dir = str(run_dir / "trainer")
+    if training_args.max_sequence_length is None:
+        training_args.max_sequence_length = max_list_length(schema)
+
+    if data_args.task == "ranking":
+        from t4r_dmt.model import build_model, load_config
+
+        config = load_config(data_args.config)
+        model_name = Path(data_args.config).stem
+        config_dict = config.to_dict()
+        evaluate = evaluate_ranking
+    else:
+        from t4r_dmt.training.next_item import NextItemConfig, build_next_item_model, evaluate_next_item
+
+        config = NextItemConfig.load(data_args.config)
+        model_name = config.name
+        config_dict = dataclasses.asdict(config)
+        evaluate = evaluate_next_item
+
+    from transformers import set_seed
+
+    set_seed(training_args.seed)
+    if data_args.task == "ranking":
+        model = build_model(schema, config)
+    else:
+        model = build_next_item_model(schema, config)
+    write_json(run_dir / "config.json", {
+        "model": model_name,
+        "config": config_dict,
+        "data": dataclasses.asdict(data_args),
+        "training": {k: v for k, v in training_args.to_dict().items() if _jsonable(v)},
+    })
+
+    import transformers4rec.torch as tr
+
+    trainer = tr.Trainer(model=model, args=training_args, schema=schema, compute_metrics=False)
+
+    def on_window_end(records: list[dict[str, Any]]) -> None:
+        RunResults(task=data_args.task, model=model_name, config=config_dict, windows=records).write(run_dir)
+
+    loop = TimeWindowLoop(trainer, data_args, training_args, evaluate, on_window_end)
+    records = loop.run(done)
+    results = RunResults(task=data_args.task, model=model_name, config=config_dict, windows=records)
+    results.write(run_dir)
+    plot_windows(results, run_dir / "plots")
+    logger.info("run finished: metrics in %s, plots in %s", run_dir / "metrics.json", run_dir / "plots")
+    return {"run_dir": str(run_dir), "average": results.average, "windows": records}
+
+
+def evaluate_ranking(trainer: Any, eval_path: Path) -> tuple[int, dict[str, float]]:
+    """Window-level ranking metrics (DESIGN.md names) of the trainer's model on ``eval_path``."""
+    from t4r_dmt.metrics.ranking import ranking_metrics
+
+    frame = predict_frame(trainer, eval_path)
+    return len(frame), ranking_metrics(frame)
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool, list, dict))
