@@ -39,6 +39,10 @@ def parse(command: str, argv: Sequence[str]) -> tuple[Any, ...]:
 
     module = importlib.import_module(SUBCOMMANDS[command][0])
     parser = HfArgumentParser(module.ARGUMENTS, prog=f"t4r-dmt {command}")
+    # A module may accept positionals (e.g. `t4r-dmt report RUN1 RUN2`) by rewriting them to flags.
+    rewrite = getattr(module, "rewrite_argv", None)
+    if rewrite is not None:
+        argv = rewrite(list(argv))
     if len(argv) == 1 and argv[0].endswith(".json"):
         return tuple(parser.parse_json_file(argv[0]))
     return tuple(parser.parse_args_into_dataclasses(args=list(argv)))
