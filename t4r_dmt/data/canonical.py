@@ -1,0 +1,155 @@
+"""The canonical events and impressions tables every reader produces, and the checks on whole tables.
+
+Events (one row per user action):
+
+==============  ==============  ===========================================================
+column          dtype           notes
+==============  ==============  ===========================================================
+event_time      datetime64[ns]  UTC, tz-naive
+event_type      object          view | cart | purchase | remove_from_cart
+product_id      int64
+category_id     int64           -1 when the format has no category
+category_code   object          str or None
+brand           object          str or None
+price           float64         >= 0; NaN when the format has no price
+user_id         int64
+user_session    object          str; formats without sessions split each user's events at
+                                30-minute gaps (:func:`sessionize`)
+==============  ==============  ===========================================================
+
+Impressions (one row per item shown in a ranked list): request_id, user_id, event_time (request
+time), product_id, position (0 = top), page, all int64 but event_time; click and order int8 0/1.
+Readers may add columns (Trivago adds ``price``).
+
+While a read is in progress, tables are :data:`Columns` (name -> (N,) numpy array) that also carry
+``_src`` (file index) and ``_row`` (table row in that file), so that whole-table checks can name the
+file and row of a bad row; :func:`finish` builds the DataFrame once, at the end.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from t4r_dmt.data.validate import BadRows, Columns
+
+EVENT_TYPES = ("view", "cart", "purchase", "remove_from_cart")
+EVENT_DTYPES: dict[str, str] = {
+    "event_time": "datetime64[ns]", "event_type": "object", "product_id": "int64", "category_id": "int64",
+    "category_code": "object", "brand": "object", "price": "float64", "user_id": "int64",
+    "user_session": "object",
+}
+IMPRESSION_DTYPES: dict[str, str] = {
+    "request_id": "int64", "user_id": "int64", "event_time": "datetime64[ns]", "product_id": "int64",
+    "position": "int64", "page": "int64", "click": "int8", "order": "int8",
+}
+HELPERS = ("_src", "_row")
+SESSION_GAP = np.timedelta64(30, "m")
+NO_CATEGORY = -1
+
+
+def empty(dtypes: dict[str, str]) -> Columns:
+    """A table with no rows and the given columns and dtypes (plus the helper columns)."""
+    columns = {name: np.zeros(0, dtype=dtype) for name, dtype in dtypes.items()}
+    columns.update({"_src": np.zeros(0, np.int32), "_row": np.zeros(0, np.int64)})
+    return columns
+
+
+def take(columns: Columns, index: np.ndarray) -> Columns:
+    """The rows ``index`` (a bool mask or positions) of every column."""
+    return {name: values[index] for name, values in columns.items()}
+
+
+def event_columns(
+    rows: np.ndarray,
+    event_time: np.ndarray,
+    event_type: np.ndarray | str,
+    product_id: np.ndarray,
+    user_id: np.ndarray,
+    user_session: np.ndarray | None = None,
+    category_id: np.ndarray | None = None,
+    category_code: np.ndarray | None = None,
+    brand: np.ndarray | None = None,
+    price: np.ndarray | None = None,
+) -> Columns:
+    """Assemble canonical event columns from (n,) arrays; missing optional columns get their defaults.
+
+    ``rows`` (n,) is the local row each event comes from (the ``_row`` helper column). A None
+    ``user_session`` is left None, for :func:`sessionize` to fill once all files are read.
+    """
+    n = len(rows)
+
+    def objects(values: np.ndarray | str | None) -> np.ndarray:
+        if values is None or isinstance(values, str):
+            return np.full(n, values, dtype=object)
+        return np.asarray(values, dtype=object)
+
+    return {
+        "event_time": np.asarray(event_time, "datetime64[ns]"),
+        "event_type": objects(event_type),
+        "product_id": np.asarray(product_id, np.int64),
+        "category_id": np.full(n, NO_CATEGORY, np.int64) if category_id is None
+        else np.asarray(category_id, np.int64),
+        "category_code": objects(category_code),
+        "brand": objects(brand),
+        "price": np.full(n, np.nan) if price is None else np.asarray(price, np.float64),
+        "user_id": np.asarray(user_id, np.int64),
+        "user_session": objects(user_session),
+        "_row": np.asarray(rows, np.int64),
+    }
+
+
+def sessionize(user_id: np.ndarray, event_time: np.ndarray, gap: np.timedelta64 = SESSION_GAP) -> np.ndarray:
+    """Split each user's events into sessions at inactivity gaps longer than ``gap``.
+
+    Parameters
+    ----------
+    user_id: (n,) int64
+    event_time: (n,) datetime64[ns]
+
+    Returns
+    -------
+    (n,) object array of session names ``"<user_id>_<unix seconds of the session's first event>"``:
+    the same events give the same names whatever the row order or the files they came from.
+    """
+    n = len(user_id)
+    if n == 0:
+        return np.zeros(0, dtype=object)
+    order = np.lexsort((event_time, user_id))
+    users, times = user_id[order], event_time[order]
+    new = np.ones(n, bool)
+    new[1:] = (users[1:] != users[:-1]) | ((times[1:] - times[:-1]) > gap)
+    starts = np.flatnonzero(new)
+    start_seconds = times[starts].astype("datetime64[s]").astype(np.int64)
+    names = np.char.add(np.char.add(users[starts].astype(str), "_"), start_seconds.astype(str)).astype(object)
+    out = np.empty(n, dtype=object)
+    out[order] = names[np.cumsum(new) - 1]
+    return out
+
+
+def finish(columns: Columns, dtypes: dict[str, str], extra: tuple[str, ...] = ()) -> pd.DataFrame:
+    """The DataFrame of the canonical columns (then ``extra``) with their dtypes; helpers left out."""
+    frame = pd.DataFrame({name: columns[name] for name in (*dtypes, *extra)})
+    return frame.astype(dtypes, copy=False)
+
+
+def check_impressions(columns: Columns, report: BadRows) -> Columns:
+    """Whole-log checks on impressions: unique (request_id, position); one user and time per request.
+
+    Parameters
+    ----------
+    columns: (N,) arrays of impressions with the helper columns
+    """
+    if len(columns["request_id"]) == 0:
+        return columns
+    keys = pd.DataFrame({"request_id": columns["request_id"], "position": columns["position"]})
+    duplicate = keys.duplicated(keep="first").to_numpy()
+    columns = report.check_frame(columns, duplicate, "duplicate (request_id, position)", "position",
+                                 ("request_id", "position"))
+    for column in ("user_id", "event_time"):
+        values = pd.Series(columns[column])
+        first = values.groupby(columns["request_id"], sort=False).transform("first")
+        differs = (values != first).to_numpy()
+        columns = report.check_frame(columns, differs, f"{column} differs within a request", column,
+                                     ("request_id", column))
+    return columns

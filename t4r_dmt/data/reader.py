@@ -1,0 +1,141 @@
+"""The read loop every format shares: files -> batches -> converted, checked columns -> one table each.
+
+A format supplies, per file, a :class:`Layout`: which columns it needs and a ``convert`` function that
+turns one :class:`~t4r_dmt.data.validate.Batch` of raw columns into canonical tables (e.g. "events",
+"impressions"), flagging bad rows on the batch. The loop drops the flagged rows, raises or counts them
+at the end of each file (:class:`~t4r_dmt.data.validate.BadRows`), and concatenates the tables.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from t4r_dmt.data.canonical import empty, take
+from t4r_dmt.data.sources import Selection, TextLayout, file_columns, file_kind, read_batches, resolve_files
+from t4r_dmt.data.validate import BadRows, Batch, Columns, FileReport
+from t4r_dmt.errors import InputError
+
+Converter = Callable[[Batch], dict[str, Columns]]
+
+
+@dataclass
+class Logs:
+    """What a reader returns.
+
+    Attributes
+    ----------
+    events:
+        Canonical events (see :mod:`t4r_dmt.data.canonical`).
+    impressions:
+        Canonical impressions, or None when the format has no ranking log.
+    dropped:
+        Rows left out, by reason: bad rows under ``on_bad_rows="drop"`` (e.g. "negative price"), and,
+        in either mode, rows a format leaves out by design (e.g. Taobao "fav" rows as
+        "unmapped behaviour: fav").
+    """
+
+    events: pd.DataFrame
+    impressions: pd.DataFrame | None
+    dropped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Layout:
+    """How to read and convert one input file.
+
+    Attributes
+    ----------
+    convert:
+        Batch -> {output name: columns, with ``_row`` (the local row each output row comes from)}.
+    required:
+        Columns (canonical names) the file must have.
+    optional:
+        Further columns read when present.
+    text:
+        Delimiter, header and column aliases for text files.
+    """
+
+    convert: Converter
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+    text: TextLayout = field(default_factory=TextLayout)
+
+
+def read(
+    path: str | os.PathLike[str],
+    selection: Selection,
+    layout_for: Callable[[str], Layout],
+    outputs: dict[str, dict[str, str]],
+    report: BadRows,
+) -> dict[str, Columns]:
+    """Read every file of ``path`` and return one table per output name.
+
+    Parameters
+    ----------
+    outputs:
+        Output name -> canonical dtypes (for empty results).
+    report:
+        Collects bad rows; raises on the first bad file under ``on_bad_rows="raise"``.
+
+    Returns
+    -------
+    {name: columns}, each still carrying the helper columns ``_src`` and ``_row``.
+    """
+    parts: dict[str, list[Columns]] = {name: [] for name in outputs}
+    for src, file in enumerate(resolve_files(path, selection)):
+        layout = layout_for(file)
+        if file_kind(file) != "json":
+            _check_columns(file, layout)
+        file_report = FileReport(file)
+        for table, start in read_batches(file, layout.text, layout.required + layout.optional, file_report):
+            if table.num_rows == 0:
+                continue
+            batch = Batch(table, file, start)
+            tables = layout.convert(batch)
+            keep, skipped = batch.finish()
+            for name, columns in tables.items():
+                kept = keep[columns["_row"]]
+                columns = take(columns, kept) if not kept.all() else columns
+                columns["_row"] = columns["_row"] + start
+                columns["_src"] = np.full(len(columns["_row"]), src, np.int32)
+                parts[name].append(columns)
+            file_report.add_batch(batch, skipped)
+            if report.on_bad_rows == "raise" and file_report.counts:
+                # The file will raise once fully checked: stop holding its rows.
+                parts = {name: [] for name in outputs}
+        report.add_file(file_report)
+    return {name: _concatenate(tables) if tables else empty(outputs[name]) for name, tables in parts.items()}
+
+
+def _concatenate(tables: list[Columns]) -> Columns:
+    if len(tables) == 1:
+        return tables[0]
+    return {name: np.concatenate([t[name] for t in tables]) for name in tables[0]}
+
+
+def every_file(layout: Layout) -> Callable[[str], Layout]:
+    """A ``layout_for`` that gives ``layout`` for every file."""
+    return functools.partial(_constant, layout)
+
+
+def _constant(layout: Layout, file: str) -> Layout:
+    return layout
+
+
+def _check_columns(file: str, layout: Layout) -> None:
+    present = {layout.text.aliases.get(name, name) for name in file_columns(file, layout.text)}
+    for column in layout.required:
+        if column not in present:
+            raise InputError(file, f"missing column (found: {', '.join(sorted(present))})", column=column)
+
+
+def counts(report: BadRows) -> dict[str, int]:
+    """The drop counts as a plain dict, largest first."""
+    return dict(Counter(report.dropped).most_common())

@@ -1,0 +1,176 @@
+"""The REES46 contract: events, impressions and items files (CSV, CSV.gz or parquet).
+
+Events: ``event_time`` (text like ``2019-10-01 00:00:04 UTC`` or a timestamp), ``event_type``
+(view | cart | purchase | remove_from_cart), ``product_id``, ``category_id`` (19 digits, read as int64
+exactly), ``category_code``, ``brand``, ``price``, ``user_id``, ``user_session``: the columns of the
+Kaggle "eCommerce behavior data from multi category store" files, and of ``synth``'s events.parquet.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+
+import numpy as np
+import pandas as pd
+
+from t4r_dmt.data.canonical import (
+    EVENT_DTYPES,
+    EVENT_TYPES,
+    IMPRESSION_DTYPES,
+    NO_CATEGORY,
+    check_impressions,
+    event_columns,
+    finish,
+)
+from t4r_dmt.data.columns import (
+    NULL_ID,
+    int_column,
+    map_column,
+    price_column,
+    str_column,
+    time_column,
+)
+from t4r_dmt.data.reader import Layout, Logs, counts, every_file, read
+from t4r_dmt.data.sources import PARQUET_SUFFIXES, Selection
+from t4r_dmt.data.validate import BadRows, Batch, Columns
+
+SELECTION = Selection(suffixes=(".csv", ".csv.gz") + PARQUET_SUFFIXES)
+ITEM_DTYPES = {"product_id": "int64", "category_id": "int64", "category_code": "object", "brand": "object",
+               "price": "float64"}
+
+
+def _convert_events(batch: Batch) -> dict[str, Columns]:
+    return {"events": event_columns(
+        batch.rows,
+        event_time=time_column(batch, "event_time"),
+        event_type=map_column(batch, "event_type", {t: t for t in EVENT_TYPES}),
+        product_id=int_column(batch, "product_id"),
+        category_id=int_column(batch, "category_id", null=None, default=NO_CATEGORY),
+        category_code=str_column(batch, "category_code"),
+        brand=str_column(batch, "brand"),
+        price=price_column(batch, "price"),
+        user_id=int_column(batch, "user_id"),
+        user_session=str_column(batch, "user_session", null=NULL_ID),
+    )}
+
+
+EVENTS = Layout(_convert_events, required=tuple(EVENT_DTYPES))
+
+
+def read_events(path: str | os.PathLike[str], on_bad_rows: str = "raise") -> tuple[pd.DataFrame, dict[str, int]]:
+    """Read REES46-schema events into the canonical events table.
+
+    Parameters
+    ----------
+    path:
+        A file, a glob or a folder (its .csv, .csv.gz and .parquet files).
+    on_bad_rows:
+        "raise": the first bad row raises :class:`~t4r_dmt.errors.InputError` naming the file, the
+        column, the row (0-based index among the file's data rows: the header line is not a row)
+        and the value, and saying how many rows of the file are bad. "drop": bad rows are left out
+        and counted by reason.
+
+    Returns
+    -------
+    events: (N, 9) canonical events; dropped: {reason: rows}
+    """
+    report = BadRows(on_bad_rows)
+    events = read(path, SELECTION, every_file(EVENTS), {"events": EVENT_DTYPES}, report)["events"]
+    report.log(os.fspath(path))
+    return finish(events, EVENT_DTYPES), counts(report)
+
+
+
+def _convert_impressions(batch: Batch, page_size: int) -> dict[str, Columns]:
+    request_id = int_column(batch, "request_id")
+    user_id = int_column(batch, "user_id")
+    event_time = time_column(batch, "event_time")
+    product_id = int_column(batch, "product_id")
+    position = int_column(batch, "position", null="missing position")
+    batch.flag(position < 0, "negative position", "position", batch.column("position"))
+    if "page" in batch.table.column_names:
+        page = int_column(batch, "page", null="missing page")
+        batch.flag(page < 0, "negative page", "page", batch.column("page"))
+    else:
+        page = position // page_size
+    labels: dict[str, np.ndarray] = {}
+    for name in ("click", "order"):
+        labels[name] = int_column(batch, name, null=f"missing {name}")
+        batch.flag((labels[name] != 0) & (labels[name] != 1), f"{name} not 0/1", name, batch.column(name))
+    batch.flag((labels["order"] == 1) & (labels["click"] == 0), "order without click", "order",
+               batch.column("order"))
+    return {"impressions": {
+        "request_id": request_id, "user_id": user_id, "event_time": event_time, "product_id": product_id,
+        "position": position, "page": page, "click": labels["click"].astype(np.int8),
+        "order": labels["order"].astype(np.int8), "_row": batch.rows,
+    }}
+
+
+def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10
+                     ) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Read a ranking log (impressions) into the canonical impressions table.
+
+    Parameters
+    ----------
+    path:
+        A file, a glob or a folder (its .csv, .csv.gz and .parquet files) with columns request_id,
+        user_id, event_time, product_id, position, click, order and optionally page.
+    on_bad_rows:
+        As in :func:`read_events` (rows are 0-based among the file's data rows). Besides bad values,
+        an order without a click, a repeated (request_id, position) and a request whose rows disagree
+        on user_id or event_time are bad rows.
+    page_size:
+        Items per page, giving ``page = position // page_size`` when the file has no page column.
+
+    Returns
+    -------
+    impressions: (N, 8) canonical impressions; dropped: {reason: rows}
+    """
+    if page_size < 1:
+        raise ValueError(f"page_size must be >= 1; got {page_size}")
+    report = BadRows(on_bad_rows)
+    layout = Layout(functools.partial(_convert_impressions, page_size=page_size),
+                    required=("request_id", "user_id", "event_time", "product_id", "position", "click",
+                              "order"), optional=("page",))
+    table = read(path, SELECTION, every_file(layout), {"impressions": IMPRESSION_DTYPES},
+                 report)["impressions"]
+    table = check_impressions(table, report)
+    report.log(os.fspath(path))
+    return finish(table, IMPRESSION_DTYPES), counts(report)
+
+
+def _convert_items(batch: Batch) -> dict[str, Columns]:
+    return {"items": {
+        "product_id": int_column(batch, "product_id"),
+        "category_id": int_column(batch, "category_id", null=None, default=NO_CATEGORY),
+        "category_code": str_column(batch, "category_code"),
+        "brand": str_column(batch, "brand"),
+        "price": price_column(batch, "price"),
+        "_row": batch.rows,
+    }}
+
+
+def read_items(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read an items file: one row per product with its category_id, category_code, brand and price.
+
+    Any bad row (or a product listed twice) raises :class:`~t4r_dmt.errors.InputError` naming the
+    file, column, row (0-based among the file's data rows) and value.
+
+    Returns
+    -------
+    (P, 5) frame: product_id int64, category_id int64 (-1 if null), category_code, brand (str or
+    None), price float64.
+    """
+    report = BadRows("raise")
+    table = read(path, SELECTION, every_file(Layout(_convert_items, required=tuple(ITEM_DTYPES))),
+                 {"items": ITEM_DTYPES}, report)["items"]
+    duplicate = pd.Series(table["product_id"]).duplicated().to_numpy()
+    table = report.check_frame(table, duplicate, "duplicate product_id", "product_id")
+    return finish(table, ITEM_DTYPES)
+
+
+def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10) -> Logs:
+    """REES46 events as :class:`Logs` (no impressions: they come from their own file)."""
+    events, dropped = read_events(path, on_bad_rows)
+    return Logs(events, None, dropped)
