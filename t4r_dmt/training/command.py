@@ -63,28 +63,10 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     if training_args.max_sequence_length is None:
         training_args.max_sequence_length = max_list_length(schema)
 
-    if data_args.task == "ranking":
-        from t4r_dmt.model import build_model, load_config
-
-        config = load_config(data_args.config)
-        model_name = Path(data_args.config).stem
-        config_dict = config.to_dict()
-        evaluate = evaluate_ranking
-    else:
-        from t4r_dmt.training.next_item import NextItemConfig, build_next_item_model, evaluate_next_item
-
-        config = NextItemConfig.load(data_args.config)
-        model_name = config.name
-        config_dict = dataclasses.asdict(config)
-        evaluate = evaluate_next_item
-
     from transformers import set_seed
 
     set_seed(training_args.seed)
-    if data_args.task == "ranking":
-        model = build_model(schema, config)
-    else:
-        model = build_next_item_model(schema, config)
+    model_name, config_dict, model, evaluate = _build(data_args, schema)
     write_json(run_dir / "config.json", {
         "model": model_name,
         "config": config_dict,
@@ -106,6 +88,19 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     plot_windows(results, run_dir / "plots")
     logger.info("run finished: metrics in %s, plots in %s", run_dir / "metrics.json", run_dir / "plots")
     return {"run_dir": str(run_dir), "average": results.average, "windows": records}
+
+
+def _build(data_args: DataArguments, schema: Any) -> tuple[str, dict[str, Any], Any, Any]:
+    """(preset name, config dict, model, evaluate function) for the run's task."""
+    if data_args.task == "ranking":
+        from t4r_dmt.model import build_model, load_config
+
+        config = load_config(data_args.config)
+        return Path(data_args.config).stem, config.to_dict(), build_model(schema, config), evaluate_ranking
+    from t4r_dmt.training.next_item import NextItemConfig, build_next_item_model, evaluate_next_item
+
+    nconfig = NextItemConfig.load(data_args.config)
+    return nconfig.name, nconfig.to_dict(), build_next_item_model(schema, nconfig), evaluate_next_item
 
 
 def evaluate_ranking(trainer: Any, eval_path: Path) -> tuple[int, dict[str, float]]:

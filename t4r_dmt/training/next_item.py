@@ -79,6 +79,9 @@ class NextItemConfig:
         if not path.exists():
             raise FileNotFoundError(f"next-item config {path} not found")
         data = json.loads(path.read_text())
+        task = data.pop("task", "next-item")
+        if task != "next-item":
+            raise ValueError(f"{path} is a {task!r} config; --task next-item needs a next-item preset")
         data.setdefault("name", path.stem)
         return cls(**data)
 
