@@ -1,0 +1,103 @@
+"""``t4r-dmt predict``: score every impression of one preprocessed window with a trained run.
+
+Writes ``request_id, product_id (raw), p_click, p_order, score`` to ``--out`` (parquet, or CSV when the name
+ends in ``.csv``), atomically. The model is rebuilt from ``RUN/config.json`` and the weights of the last
+finished window (or ``--checkpoint_window``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from t4r_dmt.io_utils import atomic_path
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class PredictArguments:
+    run: str = field(metadata={"help": "Run folder written by `t4r-dmt train`."})
+    data: str = field(metadata={"help": "Output folder of `t4r-dmt preprocess`."})
+    window: int = field(metadata={"help": "Window to score (1-based)."})
+    out: str = field(metadata={"help": "Output file (.parquet or .csv)."})
+    split: str = field(default="train", metadata={"help": "File of the window: train (all rows), valid or test."})
+    checkpoint_window: int = field(default=0, metadata={"help": "Weights after this window (0: the last one)."})
+    batch_size: int = field(default=1024, metadata={"help": "Scoring batch size."})
+
+    def __post_init__(self) -> None:
+        if self.window < 1:
+            raise ValueError(f"--window must be >= 1, got {self.window}")
+        if self.batch_size < 1:
+            raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}")
+        if not self.out.endswith((".parquet", ".csv")):
+            raise ValueError(f"--out must end in .parquet or .csv, got {self.out!r}")
+
+
+ARGUMENTS = (PredictArguments,)
+
+OUTPUT_COLUMNS = ["request_id", "product_id", "p_click", "p_order", "score"]
+
+
+def last_checkpoint(run_dir: Path) -> int:
+    """The last window with saved weights under ``run_dir/checkpoints``."""
+    folder = run_dir / "checkpoints"
+    found = sorted(
+        int(m.group(1)) for p in folder.glob("window_*/model.pt") if (m := re.match(r"window_(\d+)", p.parent.name))
+    ) if folder.exists() else []
+    if not found:
+        raise FileNotFoundError(f"{folder} holds no checkpoint: train the run first")
+    return found[-1]
+
+
+def load_run_model(run_dir: Path, schema: Any, checkpoint_window: int = 0) -> tuple[Any, int]:
+    """Rebuild the ranking model of a run and load its weights; returns (model, checkpoint window)."""
+    from t4r_dmt.model import DMTConfig, build_model
+    from t4r_dmt.training.loop import load_checkpoint
+
+    config_path = run_dir / "config.json"
+    if not config_path.exists():
+        raise FileNotFoundError(f"{config_path} is missing: is {run_dir} a `t4r-dmt train` run?")
+    saved = json.loads(config_path.read_text())
+    if saved.get("data", {}).get("task", "ranking") != "ranking":
+        raise ValueError(f"{run_dir} is a next-item run; predict scores ranking impressions")
+    model = build_model(schema, DMTConfig.from_dict(saved["config"]))
+    window = checkpoint_window or last_checkpoint(run_dir)
+    load_checkpoint(model, run_dir, window)
+    return model, window
+
+
+def run(args: PredictArguments) -> dict[str, Any]:
+    import transformers4rec.torch as tr
+
+    from t4r_dmt.training.arguments import RunTrainingArguments
+    from t4r_dmt.training.command import load_schema
+    from t4r_dmt.training.loop import max_list_length, predict_frame
+    from t4r_dmt.training.windows import window_path
+
+    task_dir = Path(args.data) / "ranking"
+    schema = load_schema(task_dir)
+    path = window_path(task_dir, args.window, args.split)
+    model, ckpt = load_run_model(Path(args.run), schema, args.checkpoint_window)
+    with tempfile.TemporaryDirectory() as tmp:
+        targs = RunTrainingArguments(output_dir=tmp, report_to=[], per_device_eval_batch_size=args.batch_size,
+                                     max_sequence_length=max_list_length(schema), disable_tqdm=True)
+        trainer = tr.Trainer(model=model, args=targs, schema=schema, compute_metrics=False)
+        frame = predict_frame(trainer, path)
+    frame["product_id"] = pd.read_parquet(path, columns=["product_id"])["product_id"].to_numpy()
+    frame = frame[OUTPUT_COLUMNS]
+    with atomic_path(args.out) as tmp_out:
+        if args.out.endswith(".csv"):
+            frame.to_csv(tmp_out, index=False)
+        else:
+            frame.to_parquet(tmp_out, index=False)
+    logger.info("scored %d impressions of window %d with the weights after window %d -> %s",
+                len(frame), args.window, ckpt, args.out)
+    return {"rows": len(frame), "out": args.out, "checkpoint_window": ckpt}

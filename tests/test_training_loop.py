@@ -1,0 +1,143 @@
+"""The incremental time-window loop: train on t, evaluate on t+1; resume; predict; argument errors."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from t4r_dmt.training import loop as loop_module
+from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments, parse_windows
+from t4r_dmt.training.windows import list_windows, select_windows
+
+from model_fixtures import FixtureSpec, tiny_config, write_ranking_fixture
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("prep")
+    write_ranking_fixture(root / "ranking", n_windows=3, spec=FixtureSpec(requests_per_window=40), seed=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny_dmt.json"
+    path.write_text(json.dumps(tiny_config().to_dict()))
+    return path
+
+
+def _train(data_dir, config_file, out, **data_kwargs):
+    from t4r_dmt.training.command import run
+
+    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), **data_kwargs)
+    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
+                                 per_device_train_batch_size=32, per_device_eval_batch_size=64)
+    return run(data, targs)
+
+
+def test_loop_over_three_windows_writes_valid_results(data_dir, config_file, tmp_path):
+    from t4r_dmt.training.results import RunResults, validate_metrics_json
+
+    result = _train(data_dir, config_file, tmp_path / "run")
+    run_dir = tmp_path / "run"
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    validate_metrics_json(saved, str(run_dir / "metrics.json"))
+    assert saved["task"] == "ranking" and saved["model"] == "tiny_dmt"
+    assert [(w["train_window"], w["eval_window"]) for w in saved["windows"]] == [(1, 2), (2, 3)]
+    valid_rows = [len(pd.read_parquet(data_dir / "ranking" / f"{w:04d}" / "valid.parquet")) for w in (2, 3)]
+    assert [w["n_rows"] for w in saved["windows"]] == valid_rows
+    for window in saved["windows"]:
+        assert 0.0 <= window["auc_click"] <= 1.0
+        assert window["logloss_click"] > 0
+    avg = saved["average"]["auc_click"]
+    assert avg == pytest.approx(sum(w["auc_click"] for w in saved["windows"]) / 2)
+    assert result["average"]["auc_click"] == pytest.approx(avg)
+    assert (run_dir / "metrics.csv").exists() and (run_dir / "plots" / "auc_click.png").exists()
+    assert (run_dir / "checkpoints" / "window_0001" / "model.pt").exists()
+    assert (run_dir / "checkpoints" / "window_0002" / "model.pt").exists()
+    assert RunResults.load(run_dir).windows[0]["train_window"] == 1
+    # A second run into the same folder needs --overwrite or --resume.
+    with pytest.raises(FileExistsError, match="--overwrite or --resume"):
+        _train(data_dir, config_file, run_dir)
+
+
+def test_resume_after_interrupted_window_gives_same_metrics(data_dir, config_file, tmp_path, monkeypatch):
+    full = _train(data_dir, config_file, tmp_path / "full")["windows"]
+
+    original = loop_module.TimeWindowLoop._train_window
+
+    def crash_on_window_2(self, task_dir, window):
+        if window == 2:
+            raise KeyboardInterrupt("killed during window 2")
+        original(self, task_dir, window)
+
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", crash_on_window_2)
+    with pytest.raises(KeyboardInterrupt):
+        _train(data_dir, config_file, tmp_path / "resumed")
+    partial = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
+    assert [w["train_window"] for w in partial["windows"]] == [1]
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", original)
+    resumed = _train(data_dir, config_file, tmp_path / "resumed", resume=True)["windows"]
+    assert len(resumed) == len(full) == 2
+    for a, b in zip(full, resumed, strict=True):
+        for key, value in a.items():
+            assert (math.isnan(value) and math.isnan(b[key])) if value != value else b[key] == pytest.approx(value)
+
+
+def test_predict_scores_every_impression(data_dir, config_file, tmp_path):
+    from t4r_dmt.training.predict import PredictArguments
+    from t4r_dmt.training.predict import run as predict
+
+    run_dir = tmp_path / "run"
+    _train(data_dir, config_file, run_dir, windows="1:2")
+    out = tmp_path / "scores.csv"
+    summary = predict(PredictArguments(run=str(run_dir), data=str(data_dir), window=3, out=str(out)))
+    scores = pd.read_csv(out)
+    raw = pd.read_parquet(data_dir / "ranking" / "0003" / "train.parquet")
+    assert summary == {"rows": len(raw), "out": str(out), "checkpoint_window": 1}
+    assert list(scores.columns) == ["request_id", "product_id", "p_click", "p_order", "score"]
+    assert scores["request_id"].tolist() == raw["request_id"].tolist()
+    assert scores["product_id"].tolist() == raw["product_id"].tolist()
+    assert scores[["p_click", "p_order", "score"]].stack().between(0, 1).all()
+    with pytest.raises(FileNotFoundError, match="config.json is missing"):
+        predict(PredictArguments(run=str(tmp_path / "nothing"), data=str(data_dir), window=3,
+                                 out=str(tmp_path / "x.csv")))
+    import shutil
+
+    shutil.rmtree(run_dir / "checkpoints")
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        predict(PredictArguments(run=str(run_dir), data=str(data_dir), window=3, out=str(tmp_path / "x.csv")))
+    with pytest.raises(ValueError, match="must end in .parquet or .csv"):
+        PredictArguments(run="r", data="d", window=3, out="x.txt")
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_window_selection_and_errors(data_dir, tmp_path):
+    assert list_windows(data_dir / "ranking") == [1, 2, 3]
+    assert select_windows([1, 2, 3], "") == [1, 2, 3]
+    assert select_windows([1, 2, 3], "2:3") == [2, 3]
+    with pytest.raises(ValueError, match=r"window\(s\) \[4\] not found"):
+        select_windows([1, 2, 3], "2:4")
+    assert parse_windows("1:4") == (1, 4)
+    for bad in ("3:3", "0:2", "a:b", "1-4", "1:2:3"):
+        with pytest.raises(ValueError, match="--windows"):
+            parse_windows(bad)
+    with pytest.raises(FileNotFoundError, match="run `t4r-dmt preprocess` first"):
+        list_windows(tmp_path / "missing")
+    (tmp_path / "one" / "0001").mkdir(parents=True)
+    with pytest.raises(ValueError, match="at least 2"):
+        list_windows(tmp_path / "one")
+
+
+def test_data_arguments_validate():
+    with pytest.raises(ValueError, match="--task must be one of"):
+        DataArguments(data="d", out="o", task="ctr")
+    with pytest.raises(ValueError, match="--eval_split must be one of"):
+        DataArguments(data="d", out="o", eval_split="dev")
+    with pytest.raises(ValueError, match="exclude each other"):
+        DataArguments(data="d", out="o", resume=True, overwrite=True)
+    with pytest.raises(ValueError, match="--windows"):
+        DataArguments(data="d", out="o", windows="4:1")
