@@ -7,12 +7,11 @@ import math
 
 import pandas as pd
 import pytest
+from model_fixtures import FixtureSpec, tiny_config, write_ranking_fixture
 
 from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments, parse_windows
 from t4r_dmt.training.windows import list_windows, select_windows
-
-from model_fixtures import FixtureSpec, tiny_config, write_ranking_fixture
 
 
 @pytest.fixture(scope="module")

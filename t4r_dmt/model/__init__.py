@@ -1,0 +1,70 @@
+"""The DMT model (Gu et al., CIKM 2020) as Transformers4Rec blocks.
+
+Plain ``nn.Module`` blocks with explicit sizes (``DeepInterestTransformer``, ``MultiBehaviorEncoder``, ``MMoE``,
+``BiasTower``, ``MultiTaskLoss``, assembled in ``DMTNetwork``) are adapted to T4R in one place (``t4r.py``).
+
+Train it with T4R's Trainer (``DMTTrainer`` only renames metrics to ``eval_auc_click`` ... and turns them on)::
+
+    import torch
+    from transformers4rec.config.trainer import T4RecTrainingArguments
+    from t4r_dmt.model import DMTTrainer, build_model, load_config
+
+    torch.manual_seed(0)
+    model = build_model(schema, load_config("dmt"))
+    args = T4RecTrainingArguments(
+        output_dir=out_dir, max_sequence_length=model.max_sequence_length, per_device_train_batch_size=512,
+        per_device_eval_batch_size=1024, learning_rate=1e-3, num_train_epochs=1, no_cuda=True, report_to=[],
+    )
+    trainer = DMTTrainer(model=model, args=args, schema=schema,
+                         train_dataset_or_path="ranking/0001/train.parquet",
+                         eval_dataset_or_path="ranking/0002/valid.parquet")
+    trainer.train()
+    metrics = trainer.evaluate()          # eval_auc_click, eval_auc_order, eval_loss
+    scores = trainer.predict("ranking/0002/test.parquet").predictions   # {"p_click", "p_order", "score"}
+    model.save(out_dir)                   # tr.Model.load(out_dir) gives identical predictions
+
+``tests/test_model_trainer.py::test_trainer_cycle`` runs exactly this on a tiny fixture.
+"""
+
+from __future__ import annotations
+
+from t4r_dmt.model.build import build_model
+from t4r_dmt.model.config import (
+    BEHAVIORS,
+    PRESETS,
+    TASKS,
+    BiasConfig,
+    DMTConfig,
+    EmbeddingConfig,
+    LossConfig,
+    MultiTaskConfig,
+    TransformerConfig,
+    load_config,
+)
+from t4r_dmt.model.export import export_torchscript
+from t4r_dmt.model.features import FeatureSpec
+from t4r_dmt.model.network import DMTNetwork, DMTOutput
+from t4r_dmt.model.t4r import DMTBody, DMTHead, RankingTask
+from t4r_dmt.model.trainer import DMTTrainer
+
+__all__ = [
+    "BEHAVIORS",
+    "PRESETS",
+    "TASKS",
+    "BiasConfig",
+    "DMTBody",
+    "DMTConfig",
+    "DMTHead",
+    "DMTNetwork",
+    "DMTOutput",
+    "DMTTrainer",
+    "EmbeddingConfig",
+    "FeatureSpec",
+    "LossConfig",
+    "MultiTaskConfig",
+    "RankingTask",
+    "TransformerConfig",
+    "build_model",
+    "export_torchscript",
+    "load_config",
+]

@@ -1,0 +1,241 @@
+"""Typed, validated configuration of the DMT model and its ablations.
+
+Defaults are the paper's and its public TF code's (``DMT_code/conf/settings/dmt.conf``): d_model 80, d_ff 320,
+4 heads, 1 encoder and 1 decoder block, dropout 0.1, learned positions; MMoE with 4 experts of 512-256-128
+and one 32-unit tower per task; a bias tower 32-16 with dropout 0.5; loss weights 1, 1.
+
+A config is plain nested dataclasses: ``to_dict()`` / ``from_dict()`` round-trip through JSON, and
+``load_config("dmt")`` reads ``configs/dmt.json``. Every field is validated in ``__post_init__``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+TASKS: tuple[str, ...] = ("click", "order")
+BEHAVIORS: tuple[str, ...] = ("click", "cart", "order")
+ENCODER_NAMES: tuple[str, ...] = ("bert", "roberta", "electra", "albert", "gpt2", "xlnet")
+POSITION_ENCODINGS: tuple[str, ...] = ("learned", "none")
+MULTITASK_KINDS: tuple[str, ...] = ("mmoe", "shared_bottom", "towers", "single_task")
+BIAS_MODES: tuple[str, ...] = ("auto", "on", "off")
+ORDER_LABELS: tuple[str, ...] = ("ctcvr", "cvr")
+PRESETS: tuple[str, ...] = ("dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task")
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+
+
+def _positive(name: str, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer; got {value!r}")
+
+
+def _probability(name: str, value: float) -> None:
+    if not 0.0 <= value < 1.0:
+        raise ValueError(f"{name} must be in [0, 1); got {value!r}")
+
+
+def _units(name: str, units: list[int], allow_empty: bool = False) -> None:
+    if not units and not allow_empty:
+        raise ValueError(f"{name} must list at least one layer size")
+    for u in units:
+        _positive(f"{name} entries", u)
+
+
+def _weights(name: str, weights: list[float], n: int) -> None:
+    if len(weights) != n:
+        raise ValueError(f"{name} needs one value per task {TASKS}; got {weights!r}")
+    if any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError(f"{name} must be >= 0 with a positive sum; got {weights!r}")
+
+
+@dataclass
+class EmbeddingConfig:
+    """Entity embedding sizes. Item ⊕ category ⊕ brand is the token of every behaviour sequence and the
+    target item; it must add up to ``transformer.d_model`` unless ``input_projection`` is set.
+    ``init_std`` None means ``token_dim ** -0.5``, so tokens scaled by sqrt(d_model) start at unit scale."""
+
+    item_dim: int = 48
+    category_dim: int = 16
+    brand_dim: int = 16
+    user_dim: int = 16
+    use_user_features: bool = False
+    input_projection: bool = False
+    init_std: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("item_dim", "category_dim", "brand_dim", "user_dim"):
+            _positive(f"embeddings.{name}", getattr(self, name))
+        if self.init_std is not None and self.init_std <= 0:
+            raise ValueError(f"embeddings.init_std must be > 0; got {self.init_std!r}")
+
+    @property
+    def token_dim(self) -> int:
+        return self.item_dim + self.category_dim + self.brand_dim
+
+
+@dataclass
+class TransformerConfig:
+    """One DeepInterestTransformer (all behaviours share these settings, not the weights)."""
+
+    encoder: str = "bert"
+    d_model: int = 80
+    d_ff: int = 320
+    n_heads: int = 4
+    n_layers: int = 1
+    n_decoder_layers: int = 1
+    dropout: float = 0.1
+    hidden_act: str = "relu"
+    layer_norm_eps: float = 1e-6
+    position_encoding: str = "learned"
+
+    def __post_init__(self) -> None:
+        _choice("transformer.encoder", self.encoder, ENCODER_NAMES)
+        _choice("transformer.position_encoding", self.position_encoding, POSITION_ENCODINGS)
+        for name in ("d_model", "d_ff", "n_heads", "n_layers", "n_decoder_layers"):
+            _positive(f"transformer.{name}", getattr(self, name))
+        if self.d_model % self.n_heads:
+            raise ValueError(
+                f"transformer.d_model ({self.d_model}) must be divisible by n_heads ({self.n_heads})"
+            )
+        _probability("transformer.dropout", self.dropout)
+        _choice("transformer.hidden_act", self.hidden_act, ("relu", "gelu"))
+        if not 0 < self.layer_norm_eps < 1:
+            raise ValueError(f"transformer.layer_norm_eps must be in (0, 1); got {self.layer_norm_eps!r}")
+
+
+@dataclass
+class MultiTaskConfig:
+    """The part above the shared input: MMoE (default) or an ablation."""
+
+    kind: str = "mmoe"
+    num_experts: int = 4
+    expert_units: list[int] = field(default_factory=lambda: [512, 256, 128])
+    tower_units: list[int] = field(default_factory=lambda: [32])
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        _choice("multitask.kind", self.kind, MULTITASK_KINDS)
+        _positive("multitask.num_experts", self.num_experts)
+        _units("multitask.expert_units", self.expert_units)
+        _units("multitask.tower_units", self.tower_units, allow_empty=True)
+        _probability("multitask.dropout", self.dropout)
+
+
+@dataclass
+class BiasConfig:
+    """The position-bias tower; ``enabled``: "auto" (on iff the schema has "bias" columns), "on", "off"."""
+
+    enabled: str = "auto"
+    embedding_dim: int = 5
+    units: list[int] = field(default_factory=lambda: [32, 16])
+    dropout: float = 0.5
+    unbiased_loss_term: bool = False
+
+    def __post_init__(self) -> None:
+        _choice("bias.enabled", self.enabled, BIAS_MODES)
+        _positive("bias.embedding_dim", self.embedding_dim)
+        _units("bias.units", self.units, allow_empty=True)
+        _probability("bias.dropout", self.dropout)
+
+
+@dataclass
+class LossConfig:
+    """``Σ λ_k BCE_k``; ``order_label`` "ctcvr" trains the order head on every impression, "cvr" only on
+    clicked ones."""
+
+    task_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    pos_weights: list[float] | None = None
+    order_label: str = "ctcvr"
+
+    def __post_init__(self) -> None:
+        _weights("loss.task_weights", self.task_weights, len(TASKS))
+        if self.pos_weights is not None:
+            if len(self.pos_weights) != len(TASKS) or any(w <= 0 for w in self.pos_weights):
+                raise ValueError(f"loss.pos_weights needs one value > 0 per task {TASKS}; "
+                                 f"got {self.pos_weights!r}")
+        _choice("loss.order_label", self.order_label, ORDER_LABELS)
+
+
+@dataclass
+class DMTConfig:
+    """The whole model. ``behaviors`` lists the behaviour sequences read (``[]`` = no sequences)."""
+
+    name: str = "dmt"
+    behaviors: list[str] = field(default_factory=lambda: list(BEHAVIORS))
+    embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    multitask: MultiTaskConfig = field(default_factory=MultiTaskConfig)
+    bias: BiasConfig = field(default_factory=BiasConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    score_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])
+
+    def __post_init__(self) -> None:
+        if len(set(self.behaviors)) != len(self.behaviors):
+            raise ValueError(f"behaviors must not repeat; got {self.behaviors!r}")
+        for b in self.behaviors:
+            _choice("behaviors entries", b, BEHAVIORS)
+        _weights("score_weights", self.score_weights, len(TASKS))
+        if not self.embeddings.input_projection and self.embeddings.token_dim != self.transformer.d_model:
+            raise ValueError(
+                f"embeddings item_dim + category_dim + brand_dim = {self.embeddings.token_dim} must equal "
+                f"transformer.d_model = {self.transformer.d_model} (or set embeddings.input_projection)"
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DMTConfig:
+        """Build from nested dicts; unknown keys are an error (a typo must not be silently ignored)."""
+        return _from_dict(cls, data, "")
+
+
+_NESTED: dict[str, type] = {
+    "embeddings": EmbeddingConfig,
+    "transformer": TransformerConfig,
+    "multitask": MultiTaskConfig,
+    "bias": BiasConfig,
+    "loss": LossConfig,
+}
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"config{where} must be a JSON object; got {type(data).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown config key(s) {unknown} in config{where}; known: {sorted(known)}")
+    kwargs = dict(data)
+    if cls is DMTConfig:
+        for key, sub in _NESTED.items():
+            if key in kwargs:
+                kwargs[key] = _from_dict(sub, kwargs[key], f".{key}")
+    return cls(**kwargs)
+
+
+def load_config(path_or_preset: str | os.PathLike[str]) -> DMTConfig:
+    """Load a JSON config file, or a preset name (``"dmt"`` reads ``configs/dmt.json``)."""
+    text = str(path_or_preset)
+    path = Path(text)
+    if path.suffix != ".json" and not path.is_file():
+        if not (CONFIG_DIR / f"{text}.json").is_file():
+            raise ValueError(f"unknown preset {text!r}; choose one of {', '.join(PRESETS)} or a .json file")
+        path = CONFIG_DIR / f"{text}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    return DMTConfig.from_dict(data)

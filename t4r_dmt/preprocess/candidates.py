@@ -1,0 +1,149 @@
+"""Ranking candidates: the workflow's input rows, one per (request, candidate item).
+
+Columns (all int64): ``request_id``, ``user_id``, ``request_ts`` (ns), ``product_id``, ``window``,
+``click``, ``order`` and, from an impression log only, ``position`` and ``page``.
+
+Candidates are written per window to ``scratch/candidates/window-0001.parquet`` ..., sorted by
+(user bucket, request time, request, position), with one parquet row group per user bucket: a Dask
+partition is then one row group, holds whole requests, and needs one bucket of history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from t4r_dmt.errors import InputError
+from t4r_dmt.preprocess.history import user_bucket
+from t4r_dmt.preprocess.lists import to_numpy
+from t4r_dmt.preprocess.windows import assign_windows
+
+IMPRESSION_COLUMNS = ("request_id", "user_id", "event_time", "product_id", "position", "click", "order")
+CANDIDATE_COLUMNS = ("request_id", "user_id", "request_ts", "product_id", "window", "click", "order")
+POSITION_COLUMNS = ("position", "page")
+
+
+@dataclass
+class CandidateFiles:
+    """Per-window candidate files and what was learnt while writing them."""
+
+    paths: dict[int, Path] = field(default_factory=dict)
+    rows: dict[int, int] = field(default_factory=dict)
+    window_starts: list[str] = field(default_factory=list)
+    item_windows: list[pd.DataFrame] = field(default_factory=list)
+    max_position: int = 0
+    max_page: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def item_window_counts(self) -> pd.DataFrame:
+        """Impressions / clicks / orders per (product_id, window) over all windows."""
+        return pd.concat(self.item_windows, ignore_index=True)
+
+
+def impression_candidates(impressions: pd.DataFrame, source: str = "impressions") -> pd.DataFrame:
+    """Validate a canonical impressions frame and turn it into candidate rows (without ``window``).
+
+    Raises
+    ------
+    InputError
+        A required column is missing, the log is empty, or one request has several users or times.
+    """
+    missing = [c for c in IMPRESSION_COLUMNS if c not in impressions.columns]
+    if missing:
+        raise InputError(source, "required impression column is missing", column=missing[0])
+    if len(impressions) == 0:
+        raise InputError(source, "the impression log has no rows")
+    position = impressions["position"].to_numpy(np.int64)
+    page = impressions["page"].to_numpy(np.int64) if "page" in impressions.columns else position // 10
+    frame = pd.DataFrame(
+        {
+            "request_id": impressions["request_id"].to_numpy(np.int64),
+            "user_id": impressions["user_id"].to_numpy(np.int64),
+            "request_ts": to_numpy(impressions["event_time"]),
+            "product_id": impressions["product_id"].to_numpy(np.int64),
+            "click": impressions["click"].to_numpy(np.int64),
+            "order": impressions["order"].to_numpy(np.int64),
+            "position": position,
+            "page": page,
+        }
+    )
+    per_request = frame.groupby("request_id")[["user_id", "request_ts"]].nunique()
+    bad = per_request[(per_request > 1).any(axis=1)]
+    if len(bad):
+        raise InputError(
+            source,
+            f"{len(bad)} request(s) mix several users or request times; a request is one list shown "
+            "to one user at one time",
+            column="request_id",
+            value=int(bad.index[0]),
+        )
+    return frame
+
+
+def check_windows(windows: np.ndarray, starts: pd.DatetimeIndex, source: str, what: str) -> None:
+    """Every window 1..W must hold rows: an empty one means a gap in the log."""
+    present = np.zeros(len(starts) + 1, dtype=bool)
+    present[np.unique(windows)] = True
+    empty = np.flatnonzero(~present[1:]) + 1
+    if len(empty):
+        w = int(empty[0])
+        raise InputError(
+            source,
+            f"window {w} (starting {starts[w - 1]}) has no {what}; {len(empty)} window(s) are empty. "
+            "Choose a longer --window or remove the gap from the log",
+            column="event_time",
+        )
+
+
+def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> int:
+    """Write one window's candidates sorted by (bucket, time, request, position), a row group per bucket."""
+    bucket = user_bucket(frame["user_id"].to_numpy(), n_buckets)
+    keys = [frame["request_id"].to_numpy(), frame["request_ts"].to_numpy(), bucket]
+    if "position" in frame.columns:
+        keys.insert(0, frame["position"].to_numpy())
+    order = np.lexsort(keys)
+    frame = frame.iloc[order].reset_index(drop=True)
+    bounds = np.flatnonzero(np.diff(bucket[order])) + 1
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with pq.ParquetWriter(path, table.schema) as writer:
+        for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(frame)], strict=True):
+            writer.write_table(table.slice(int(start), int(stop - start)))
+    return len(frame)
+
+
+def item_window_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Impressions, clicks and orders per (product_id, window) of a candidate frame."""
+    return (
+        frame.groupby(["product_id", "window"], sort=True)
+        .agg(impressions=("click", "size"), clicks=("click", "sum"), orders=("order", "sum"))
+        .reset_index()
+        .astype(np.int64)
+    )
+
+
+def write_impression_windows(
+    impressions: pd.DataFrame, window: str, folder: Path, n_buckets: int, source: str = "impressions"
+) -> CandidateFiles:
+    """Validate the impression log and write its candidates window by window."""
+    frame = impression_candidates(impressions, source)
+    numbers, starts = assign_windows(frame["request_ts"].to_numpy(), window)
+    check_windows(numbers, starts, source, "impressions")
+    frame["window"] = numbers
+    files = CandidateFiles(window_starts=[str(s) for s in starts])
+    files.max_position = int(frame["position"].max()) + 1
+    files.max_page = int(frame["page"].max()) + 1
+    files.item_windows.append(item_window_counts(frame))
+    order = np.argsort(numbers, kind="stable")
+    bounds = np.searchsorted(numbers[order], np.arange(1, len(starts) + 2))
+    for w in range(1, len(starts) + 1):
+        part = frame.iloc[order[bounds[w - 1] : bounds[w]]]
+        path = folder / f"window-{w:04d}.parquet"
+        files.rows[w] = write_window(part, path, n_buckets)
+        files.paths[w] = path
+    return files

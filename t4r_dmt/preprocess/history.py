@@ -1,0 +1,222 @@
+"""The on-disk event history that the as-of operators read, one user bucket at a time.
+
+Layout of a store folder (bundled into ``DIR/workflow/history/`` by ``nvt.Workflow.save``)::
+
+    meta.json                 {"n_buckets": B, "behaviors": {...}}
+    events/bucket-00000.parquet ...   behaviour events of the users hashed to that bucket, sorted by
+                              (user_id, time): user_id, ts (int64 ns), behavior (0 click, 1 cart,
+                              2 order), product_id, category_id, brand, price
+    item_asof.parquet         item attribute change points (product_id, ts, category_id, brand, price),
+                              sorted by (product_id, ts): a row is kept only when an attribute changed
+    items.parquet             optional static items file (fallback for items never seen in events)
+    item_windows.parquet      impressions / clicks / orders per (product_id, window) of the ranking rows
+
+Users are hashed into ``B = ceil(events / events_per_bucket)`` buckets; ranking rows are partitioned
+by the same hash, so one partition only ever loads one bucket (bounded memory, and every Dask worker
+reads what it needs from disk instead of receiving the whole log).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from t4r_dmt.preprocess.config import BEHAVIOR_EVENTS, BEHAVIORS
+from t4r_dmt.preprocess.lists import to_numpy
+
+
+def user_bucket(user_ids: np.ndarray, n_buckets: int) -> np.ndarray:
+    """Bucket of each user: a stable hash (the same in every process) modulo ``n_buckets``."""
+    hashed = pd.util.hash_array(np.asarray(user_ids, dtype=np.int64), categorize=False)
+    return (hashed % np.uint64(n_buckets)).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class BehaviorEvents:
+    """One behaviour's events of one bucket, sorted by (user, time); arrays of shape (E,)."""
+
+    user: np.ndarray
+    time: np.ndarray
+    product: np.ndarray
+    category: np.ndarray
+    brand: np.ndarray  # object: str or None
+    price: np.ndarray
+
+
+@dataclass(frozen=True)
+class ItemTable:
+    """Item attribute change points sorted by (product, time), arrays of shape (C,)."""
+
+    product: np.ndarray
+    time: np.ndarray
+    category: np.ndarray
+    brand: np.ndarray
+    price: np.ndarray
+
+
+class HistoryStore:
+    """Read access to a store folder (see the module docstring); loads are cached per process."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # -- building -------------------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        events: pd.DataFrame,
+        root: str | Path,
+        events_per_bucket: int,
+        items: pd.DataFrame | None = None,
+    ) -> tuple[HistoryStore, dict[str, int]]:
+        """Write a store from canonical events; returns it and the count of events it does not use."""
+        root = Path(root)
+        (root / "events").mkdir(parents=True, exist_ok=True)
+        code = {event: i for i, event in enumerate(BEHAVIOR_EVENTS.values())}
+        behavior = events["event_type"].map(code).to_numpy()
+        used = np.flatnonzero(~np.isnan(behavior))
+        n_buckets = max(1, math.ceil(len(used) / events_per_bucket))
+        # Only index arrays are built over the whole log; each bucket's rows are gathered from the
+        # input columns when its file is written (the log is never copied as a whole).
+        columns = {
+            "user_id": events["user_id"].to_numpy(np.int64),
+            "ts": to_numpy(events["event_time"]),
+            "behavior": behavior,
+            "product_id": events["product_id"].to_numpy(np.int64),
+            "category_id": events["category_id"].to_numpy(np.int64),
+            "brand": _brands(events),
+            "price": events["price"].to_numpy(np.float64),
+        }
+        bucket = user_bucket(columns["user_id"][used], n_buckets)
+        used = used[np.lexsort((columns["ts"][used], columns["user_id"][used], bucket))]
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(bucket, minlength=n_buckets))])
+        del bucket
+        for b in range(n_buckets):
+            rows = used[bounds[b] : bounds[b + 1]]
+            part = pd.DataFrame({name: values[rows] for name, values in columns.items()})
+            part["behavior"] = part["behavior"].astype(np.int8)
+            _write(part, root / "events" / f"bucket-{b:05d}.parquet")
+        _write(_attribute_changes(events), root / "item_asof.parquet")
+        if items is not None:
+            static = items[["product_id", "category_id", "brand", "price"]].drop_duplicates(
+                "product_id", keep="last"
+            )
+            _write(static, root / "items.parquet")
+        (root / "meta.json").write_text(
+            json.dumps({"n_buckets": n_buckets, "behaviors": BEHAVIOR_EVENTS}, indent=2) + "\n"
+        )
+        unused = events["event_type"][np.isnan(behavior)].value_counts()
+        return cls(root), {f"events not used ({kind})": int(n) for kind, n in unused.items()}
+
+    def write_item_windows(self, counts: pd.DataFrame) -> None:
+        """Store impressions / clicks / orders per (product_id, window) of all ranking rows."""
+        columns = ["product_id", "window", "impressions", "clicks", "orders"]
+        counts = counts[columns].sort_values(["product_id", "window"]).astype(np.int64)
+        _write(counts.reset_index(drop=True), self.root / "item_windows.parquet")
+
+    # -- reading --------------------------------------------------------------------------------
+    @property
+    def n_buckets(self) -> int:
+        return int(json.loads((self.root / "meta.json").read_text())["n_buckets"])
+
+    def bucket(self, b: int) -> dict[str, BehaviorEvents]:
+        """The events of bucket ``b``, one sorted block per behaviour."""
+        return _load_bucket(*_key(self.root / "events" / f"bucket-{b:05d}.parquet"))
+
+    def item_table(self) -> ItemTable:
+        return _load_item_table(*_key(self.root / "item_asof.parquet"))
+
+    def static_items(self) -> pd.DataFrame | None:
+        path = self.root / "items.parquet"
+        return _read(*_key(path)) if path.exists() else None
+
+    def item_windows(self) -> pd.DataFrame:
+        return _read(*_key(self.root / "item_windows.parquet"))
+
+
+def _attribute_changes(events: pd.DataFrame) -> pd.DataFrame:
+    """Item attributes over time, keeping a row only where one of them changes (per product)."""
+    product = events["product_id"].to_numpy(np.int64)
+    ts = to_numpy(events["event_time"])
+    order = np.lexsort((ts, product))
+    keep = np.ones(len(order), dtype=bool)
+    same = product[order][1:] == product[order][:-1]
+    category = events["category_id"].to_numpy(np.int64)[order]
+    same &= category[1:] == category[:-1]
+    del category
+    brand = _brands(events)
+    for values in (brand[order], events["price"].to_numpy(np.float64)[order]):
+        missing = pd.isna(values)
+        same &= (values[1:] == values[:-1]) | (missing[1:] & missing[:-1])
+    keep[1:] = ~same
+    rows = order[keep]
+    return pd.DataFrame(
+        {
+            "product_id": product[rows],
+            "ts": ts[rows],
+            "category_id": events["category_id"].to_numpy(np.int64)[rows],
+            "brand": brand[rows],
+            "price": events["price"].to_numpy(np.float64)[rows],
+        }
+    )
+
+
+def _brands(events: pd.DataFrame) -> np.ndarray:
+    """Brands as an object array, every kind of missing value (NaN, pd.NA) as None."""
+    brand = events["brand"].to_numpy(object, copy=True)
+    brand[pd.isna(brand)] = None
+    return brand
+
+
+def _write(frame: pd.DataFrame, path: Path) -> None:
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+
+
+def _key(path: Path) -> tuple[str, int]:
+    # The modification time is part of the cache key: a rewritten file is never served stale.
+    if not path.exists():
+        raise FileNotFoundError(f"event-history file {path} is missing (was the store moved or deleted?)")
+    return str(path), path.stat().st_mtime_ns
+
+
+@functools.lru_cache(maxsize=8)
+def _read(path: str, mtime: int) -> pd.DataFrame:
+    return pq.read_table(path).to_pandas()
+
+
+@functools.lru_cache(maxsize=2)
+def _load_bucket(path: str, mtime: int) -> dict[str, BehaviorEvents]:
+    frame = pq.read_table(path).to_pandas()
+    behavior = frame["behavior"].to_numpy()
+    out = {}
+    for code, name in enumerate(BEHAVIORS):
+        rows = np.flatnonzero(behavior == code)
+        out[name] = BehaviorEvents(
+            user=frame["user_id"].to_numpy()[rows],
+            time=frame["ts"].to_numpy()[rows],
+            product=frame["product_id"].to_numpy()[rows],
+            category=frame["category_id"].to_numpy()[rows],
+            brand=frame["brand"].to_numpy(object)[rows],
+            price=frame["price"].to_numpy()[rows],
+        )
+    return out
+
+
+@functools.lru_cache(maxsize=2)
+def _load_item_table(path: str, mtime: int) -> ItemTable:
+    frame = pq.read_table(path).to_pandas()
+    return ItemTable(
+        product=frame["product_id"].to_numpy(),
+        time=frame["ts"].to_numpy(),
+        category=frame["category_id"].to_numpy(),
+        brand=frame["brand"].to_numpy(object),
+        price=frame["price"].to_numpy(),
+    )

@@ -1,0 +1,98 @@
+"""BehaviorSequences: each user's most recent N events of each behaviour strictly before the request.
+
+The as-of join of the ranking workflow, in the style of ``nvtabular.ops.JoinExternal``: the operator
+holds (a path to) the event history and works per partition. Per behaviour b it emits
+``{b}_item_id_seq``, ``{b}_category_seq`` and ``{b}_brand_seq``: raw product ids, category ids and
+brands, oldest first, variable length (never padded: the model pads). Every event counts, repeats
+included. An event logged at exactly the request time is excluded (``searchsorted(side="left")``),
+which is what keeps a click logged in the same second as its request (the label) out of the input.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from t4r_dmt.preprocess.asof import asof_bounds, gather_ranges, unique_queries
+from t4r_dmt.preprocess.config import BEHAVIORS
+from t4r_dmt.preprocess.history import user_bucket
+from t4r_dmt.preprocess.lists import flat_to_list, new_frame, to_numpy
+from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
+
+#: sequence column suffix -> attribute of ``BehaviorEvents`` it is read from
+SEQUENCE_FIELDS: dict[str, str] = {"item_id_seq": "product", "category_seq": "category", "brand_seq": "brand"}
+
+
+def sequence_columns(behavior: str) -> list[str]:
+    """``["click_item_id_seq", "click_category_seq", "click_brand_seq"]`` for ``"click"``."""
+    return [f"{behavior}_{suffix}" for suffix in SEQUENCE_FIELDS]
+
+
+class BehaviorSequences(HistoryOperator):
+    """As-of join of behaviour sequences.
+
+    Input columns: ``user_id`` (int64) and ``request_ts`` (int64 ns). Output: 3 list columns per
+    behaviour, shape (rows, <= N); item and category leaves int64, brand leaves str or None.
+
+    Parameters
+    ----------
+    store_path : str or Path
+        Folder of the ``HistoryStore``.
+    lengths : dict
+        N per behaviour, e.g. ``{"click": 50, "cart": 10, "order": 10}``.
+    """
+
+    def __init__(self, store_path: Any, lengths: dict[str, int]) -> None:
+        super().__init__(store_path)
+        unknown = set(lengths) - set(BEHAVIORS)
+        if unknown:
+            raise ValueError(f"unknown behaviours {sorted(unknown)}; choose from {list(BEHAVIORS)}")
+        self.lengths = dict(lengths)
+        self.outputs = {}
+        for behavior, n in self.lengths.items():
+            for column, field in zip(sequence_columns(behavior), SEQUENCE_FIELDS.values(), strict=True):
+                self.outputs[column] = (np.dtype("O") if field == "brand" else np.dtype(np.int64), n)
+
+    def compute(self, df: Any) -> Any:
+        user = to_numpy(df["user_id"]).astype(np.int64, copy=False)
+        time = to_numpy(df["request_ts"]).astype(np.int64, copy=False)
+        store = self.store
+        bucket = user_bucket(user, store.n_buckets)
+        # Rows grouped by bucket (stable): one history load per bucket, then restore the row order.
+        by_bucket = np.argsort(bucket, kind="stable")
+        splits = np.flatnonzero(np.diff(bucket[by_bucket])) + 1
+        pieces: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in self.outputs}
+        for rows in np.split(by_bucket, splits) if len(by_bucket) else []:
+            history = store.bucket(int(bucket[rows[0]]))
+            (q_user, q_time), inverse = unique_queries(user[rows], time[rows])
+            for behavior, n in self.lengths.items():
+                events = history[behavior]
+                bounds = asof_bounds([events.user], events.time, [q_user], [q_time])
+                end = bounds.ends[0]
+                start = np.maximum(bounds.group_start, end - n)
+                picked, offsets = gather_ranges(bounds.order, start[inverse], end[inverse])
+                for column, field in zip(sequence_columns(behavior), SEQUENCE_FIELDS.values(), strict=True):
+                    pieces[column].append((getattr(events, field)[picked], offsets))
+        restore = np.argsort(by_bucket, kind="stable")
+        columns = {
+            name: flat_to_list(*_in_row_order(parts, restore, self.outputs[name][0]), like=df)
+            for name, parts in pieces.items()
+        }
+        return new_frame(columns, like=df)
+
+
+def _in_row_order(
+    parts: list[tuple[np.ndarray, np.ndarray]], restore: np.ndarray, dtype: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate per-bucket list pieces, then reorder rows back to the input order."""
+    if not parts:
+        return np.zeros(0, dtype=dtype), np.zeros(1, dtype=np.int64)
+    values = np.concatenate([v for v, _ in parts]).astype(dtype, copy=False)
+    lengths = np.concatenate([np.diff(o) for _, o in parts])
+    offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    if len(parts) == 1 and np.array_equal(restore, np.arange(len(restore))):
+        return values, offsets
+    picked, new_offsets = gather_ranges(np.arange(len(values)), offsets[restore], offsets[restore + 1])
+    return values[picked], new_offsets

@@ -1,0 +1,119 @@
+"""Base class of the operators that read the on-disk event history (``HistoryStore``).
+
+Why a ``StatOperator`` although nothing is fitted: ``nvt.Workflow.save`` calls
+``set_storage_path(path, copy=True)`` on stat operators and ``Workflow.load`` calls it again with the
+new location, exactly as for Categorify's vocabularies. That bundles the history into
+``DIR/workflow/history/`` and keeps a moved or reloaded workflow pointing at it. ``fit`` is a no-op.
+
+Why results are memoised: merlin.dag's executor runs a node once per downstream *path* (a node whose
+output feeds three others runs three times per partition). The as-of joins are the expensive part of
+the graph, so each keeps its last few outputs keyed by a digest of its input columns; a repeated call
+on the same partition is a dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+import uuid
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dask.delayed import Delayed
+from merlin.dag.ops.stat_operator import StatOperator
+from merlin.dag.selector import ColumnSelector
+from merlin.schema import ColumnSchema, Schema
+
+from t4r_dmt.preprocess.history import HistoryStore
+from t4r_dmt.preprocess.lists import to_numpy
+
+_MEMO_SIZE = 4
+_memo: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_memo_lock = threading.Lock()
+
+
+class HistoryOperator(StatOperator):
+    """An operator backed by a ``HistoryStore``; subclasses implement ``compute``.
+
+    Subclasses declare ``outputs``: output column name -> (numpy dtype, max list length or None for a
+    scalar column), and ``compute(df) -> frame`` with exactly those columns in the input row order.
+    """
+
+    outputs: dict[str, tuple[Any, int | None]] = {}
+
+    def __init__(self, store_path: str | Path) -> None:
+        super().__init__()
+        self.store_path = str(store_path)
+        self._token = uuid.uuid4().hex
+
+    @property
+    def store(self) -> HistoryStore:
+        return HistoryStore(self.store_path)
+
+    # -- StatOperator protocol: nothing to fit, only storage to bundle ---------------------------
+    def fit(self, col_selector: ColumnSelector, ddf: Any) -> Delayed:
+        return Delayed("no-op", {"no-op": {}})
+
+    def fit_finalize(self, dask_stats: Any) -> None:
+        return None
+
+    def clear(self) -> None:
+        return None
+
+    def set_storage_path(self, new_path: str | Path, copy: bool = False) -> None:
+        target = Path(new_path) / "history"
+        source = Path(self.store_path)
+        if copy and source.exists() and source.resolve() != target.resolve():
+            shutil.copytree(source, target, dirs_exist_ok=True)
+        self.store_path = str(target)
+        self._token = uuid.uuid4().hex  # never serve results computed from another store
+
+    # -- transform ---------------------------------------------------------------------------------
+    def transform(self, col_selector: ColumnSelector, df: Any) -> Any:
+        key = (self._token, self.store_path, _digest(df, col_selector.names))
+        with _memo_lock:
+            if key in _memo:
+                _memo.move_to_end(key)
+                return _memo[key].copy(deep=False)
+        out = self.compute(df)
+        with _memo_lock:
+            _memo[key] = out
+            while len(_memo) > _MEMO_SIZE:
+                _memo.popitem(last=False)
+        return out.copy(deep=False)
+
+    def compute(self, df: Any) -> Any:
+        raise NotImplementedError
+
+    # -- schema ------------------------------------------------------------------------------------
+    def column_mapping(self, col_selector: ColumnSelector) -> dict[str, list[str]]:
+        return {name: list(col_selector.names) for name in self.outputs}
+
+    def _compute_dtype(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
+        dtype, max_len = self.outputs[col_schema.name]
+        return col_schema.with_dtype(dtype, is_list=max_len is not None, is_ragged=max_len is not None)
+
+    def _compute_shape(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
+        _, max_len = self.outputs[col_schema.name]
+        return col_schema.with_shape((None,) if max_len is None else (None, (0, max_len)))
+
+    def _compute_tags(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
+        return col_schema
+
+    def _compute_properties(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
+        return col_schema
+
+    @property
+    def dynamic_dtypes(self) -> bool:
+        return False
+
+
+def _digest(df: Any, names: list[str]) -> str:
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(repr((len(df), list(names))).encode())
+    for name in names:
+        digest.update(np.ascontiguousarray(to_numpy(df[name])).view(np.uint8).tobytes())
+    return digest.hexdigest()

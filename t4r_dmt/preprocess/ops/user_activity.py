@@ -1,0 +1,85 @@
+"""UserActivity: dense user and user-item features computed strictly from the past.
+
+Per request (user u, time t) and candidate (item i, category c), from u's events with time < t:
+
+* ``user_{b}_count_{h}``: events of behaviour b in ``[t - h, t)`` for h in 1d / 7d / 30d;
+* ``user_purchase_power``: mean price of u's purchases (NaN if none, filled downstream);
+* ``user_item_{b}_count`` / ``user_category_{b}_count``: u's b-events on item i / in category c.
+
+Raw float64 values; the workflow fills, log-transforms and normalises them. Same as-of rule as
+``BehaviorSequences``: an event at exactly t does not count.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from t4r_dmt.preprocess.asof import asof_bounds, unique_queries
+from t4r_dmt.preprocess.config import BEHAVIORS, COUNT_HORIZONS
+from t4r_dmt.preprocess.history import user_bucket
+from t4r_dmt.preprocess.lists import new_frame, to_numpy
+from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
+
+
+def activity_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> list[str]:
+    """Names of the outputs, in order."""
+    names = [f"user_{b}_count_{h}" for b in BEHAVIORS for h in horizons]
+    names.append("user_purchase_power")
+    names += [f"user_item_{b}_count" for b in BEHAVIORS]
+    names += [f"user_category_{b}_count" for b in BEHAVIORS]
+    return names
+
+
+class UserActivity(HistoryOperator):
+    """Windowed counts, purchase power and user-item / user-category counts.
+
+    Input columns: ``user_id``, ``request_ts`` (int64 ns), ``product_id``, ``item_category`` (raw
+    category id of the candidate). Output: float64 columns of ``activity_columns()``, shape (rows,).
+    """
+
+    def __init__(self, store_path: Any, horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> None:
+        super().__init__(store_path)
+        self.horizons = {name: int(pd.Timedelta(delta).value) for name, delta in horizons.items()}
+        self.outputs = {name: (np.dtype(np.float64), None) for name in activity_columns(horizons)}
+
+    def compute(self, df: Any) -> Any:
+        user = to_numpy(df["user_id"]).astype(np.int64, copy=False)
+        time = to_numpy(df["request_ts"]).astype(np.int64, copy=False)
+        item = to_numpy(df["product_id"]).astype(np.int64, copy=False)
+        category = to_numpy(df["item_category"]).astype(np.int64, copy=False)
+        store = self.store
+        bucket = user_bucket(user, store.n_buckets)
+        out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
+        for b in np.unique(bucket):
+            rows = np.flatnonzero(bucket == b)
+            history = store.bucket(int(b))
+            (q_user, q_time), inverse = unique_queries(user[rows], time[rows])
+            for behavior in BEHAVIORS:
+                events = history[behavior]
+                shifted = [q_time - delta for delta in self.horizons.values()]
+                bounds = asof_bounds([events.user], events.time, [q_user], [q_time, *shifted])
+                end = bounds.ends[0]
+                for name, since in zip(self.horizons, bounds.ends[1:], strict=True):
+                    out[f"user_{behavior}_count_{name}"][rows] = (end - since)[inverse]
+                if behavior == "order":
+                    out["user_purchase_power"][rows] = _mean_before(
+                        events.price[bounds.order], bounds.group_start, end
+                    )[inverse]
+                for key, values in (("item", events.product), ("category", events.category)):
+                    query = item[rows] if key == "item" else category[rows]
+                    pair = asof_bounds([events.user, values], events.time, [user[rows], query], [time[rows]])
+                    out[f"user_{key}_{behavior}_count"][rows] = pair.ends[0] - pair.group_start
+        return new_frame(out, like=df)
+
+
+def _mean_before(sorted_price: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Mean of ``sorted_price[start:end]`` per query, NaN prices ignored, NaN when empty."""
+    known = ~np.isnan(sorted_price)
+    total = np.concatenate([[0.0], np.cumsum(np.where(known, sorted_price, 0.0))])
+    count = np.concatenate([[0], np.cumsum(known)])
+    n = count[end] - count[start]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, (total[end] - total[start]) / np.maximum(n, 1), np.nan)

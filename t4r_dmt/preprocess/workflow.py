@@ -1,0 +1,145 @@
+"""The ranking ``nvt.Workflow``: candidates in, model-ready ranking rows out.
+
+Graph (inputs are the candidate columns of ``candidates.py``)::
+
+    product_id, request_ts ─ CandidateAttributes ─┬─ item_category, item_brand ─┐
+    user_id, request_ts ─── BehaviorSequences ────┼─ 9 raw sequences ──────────┤
+    product_id ─ Rename(item_id) ─────────────────┼────────────────────────────┼─ SharedCategorify ─ ids
+    user_id ──────────────────────────────────────┘                            │   (item, category,
+                                                                               │    brand, user)
+    item_category + request_id, position, page ─ BiasFeatures (encodes with SharedCategorify's
+        category vocabulary) ─ position_index, position_page, neighbor_category_seq
+    UserActivity (counts, purchase power, user-item/category) + Ratio(price / JoinGroupby category
+        mean price) + item_price ─ FillMissing ─ LogOp ─ Normalize(float32)
+    ItemRates (CTR / CVR of earlier windows) ─ Normalize(float32)
+    click, order ─ AddTags(TARGET, BINARY_CLASSIFICATION, BINARY, CLASSIFICATION)
+    request_id, window, product_id: passed through untagged
+
+Every statistic (vocabularies, JoinGroupby means, Normalize moments) is fitted on the rows given to
+``Workflow.fit``: the pipeline passes the fit windows only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import nvtabular as nvt
+from merlin.schema import Tags
+from nvtabular import ops as nvt_ops
+
+from t4r_dmt.preprocess.config import BEHAVIORS, RankingConfig
+from t4r_dmt.preprocess.executor import use_list_safe_executor
+from t4r_dmt.preprocess.ops import (
+    BehaviorSequences,
+    BiasFeatures,
+    CandidateAttributes,
+    ItemRates,
+    Ratio,
+    SharedCategorify,
+    UserActivity,
+    activity_columns,
+    sequence_columns,
+)
+
+PASSTHROUGH_COLUMNS = ["request_id", "window", "product_id"]
+ID_COLUMNS = ["user_id", "item_id", "item_category", "item_brand"]
+BIAS_COLUMNS = ["position_index", "position_page", "neighbor_category_seq"]
+LABEL_COLUMNS = ["click", "order"]
+LABEL_TAGS = [Tags.TARGET, Tags.BINARY_CLASSIFICATION, Tags.BINARY, Tags.CLASSIFICATION]
+RATE_COLUMNS = ["item_ctr", "item_cvr"]
+CATEGORY_MEAN_PRICE = "item_category_item_price_mean"
+
+
+def behavior_tag(behavior: str) -> str:
+    """Custom schema tag of a behaviour's sequence columns, e.g. ``"behavior_click"``."""
+    return f"behavior_{behavior}"
+
+
+def dense_columns() -> list[str]:
+    """Names of the normalised float32 features, in output order."""
+    return [*activity_columns(), "item_log_price", "item_price_to_category", *RATE_COLUMNS]
+
+
+def output_columns(with_bias: bool) -> list[str]:
+    """All output columns in the order they are written."""
+    sequences = [c for b in BEHAVIORS for c in sequence_columns(b)]
+    bias = BIAS_COLUMNS if with_bias else []
+    return [*PASSTHROUGH_COLUMNS, *ID_COLUMNS, *sequences, *bias, *dense_columns(), *LABEL_COLUMNS]
+
+
+def build_ranking_workflow(
+    store_path: str,
+    stats_path: str,
+    config: RankingConfig,
+    with_bias: bool,
+    max_position_index: int = 0,
+    max_position_page: int = 0,
+) -> nvt.Workflow:
+    """Assemble the (unfitted) ranking workflow.
+
+    Parameters
+    ----------
+    store_path : str
+        ``HistoryStore`` folder read by the as-of operators.
+    stats_path : str
+        Where Categorify / JoinGroupby write their statistics while fitting.
+    config : RankingConfig
+        Sequence lengths, frequency threshold and rate smoothing.
+    with_bias : bool
+        Add the position / neighbour features (impression logs only).
+    max_position_index, max_position_page : int
+        Largest ``position + 1`` / ``page + 1`` of the log (schema domains of the bias features).
+    """
+    attributes = ["product_id", "request_ts"] >> CandidateAttributes(store_path)
+    sequences = ["user_id", "request_ts"] >> BehaviorSequences(store_path, config.seq_lengths)
+    item_id = ["product_id"] >> nvt_ops.Rename(name="item_id")
+    encoder = SharedCategorify(
+        _vocabularies(), freq_threshold=config.freq_threshold, out_path=stats_path, column_tags=_id_tags()
+    )
+    encoded = (item_id + attributes[["item_category", "item_brand"]] + sequences + ["user_id"]) >> encoder
+    outputs: Any = PASSTHROUGH_COLUMNS + encoded
+    if with_bias:
+        outputs += (attributes[["item_category"]] + ["request_id", "position", "page"]) >> BiasFeatures(
+            encoder, max_position_index, max_position_page
+        )
+
+    activity = (["user_id", "request_ts", "product_id"] + attributes[["item_category"]]) >> UserActivity(
+        store_path
+    )
+    category_mean = attributes[["item_category"]] >> nvt_ops.JoinGroupby(
+        cont_cols=attributes[["item_price"]], stats=["mean"], out_path=stats_path
+    )
+    relative = (attributes[["item_price"]] + category_mean) >> Ratio(
+        "item_price", CATEGORY_MEAN_PRICE, "item_price_to_category"
+    )
+    log_price = attributes[["item_price"]] >> nvt_ops.Rename(name="item_log_price")
+    counts = (activity + log_price) >> nvt_ops.FillMissing(fill_val=0.0) >> nvt_ops.LogOp()
+    relative = relative >> nvt_ops.FillMissing(fill_val=1.0) >> nvt_ops.LogOp()
+    rates = ["product_id", "window"] >> ItemRates(store_path, config.rate_smoothing)
+    outputs += (counts + relative + rates) >> nvt_ops.Normalize(out_dtype=np.float32)
+
+    outputs += LABEL_COLUMNS >> nvt_ops.AddTags(LABEL_TAGS)
+    return use_list_safe_executor(nvt.Workflow(outputs))
+
+
+def _vocabularies() -> dict[str, list[str]]:
+    return {
+        "item": ["item_id", *[f"{b}_item_id_seq" for b in BEHAVIORS]],
+        "category": ["item_category", *[f"{b}_category_seq" for b in BEHAVIORS]],
+        "brand": ["item_brand", *[f"{b}_brand_seq" for b in BEHAVIORS]],
+        "user": ["user_id"],
+    }
+
+
+def _id_tags() -> dict[str, list[Any]]:
+    tags: dict[str, list[Any]] = {
+        "user_id": [Tags.USER, Tags.USER_ID, Tags.ID],
+        "item_id": [Tags.ITEM, Tags.ITEM_ID, Tags.ID],
+        "item_category": [Tags.ITEM],
+        "item_brand": [Tags.ITEM],
+    }
+    for behavior in BEHAVIORS:
+        for column in sequence_columns(behavior):
+            tags[column] = [Tags.LIST, Tags.SEQUENCE, Tags.ITEM, behavior_tag(behavior)]
+    return tags

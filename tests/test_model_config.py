@@ -1,0 +1,96 @@
+"""DMTConfig: presets, JSON round trip, and every validation error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from t4r_dmt.model import PRESETS, DMTConfig, load_config
+from t4r_dmt.model.config import CONFIG_DIR
+
+
+def test_every_preset_has_a_json_file_that_round_trips() -> None:
+    assert set(PRESETS) == {"dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task"}
+    for name in PRESETS:
+        config = load_config(name)
+        assert config.name == name
+        assert DMTConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
+        assert json.loads((CONFIG_DIR / f"{name}.json").read_text()) == config.to_dict()
+
+
+def test_paper_defaults() -> None:
+    c = load_config("dmt")
+    t = c.transformer
+    assert (t.d_model, t.d_ff, t.n_heads, t.n_layers, t.n_decoder_layers, t.dropout) == (80, 320, 4, 1, 1, 0.1)
+    assert t.position_encoding == "learned" and t.encoder == "bert"
+    assert c.behaviors == ["click", "cart", "order"]
+    assert (c.multitask.kind, c.multitask.num_experts, c.multitask.expert_units, c.multitask.tower_units) == (
+        "mmoe", 4, [512, 256, 128], [32])
+    assert (c.bias.enabled, c.bias.units, c.bias.dropout) == ("auto", [32, 16], 0.5)
+    assert (c.loss.task_weights, c.loss.order_label) == ([1.0, 1.0], "ctcvr")
+    assert c.embeddings.token_dim == 80
+    assert load_config("dmt_no_bias").bias.enabled == "off"
+    assert load_config("dmt_trans").multitask.kind == "towers"
+    assert load_config("dmt_shared_bottom").multitask.kind == "shared_bottom"
+    assert load_config("dmt_single_task").multitask.kind == "single_task"
+
+
+def test_load_config_from_a_path(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"name": "mine", "behaviors": [], "loss": {"order_label": "cvr"}}))
+    config = load_config(path)
+    assert (config.name, config.behaviors, config.loss.order_label) == ("mine", [], "cvr")
+    assert config.transformer.d_model == 80  # unspecified fields keep their defaults
+
+
+def test_load_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown preset 'dmtx'"):
+        load_config("dmtx")
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        load_config(tmp_path / "absent.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_config(bad)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        ({"typo": 1}, r"unknown config key\(s\) \['typo'\] in config;"),
+        ({"transformer": {"dmodel": 8}}, r"unknown config key\(s\) \['dmodel'\] in config.transformer"),
+        ({"transformer": 3}, "config.transformer must be a JSON object"),
+        ({"behaviors": ["click", "click"]}, "behaviors must not repeat"),
+        ({"behaviors": ["view"]}, "behaviors entries must be one of click, cart, order; got 'view'"),
+        ({"score_weights": [1.0]}, "score_weights needs one value per task"),
+        ({"score_weights": [0.0, 0.0]}, "score_weights must be >= 0 with a positive sum"),
+        ({"transformer": {"encoder": "lstm"}}, "transformer.encoder must be one of bert, roberta"),
+        ({"transformer": {"position_encoding": "sin"}}, "position_encoding must be one of learned, none"),
+        ({"transformer": {"n_heads": 3}}, r"d_model \(80\) must be divisible by n_heads \(3\)"),
+        ({"transformer": {"d_ff": 0}}, "transformer.d_ff must be a positive integer"),
+        ({"transformer": {"dropout": 1.0}}, r"transformer.dropout must be in \[0, 1\)"),
+        ({"transformer": {"hidden_act": "tanh"}}, "hidden_act must be one of relu, gelu"),
+        ({"transformer": {"layer_norm_eps": 0}}, "layer_norm_eps must be in"),
+        ({"embeddings": {"item_dim": 8}}, "= 40 must equal transformer.d_model = 80"),
+        ({"embeddings": {"init_std": -1.0}}, "init_std must be > 0"),
+        ({"multitask": {"kind": "ple"}}, "multitask.kind must be one of mmoe, shared_bottom, towers, single"),
+        ({"multitask": {"expert_units": []}}, "expert_units must list at least one layer size"),
+        ({"multitask": {"expert_units": [8, -1]}}, "expert_units entries must be a positive integer"),
+        ({"multitask": {"num_experts": 0}}, "num_experts must be a positive integer"),
+        ({"bias": {"enabled": True}}, "bias.enabled must be one of auto, on, off"),
+        ({"bias": {"dropout": -0.1}}, r"bias.dropout must be in \[0, 1\)"),
+        ({"loss": {"task_weights": [1.0, -1.0]}}, "loss.task_weights must be >= 0"),
+        ({"loss": {"pos_weights": [1.0]}}, "loss.pos_weights needs one value > 0 per task"),
+        ({"loss": {"order_label": "order"}}, "loss.order_label must be one of ctcvr, cvr"),
+    ],
+)
+def test_validation_errors(data: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        DMTConfig.from_dict(data)
+
+
+def test_input_projection_allows_any_token_width() -> None:
+    config = DMTConfig.from_dict({"embeddings": {"item_dim": 8, "input_projection": True}})
+    assert config.embeddings.token_dim == 40

@@ -1,0 +1,288 @@
+"""The ranking workflow against a slow, obviously-correct pandas reference (a loop over impressions).
+
+Every sequence, label and neighbour list of every output row must equal the reference after decoding
+through the saved workflow's vocabularies; dense features must equal the reference's values after the
+same fill / log / standardisation with statistics of the fit window only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from t4r_dmt.preprocess.config import BEHAVIOR_EVENTS, COUNT_HORIZONS, RankingConfig
+from t4r_dmt.preprocess.ops import activity_columns
+from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
+from t4r_dmt.preprocess.workflow import output_columns
+
+LENGTHS = {"click": 3, "cart": 2, "order": 2}
+CONFIG = RankingConfig(click_length=3, cart_length=2, order_length=2, events_per_bucket=60)
+T0 = pd.Timestamp("2020-01-01")
+PAD, OOV = "<pad>", "<oov>"
+# The planted leak: user 106 sees request 900 at LEAK_TIME; a view of item 14 (a candidate) is
+# logged in the same second, a view of item 13 one second before.
+LEAK_TIME = T0 + pd.Timedelta(hours=12)
+
+
+def make_logs(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """~300 events and ~100 impressions over 3 days, 6 users, 12 items (+ 2 planted)."""
+    rng = np.random.default_rng(seed)
+    n = 300
+    item = rng.integers(1, 13, n)
+    kind = rng.choice(["view", "cart", "purchase", "remove_from_cart"], n, p=[0.6, 0.2, 0.15, 0.05])
+    seconds = np.sort(rng.integers(0, 3 * 86400, n))
+    seconds[10:14] = seconds[10]  # ties: several events in the same second
+    price = 10.0 * item + np.where(seconds > 86400 * 1.5, 1.0, 0.0)  # prices change on day 2
+    events = pd.DataFrame(
+        {
+            "event_time": T0 + pd.to_timedelta(seconds, unit="s"),
+            "event_type": kind,
+            "product_id": item,
+            "category_id": 1000 + item % 4,
+            "category_code": None,
+            "brand": np.array(["x", "y", None], dtype=object)[item % 3],
+            "price": price,
+            "user_id": rng.integers(101, 107, n),
+            "user_session": "s",
+        }
+    )
+    planted = pd.DataFrame(
+        {
+            "event_time": [LEAK_TIME - pd.Timedelta(seconds=1), LEAK_TIME],
+            "event_type": ["view", "view"],
+            "product_id": [13, 14],
+            "category_id": [2000, 2001],
+            "category_code": None,
+            "brand": ["z", "z"],
+            "price": [5.0, 6.0],
+            "user_id": [106, 106],
+            "user_session": "s",
+        }
+    )
+    events = pd.concat([events, planted], ignore_index=True)
+    rows = []
+    for request in range(1, 25):
+        size = int(rng.integers(3, 7))
+        when = T0 + pd.Timedelta(seconds=int(rng.integers(0, 3 * 86400)))
+        user = int(rng.integers(101, 107))
+        for position, product in enumerate(rng.choice(np.arange(1, 13), size, replace=False)):
+            click = int(rng.random() < 0.3)
+            rows.append((request, user, when, int(product), position, position // 3, click,
+                         click * int(rng.random() < 0.5)))
+    for position, product in enumerate([5, 14, 13, 2]):
+        rows.append((900, 106, LEAK_TIME, product, position, 0, int(product == 14), 0))
+    impressions = pd.DataFrame(
+        rows, columns=["request_id", "user_id", "event_time", "product_id", "position", "page", "click", "order"]
+    )
+    return events, impressions
+
+
+@pytest.fixture(scope="module")
+def logs():
+    return make_logs()
+
+
+@pytest.fixture(scope="module")
+def run(logs, tmp_path_factory):
+    events, impressions = logs
+    out = tmp_path_factory.mktemp("ranking")
+    stats = preprocess_ranking(RankingData(events, impressions), out, CONFIG, progress=False)
+    return out, stats
+
+
+def read_split(out, split: str = "train") -> pd.DataFrame:
+    frames = [pd.read_parquet(path) for path in sorted(out.glob(f"ranking/*/{split}.parquet"))]
+    return pd.concat(frames, ignore_index=True)
+
+
+def decoders(out) -> dict[str, dict[int, object]]:
+    """Code -> raw value per vocabulary, from the saved workflow's categories."""
+    result = {}
+    for name in ("item", "category", "brand", "user"):
+        table = pd.read_parquet(out / "workflow" / "categories" / f"unique.{name}.parquet")
+        result[name] = {0: PAD, 1: None, 2: OOV, **dict(zip(table.index, table[name], strict=True))}
+    return result
+
+
+def reference(events: pd.DataFrame, impressions: pd.DataFrame) -> pd.DataFrame:
+    """One row per impression, computed by filtering the whole log for each row (slow, plain)."""
+    out = []
+    for row in impressions.itertuples(index=False):
+        t = row.event_time
+        past = events[(events["user_id"] == row.user_id) & (events["event_time"] < t)]
+        past = past.sort_values("event_time", kind="stable")
+        attrs = events[(events["product_id"] == row.product_id) & (events["event_time"] < t)]
+        attrs = attrs.sort_values("event_time", kind="stable")
+        latest = attrs.iloc[-1] if len(attrs) else None
+        ref = {"request_id": row.request_id, "product_id": row.product_id, "user_id": row.user_id,
+               "click": row.click, "order": row.order, "position_index": row.position + 1,
+               "position_page": row.page + 1,
+               "item_category": -1 if latest is None else latest["category_id"],
+               "item_brand": None if latest is None else latest["brand"],
+               "item_price": np.nan if latest is None else latest["price"]}
+        for behavior, event_type in BEHAVIOR_EVENTS.items():
+            done = past[past["event_type"] == event_type]
+            kept = done.tail(LENGTHS[behavior])
+            ref[f"{behavior}_item_id_seq"] = kept["product_id"].tolist()
+            ref[f"{behavior}_category_seq"] = kept["category_id"].tolist()
+            ref[f"{behavior}_brand_seq"] = kept["brand"].tolist()
+            for name, delta in COUNT_HORIZONS.items():
+                ref[f"user_{behavior}_count_{name}"] = int((done["event_time"] >= t - delta).sum())
+            ref[f"user_item_{behavior}_count"] = int((done["product_id"] == row.product_id).sum())
+            ref[f"user_category_{behavior}_count"] = int((done["category_id"] == ref["item_category"]).sum())
+            if behavior == "order":
+                ref["user_purchase_power"] = done["price"].mean() if len(done) else np.nan
+        out.append(ref)
+    frame = pd.DataFrame(out)
+    frame["window"] = (impressions["event_time"].dt.floor("1d") - T0).dt.days.to_numpy() + 1
+    neighbors = {}
+    for _, group in frame.groupby("request_id"):
+        ranked = group.sort_values("position_index")
+        cats = ranked["item_category"].tolist()
+        for rank, index in enumerate(ranked.index):
+            neighbors[index] = [cats[rank + k] if 0 <= rank + k < len(cats) else PAD for k in (-3, -2, -1, 1, 2, 3)]
+    frame["neighbor_category_seq"] = pd.Series(neighbors)
+    return frame
+
+
+@pytest.fixture(scope="module")
+def expected(logs, run):
+    events, impressions = logs
+    frame = reference(events, impressions)
+    return frame.sort_values(["request_id", "product_id"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def decoded(run):
+    out, _ = run
+    frame = read_split(out).sort_values(["request_id", "product_id"]).reset_index(drop=True)
+    codes = decoders(out)
+    vocabulary_of = {"item_id": "item", "item_category": "category", "item_brand": "brand", "user_id": "user",
+                     "neighbor_category_seq": "category"}
+    for behavior in BEHAVIOR_EVENTS:
+        vocabulary_of.update({f"{behavior}_item_id_seq": "item", f"{behavior}_category_seq": "category",
+                              f"{behavior}_brand_seq": "brand"})
+    for column, name in vocabulary_of.items():
+        mapping = codes[name]
+        frame[column] = [
+            [mapping[c] for c in value] if isinstance(value, np.ndarray) else mapping[value]
+            for value in frame[column]
+        ]
+    return frame
+
+
+def _in_vocabulary(value, known: set):
+    if value is None or value == PAD:
+        return value
+    return value if value in known else OOV
+
+
+def test_every_sequence_label_and_neighbor_list_equals_the_reference(run, expected, decoded):
+    out, _ = run
+    known = {name: set(v.values()) - {PAD, None, OOV} for name, v in decoders(out).items()}
+    assert decoded["request_id"].tolist() == expected["request_id"].tolist()
+    for column in ("product_id", "click", "order", "position_index", "position_page", "window"):
+        assert decoded[column].tolist() == expected[column].tolist(), column
+    vocabulary_of = {"item_id_seq": "item", "category_seq": "category", "brand_seq": "brand"}
+    for behavior in BEHAVIOR_EVENTS:
+        for suffix, name in vocabulary_of.items():
+            column = f"{behavior}_{suffix}"
+            want = [[_in_vocabulary(v, known[name]) for v in values] for values in expected[column]]
+            assert decoded[column].tolist() == want, column
+    want = [[_in_vocabulary(v, known["category"]) for v in values] for values in expected["neighbor_category_seq"]]
+    assert decoded["neighbor_category_seq"].tolist() == want
+    assert decoded["item_id"].tolist() == [_in_vocabulary(v, known["item"]) for v in expected["product_id"]]
+    assert decoded["item_category"].tolist() == [_in_vocabulary(v, known["category"]) for v in expected["item_category"]]
+    assert decoded["item_brand"].tolist() == [_in_vocabulary(v, known["brand"]) for v in expected["item_brand"]]
+    assert decoded["user_id"].tolist() == [_in_vocabulary(v, known["user"]) for v in expected["user_id"]]
+
+
+def test_vocabularies_are_fitted_on_the_first_window_only(run, expected):
+    out, stats = run
+    fit = expected[expected["window"] == 1]
+    items = set(fit["product_id"]).union(*[set(v) for b in BEHAVIOR_EVENTS for v in fit[f"{b}_item_id_seq"]])
+    brands = {b for b in set(fit["item_brand"]).union(*[set(v) for v in fit["click_brand_seq"]],
+                                                       *[set(v) for v in fit["cart_brand_seq"]],
+                                                       *[set(v) for v in fit["order_brand_seq"]]) if b is not None}
+    assert set(decoders(out)["item"].values()) - {PAD, None, OOV} == items
+    assert set(decoders(out)["brand"].values()) - {PAD, None, OOV} == brands
+    assert set(decoders(out)["user"].values()) - {PAD, None, OOV} == set(fit["user_id"])
+    assert stats["fit_windows"] == [1] and "windows 1..1 only" in stats["fit_note"]
+    assert stats["windows"] == 3
+    assert stats["dropped"]["events not used (remove_from_cart)"] > 0
+
+
+def _standardise(raw: pd.Series, fit: np.ndarray, log: bool, fill: float) -> np.ndarray:
+    values = raw.astype(float).fillna(fill).to_numpy()
+    if log:
+        values = np.log1p(values)
+    mean, std = values[fit].mean(), values[fit].std(ddof=1)
+    return (values - mean) / std if std > 0 else values - mean
+
+
+def test_dense_features_use_the_past_and_fit_window_statistics(expected, decoded):
+    fit = (expected["window"] == 1).to_numpy()
+    for column in activity_columns():
+        want = _standardise(expected[column], fit, log=True, fill=0.0)
+        np.testing.assert_allclose(decoded[column].to_numpy(), want, rtol=1e-5, atol=1e-5, err_msg=column)
+    want = _standardise(expected["item_price"], fit, log=True, fill=0.0)
+    np.testing.assert_allclose(decoded["item_log_price"].to_numpy(), want, rtol=1e-5, atol=1e-5)
+    category_mean = expected[fit].groupby("item_category")["item_price"].mean()
+    ratio = expected["item_price"] / expected["item_category"].map(category_mean)
+    want = _standardise(ratio, fit, log=True, fill=1.0)
+    np.testing.assert_allclose(decoded["item_price_to_category"].to_numpy(), want, rtol=1e-5, atol=1e-5)
+
+
+def test_item_rates_come_from_earlier_windows_only(expected, decoded):
+    a = CONFIG.rate_smoothing
+    ctr, cvr = [], []
+    for row in expected.itertuples():
+        earlier = expected[expected["window"] < row.window]
+        mine = earlier[earlier["product_id"] == row.product_id]
+        prior_ctr = earlier["click"].mean() if len(earlier) else 0.0
+        prior_cvr = earlier["order"].sum() / earlier["click"].sum() if earlier["click"].sum() else 0.0
+        ctr.append((mine["click"].sum() + a * prior_ctr) / (len(mine) + a))
+        cvr.append((mine["order"].sum() + a * prior_cvr) / (mine["click"].sum() + a))
+    fit = (expected["window"] == 1).to_numpy()
+    for column, raw in (("item_ctr", ctr), ("item_cvr", cvr)):
+        want = _standardise(pd.Series(raw), fit, log=False, fill=0.0)
+        np.testing.assert_allclose(decoded[column].to_numpy(), want, rtol=1e-5, atol=1e-5, err_msg=column)
+    assert (np.asarray(ctr)[fit] == 0).all()  # nothing earlier than window 1
+
+
+def test_an_event_in_the_same_second_as_the_request_is_excluded(expected, decoded):
+    leak = decoded[decoded["request_id"] == 900].set_index("product_id")
+    ref = expected[expected["request_id"] == 900].set_index("product_id")
+    # The view one second before is the newest element; the same-second view (the label) is absent.
+    sequence = leak.loc[14, "click_item_id_seq"]
+    assert sequence[-1] == 13 and 14 not in sequence
+    assert sequence == ref.loc[14, "click_item_id_seq"]
+    # Dense counts see the earlier view only: 1 view of item 13, none of item 14 before the request.
+    assert (ref.loc[13, "user_item_click_count"], ref.loc[14, "user_item_click_count"]) == (1, 0)
+    assert leak.loc[13, "user_item_click_count"] > leak.loc[14, "user_item_click_count"]
+    earlier_views = (ref.loc[14, "user_click_count_1d"], ref.loc[14, "user_click_count_30d"])
+    assert earlier_views[0] >= 1 and earlier_views[0] <= earlier_views[1]
+
+
+def test_output_files_types_and_splits(run):
+    out, stats = run
+    for window, counts in stats["rows_per_window"].items():
+        folder = out / "ranking" / f"{int(window):04d}"
+        train, valid, test = (pd.read_parquet(folder / f"{s}.parquet") for s in ("train", "valid", "test"))
+        assert counts == {"train": len(train), "valid": len(valid), "test": len(test)}
+        assert set(valid["request_id"]).isdisjoint(test["request_id"])
+        assert sorted(pd.concat([valid, test])["request_id"]) == sorted(train["request_id"])
+    schema = pq.read_schema(out / "ranking" / "0001" / "train.parquet")
+    assert schema.names == output_columns(with_bias=True)
+    for column in ("click_item_id_seq", "order_brand_seq", "neighbor_category_seq"):
+        assert pa.types.is_list(schema.field(column).type) and schema.field(column).type.value_type == pa.int64()
+    assert schema.field("user_click_count_7d").type == pa.float32()
+    assert schema.field("click").type == pa.int64() and schema.field("item_id").type == pa.int64()
+    train = read_split(out)
+    assert (train["neighbor_category_seq"].map(len) == 6).all()
+    for behavior, n in LENGTHS.items():
+        assert train[f"{behavior}_item_id_seq"].map(len).max() <= n
+    assert not (out / ".scratch").exists()

@@ -1,0 +1,34 @@
+"""Ranking + session data from logs with an impression (ranking) log: ``t4r-dmt synth`` output, Trivago.
+
+Each impression becomes one row with position-bias features (``position_index``, ``position_page``,
+``neighbor_category_seq``). For synth output pass ``--impressions DIR/impressions.parquet`` and
+``--items DIR/items.parquet``; Trivago's reader builds the impressions from the clickout lists.
+
+    .venv/bin/python workflows/impression_logs.py --events raw/events.parquet \
+        --impressions raw/impressions.parquet --items raw/items.parquet --out data/synth
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from t4r_dmt.cli import parse
+from t4r_dmt.preprocess import command
+
+# Family defaults; any flag given on the command line comes later and wins.
+DEFAULTS = ["--window", "1d"]
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    (args,) = parse("preprocess", [*DEFAULTS, *(sys.argv[1:] if argv is None else argv)])
+    if args.impressions is None and args.format != "trivago":
+        raise SystemExit("impression_logs.py needs --impressions (or --format trivago)")
+    return command.run(args)
+
+
+if __name__ == "__main__":
+    main()
