@@ -45,7 +45,15 @@ def parse(command: str, argv: Sequence[str]) -> tuple[Any, ...]:
         argv = rewrite(list(argv))
     if len(argv) == 1 and argv[0].endswith(".json"):
         return tuple(parser.parse_json_file(argv[0]))
-    return tuple(parser.parse_args_into_dataclasses(args=list(argv)))
+    return tuple(parser.parse_args_into_dataclasses(args=[_underscore_flag(a) for a in argv]))
+
+
+def _underscore_flag(arg: str) -> str:
+    """``--on-bad-rows=drop`` -> ``--on_bad_rows=drop``: dataclass fields use underscores, users type both."""
+    if not arg.startswith("--"):
+        return arg
+    name, sep, value = arg[2:].partition("=")
+    return "--" + name.replace("-", "_") + sep + value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -56,3 +56,10 @@ def test_invalid_argument_value_is_one_line_error(capsys):
     assert cli.main(["synth", "--out", "/nonexistent/x", "--users", "0"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("t4r-dmt synth: error:") and "users" in err
+
+
+def test_dashed_flags_are_accepted(tmp_path):
+    dashed = cli.parse("preprocess", ["--events", "e.csv", "--out", str(tmp_path), "--on-bad-rows", "drop",
+                                      "--fit-windows=2"])
+    assert dashed[0].on_bad_rows == "drop" and dashed[0].fit_windows == 2
+    assert cli._underscore_flag("--a-b=c-d") == "--a_b=c-d" and cli._underscore_flag("x-y") == "x-y"
