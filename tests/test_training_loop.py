@@ -28,11 +28,12 @@ def config_file(tmp_path_factory):
     return path
 
 
-def _train(data_dir, config_file, out, **data_kwargs):
+def _train(data_dir, config_file, out, report_to=(), **data_kwargs):
     from t4r_dmt.training.command import run
 
     data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), **data_kwargs)
-    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
+    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=list(report_to), seed=7,
+                                 disable_tqdm=True, logging_steps=1,
                                  per_device_train_batch_size=32, per_device_eval_batch_size=64)
     return run(data, targs)
 
@@ -40,8 +41,9 @@ def _train(data_dir, config_file, out, **data_kwargs):
 def test_loop_over_three_windows_writes_valid_results(data_dir, config_file, tmp_path):
     from t4r_dmt.training.results import RunResults, validate_metrics_json
 
-    result = _train(data_dir, config_file, tmp_path / "run")
+    result = _train(data_dir, config_file, tmp_path / "run", report_to=["tensorboard"])
     run_dir = tmp_path / "run"
+    assert list((run_dir / "trainer").rglob("events.out.tfevents.*")), "no TensorBoard logs"
     saved = json.loads((run_dir / "metrics.json").read_text())
     validate_metrics_json(saved, str(run_dir / "metrics.json"))
     assert saved["task"] == "ranking" and saved["model"] == "tiny_dmt"
