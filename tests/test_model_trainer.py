@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 import torch
 import transformers.utils.logging as hf_logging
@@ -62,6 +63,20 @@ def test_trainer_cycle(fixture: RankingFixture, tmp_path: Path) -> None:
     again = trainer.predict(fixture.path(2, "valid")).predictions
     for key in preds:
         assert (again[key] == preds[key]).all()
+
+
+def test_trainer_refuses_an_empty_evaluation_set(fixture: RankingFixture, tmp_path: Path) -> None:
+    empty = tmp_path / "empty.parquet"
+    schema = pq.read_schema(fixture.path(1))
+    pq.ParquetWriter(str(empty), schema).close()  # what a window with no valid requests looks like
+    model = build_model(fixture.schema, tiny_config())
+    args = T4RecTrainingArguments(output_dir=str(tmp_path / "run"), max_sequence_length=8, no_cuda=True,
+                                  report_to=[], disable_tqdm=True)
+    trainer = DMTTrainer(model=model, args=args, schema=fixture.schema, eval_dataset_or_path=str(empty))
+    with pytest.raises(ValueError, match="empty.parquet: no rows to evaluate or predict"):
+        trainer.evaluate()
+    with pytest.raises(ValueError, match="empty.parquet: no rows to evaluate or predict"):
+        trainer.predict(str(empty))
 
 
 def test_trainer_requires_metrics_on_every_batch(fixture: RankingFixture, tmp_path: Path) -> None:
