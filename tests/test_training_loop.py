@@ -142,3 +142,15 @@ def test_data_arguments_validate():
         DataArguments(data="d", out="o", resume=True, overwrite=True)
     with pytest.raises(ValueError, match="--windows"):
         DataArguments(data="d", out="o", windows="4:1")
+
+
+def test_empty_evaluation_window_is_recorded_not_hung(config_file, tmp_path):
+    root = tmp_path / "prep"
+    write_ranking_fixture(root / "ranking", n_windows=3, spec=FixtureSpec(requests_per_window=40), seed=2)
+    valid = root / "ranking" / "0002" / "valid.parquet"
+    pd.read_parquet(valid).iloc[:0].to_parquet(valid, index=False)
+    windows = _train(root, config_file, tmp_path / "run")["windows"]
+    assert windows[0] == {"train_window": 1, "eval_window": 2, "n_rows": 0}
+    assert windows[1]["n_rows"] > 0 and 0.0 <= windows[1]["auc_click"] <= 1.0
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["average"]["auc_click"] == pytest.approx(windows[1]["auc_click"])

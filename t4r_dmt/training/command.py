@@ -74,9 +74,7 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
         "training": {k: v for k, v in training_args.to_dict().items() if _jsonable(v)},
     })
 
-    import transformers4rec.torch as tr
-
-    trainer = tr.Trainer(model=model, args=training_args, schema=schema, compute_metrics=False)
+    trainer = _trainer(data_args, model, training_args, schema)
 
     def on_window_end(records: list[dict[str, Any]]) -> None:
         RunResults(task=data_args.task, model=model_name, config=config_dict, windows=records).write(run_dir)
@@ -88,6 +86,20 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     plot_windows(results, run_dir / "plots")
     logger.info("run finished: metrics in %s, plots in %s", run_dir / "metrics.json", run_dir / "plots")
     return {"run_dir": str(run_dir), "average": results.average, "windows": records}
+
+
+def _trainer(data_args: DataArguments, model: Any, training_args: RunTrainingArguments, schema: Any) -> Any:
+    """T4R's Trainer for the task (DMT's subclass for ranking: flat metric names, refuses empty files)."""
+    if data_args.task == "ranking":
+        from t4r_dmt.model import DMTTrainer
+
+        # The model reads at most its longest behaviour sequence: pad no further than that.
+        training_args.max_sequence_length = min(training_args.max_sequence_length or model.max_sequence_length,
+                                                model.max_sequence_length)
+        return DMTTrainer(model=model, args=training_args, schema=schema, compute_metrics=False)
+    import transformers4rec.torch as tr
+
+    return tr.Trainer(model=model, args=training_args, schema=schema, compute_metrics=False)
 
 
 def _build(data_args: DataArguments, schema: Any) -> tuple[str, dict[str, Any], Any, Any]:

@@ -21,7 +21,7 @@ from merlin.schema import Schema
 from transformers import set_seed
 
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-from t4r_dmt.training.windows import list_windows, select_windows, window_path
+from t4r_dmt.training.windows import list_windows, n_rows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
 
@@ -110,11 +110,20 @@ class TimeWindowLoop:
         for train_window, eval_window in zip(windows[:-1], windows[1:], strict=True):
             if train_window in finished:
                 continue
-            self._train_window(task_dir, train_window)
+            train_path = window_path(task_dir, train_window, "train")
+            if n_rows(train_path) == 0:
+                logger.warning("window %d has no training rows: the weights carry over unchanged", train_window)
+            else:
+                self._train_window(task_dir, train_window)
             save_checkpoint(self.trainer.model, run_dir, train_window)
             eval_path = window_path(task_dir, eval_window, self.data_args.eval_split)
-            n_rows, metrics = self.evaluate(self.trainer, eval_path)
-            record = {"train_window": train_window, "eval_window": eval_window, "n_rows": int(n_rows), **metrics}
+            if n_rows(eval_path) == 0:
+                # An empty evaluation set has no metric; the merlin loader would wait forever on it.
+                logger.warning("%s has no rows: window %d is not evaluated", eval_path, eval_window)
+                rows, metrics = 0, {}
+            else:
+                rows, metrics = self.evaluate(self.trainer, eval_path)
+            record = {"train_window": train_window, "eval_window": eval_window, "n_rows": int(rows), **metrics}
             logger.info("window %d -> %d: %s", train_window, eval_window, _fmt(metrics))
             records.append(record)
             self.on_window_end(records)

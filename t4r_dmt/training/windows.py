@@ -28,6 +28,13 @@ def window_path(task_dir: Path, window: int, split: str) -> Path:
     return path
 
 
+def n_rows(path: Path) -> int:
+    """Rows of a parquet file, from its footer (no data read)."""
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
 def select_windows(available: list[int], spec: str) -> list[int]:
     """The windows A..B (inclusive) of ``spec`` (``"A:B"``), or all when ``spec`` is empty.
 
