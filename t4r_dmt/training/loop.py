@@ -120,7 +120,7 @@ class TimeWindowLoop:
             if n_rows(eval_path) == 0:
                 # An empty evaluation set has no metric; the merlin loader would wait forever on it.
                 logger.warning("%s has no rows: window %d is not evaluated", eval_path, eval_window)
-                rows, metrics = 0, {}
+                rows, metrics = 0, dict[str, float]()
             else:
                 rows, metrics = self.evaluate(self.trainer, eval_path)
             record = {"train_window": train_window, "eval_window": eval_window, "n_rows": int(rows), **metrics}
