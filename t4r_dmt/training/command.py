@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 ARGUMENTS = (DataArguments, RunTrainingArguments)
 
+# Ranking presets that are not T4R models run their own window loop over the same files and metrics:
+# preset name -> module whose ``run(data_args, training_args) -> dict`` returns what ``run`` below returns.
+EXTERNAL_PRESETS: dict[str, str] = {"gbdt": "t4r_dmt.baselines.ranking.gbdt"}
+
 
 def load_schema(task_dir: Path) -> Any:
     """Read ``task_dir/schema.pbtxt`` into a Merlin schema."""
@@ -55,6 +59,11 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     """Train and evaluate over the windows; returns the averaged metrics and the run folder."""
     from t4r_dmt.training.results import RunResults, plot_windows
 
+    preset = Path(data_args.config).stem
+    if data_args.task == "ranking" and preset in EXTERNAL_PRESETS:
+        import importlib
+
+        return dict(importlib.import_module(EXTERNAL_PRESETS[preset]).run(data_args, training_args))
     run_dir = Path(data_args.out)
     done = prepare_run_dir(data_args)
     schema = load_schema(data_args.task_dir)
