@@ -14,7 +14,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml constraints.txt
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Merlin 23.08 supports Python <= 3.11)"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install $(PIP_QUIET) -c constraints.txt -e '.[dev]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
+	$(BIN)/python -m pip install $(PIP_QUIET) -c constraints.txt -e '.[dev,bench]' 2>&1 | grep -v "is ignored: it is neither a file nor a directory" || true
 	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
