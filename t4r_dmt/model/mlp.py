@@ -28,6 +28,7 @@ class MLP(nn.Module):
                 layers.append(nn.Dropout(dropout))
             size = width
         self.layers = nn.Sequential(*layers)
+        self.dropout = dropout
         self.in_size = in_size
         self.out_size = size
 

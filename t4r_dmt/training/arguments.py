@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
 from transformers4rec.config.trainer import T4RecTrainingArguments
 
 TASKS = ("ranking", "next-item")
@@ -80,3 +82,26 @@ class RunTrainingArguments(T4RecTrainingArguments):
     report_to: list[str] | None = field(
         default_factory=lambda: ["tensorboard"], metadata={"help": "HF integrations to report to."}
     )
+    shuffle_train: bool = field(
+        default=True,
+        metadata={"help": "Shuffle the training rows of each window (--shuffle_train false keeps file order)."},
+    )
+
+    def __post_init__(self) -> None:
+        # Under torchrun (WORLD_SIZE > 1) pick the backend that suits the device: NCCL on GPUs, gloo on CPU
+        # (gloo outside torchrun crashes, so nothing is set for a single process).
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
+        no_cuda, backend = ddp_defaults(world_size, torch.cuda.is_available(), fields["no_cuda"],
+                                        fields["ddp_backend"])
+        fields.update(no_cuda=no_cuda, ddp_backend=backend)
+        super().__post_init__()
+
+
+def ddp_defaults(world_size: int, cuda: bool, no_cuda: bool, backend: str | None) -> tuple[bool, str | None]:
+    """``(no_cuda, ddp_backend)`` for a run of ``world_size`` processes: CPU and gloo without a GPU, NCCL
+    with one; a single process keeps what it was given (gloo outside torchrun crashes)."""
+    if world_size <= 1:
+        return no_cuda, backend
+    no_cuda = no_cuda or not cuda
+    return no_cuda, backend or ("gloo" if no_cuda else "nccl")

@@ -18,7 +18,7 @@ from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
 from t4r_dmt.io_utils import write_json
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame
+from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame, world
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,17 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
 
         return dict(importlib.import_module(EXTERNAL_PRESETS[preset]).run(data_args, training_args))
     run_dir = Path(data_args.out)
-    done = prepare_run_dir(data_args)
+    # Touching world_size sets up torch.distributed under torchrun (no-op for a single process).
+    if training_args.world_size > 1 and data_args.task != "ranking":
+        raise ValueError("data-parallel training (torchrun) supports --task ranking only")
+    rank, world_size = world()
+    done = prepare_run_dir(data_args) if rank == 0 else []
+    if world_size > 1:
+        import torch.distributed as dist
+
+        shared: list[Any] = [done]
+        dist.broadcast_object_list(shared, src=0)  # the other ranks wait until rank 0 has set the folder up
+        done = shared[0]
     schema = load_schema(data_args.task_dir)
     if not training_args.output_dir:
         training_args.output_dir = str(run_dir / "trainer")
@@ -76,12 +86,14 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
 
     set_seed(training_args.seed)
     model_name, config_dict, model, evaluate = _build(data_args, schema)
-    write_json(run_dir / "config.json", {
-        "model": model_name,
-        "config": config_dict,
-        "data": dataclasses.asdict(data_args),
-        "training": {k: v for k, v in training_args.to_dict().items() if _jsonable(v)},
-    })
+    if rank == 0:
+        write_json(run_dir / "config.json", {
+            "model": model_name,
+            "config": config_dict,
+            "data": dataclasses.asdict(data_args),
+            "training": {k: v for k, v in training_args.to_dict().items() if _jsonable(v)},
+            "world_size": world_size,
+        })
 
     trainer = _trainer(data_args, model, training_args, schema)
 
@@ -91,6 +103,8 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     loop = TimeWindowLoop(trainer, data_args, training_args, evaluate, on_window_end)
     records = loop.run(done)
     results = RunResults(task=data_args.task, model=model_name, config=config_dict, windows=records)
+    if rank != 0:
+        return {"run_dir": str(run_dir), "average": results.average, "windows": records}
     results.write(run_dir)
     plot_windows(results, run_dir / "plots")
     logger.info("run finished: metrics in %s, plots in %s", run_dir / "metrics.json", run_dir / "plots")
@@ -105,10 +119,15 @@ def _trainer(data_args: DataArguments, model: Any, training_args: RunTrainingArg
         # The model reads at most its longest behaviour sequence: pad no further than that.
         training_args.max_sequence_length = min(training_args.max_sequence_length or model.max_sequence_length,
                                                 model.max_sequence_length)
-        return DMTTrainer(model=model, args=training_args, schema=schema, compute_metrics=False)
-    import transformers4rec.torch as tr
+        trainer = DMTTrainer(model=model, args=training_args, schema=schema, compute_metrics=False)
+    else:
+        import transformers4rec.torch as tr
 
-    return tr.Trainer(model=model, args=training_args, schema=schema, compute_metrics=False)
+        trainer = tr.Trainer(model=model, args=training_args, schema=schema, compute_metrics=False)
+    # T4R would shard its loaders by the *local* rank (wrong across machines); the loop shards by global rank
+    # and hands each rank its own file, so the loaders must read all of it.
+    trainer.local_rank = trainer.global_size = None
+    return trainer
 
 
 def _build(data_args: DataArguments, schema: Any) -> tuple[str, dict[str, Any], Any, Any]:

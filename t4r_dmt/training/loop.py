@@ -4,6 +4,11 @@ This is the protocol of both papers (DMT trains daily and evaluates on the next 
 incremental evaluation): the model of window t continues from the weights of window t-1, the learning-rate
 schedule restarts each window, and the optimizer state is re-created each window, so a window's result
 depends only on the incoming weights and the seed (which is what makes ``--resume`` exact).
+
+Data-parallel (``torchrun --nproc_per_node=N -m t4r_dmt.cli train ...``): each rank trains on its own shard of
+a window (rows ``i ≡ rank (mod N)``, the same number on every rank, so every rank runs the same number of
+steps and DDP never waits on a missing batch); rank 0 alone evaluates, writes metrics, checkpoints and plots,
+and broadcasts the window's metrics to the other ranks.
 """
 
 from __future__ import annotations
@@ -16,7 +21,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
+import torch.distributed as dist
 from merlin.schema import Schema
 from transformers import set_seed
 
@@ -26,6 +33,47 @@ from t4r_dmt.training.windows import list_windows, n_rows, select_windows, windo
 logger = logging.getLogger(__name__)
 
 RANKING_ID_COLUMNS = ["request_id", "user_id", "click", "order"]
+
+
+def world() -> tuple[int, int]:
+    """``(global rank, world size)`` of this process: ``(0, 1)`` outside ``torch.distributed``."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def shard_rows(path: Path, rank: int, world_size: int, out: Path) -> Path:
+    """Write this rank's share of the rows of ``path`` to ``out``.
+
+    Rank r gets rows ``r, r + W, r + 2W, ...`` of the first ``floor(N / W) * W`` rows (the last ``N mod W`` rows
+    are left out so every rank has ``floor(N / W)`` rows). Interleaving keeps each DDP step's union of rank
+    batches equal to one single-process batch of ``W`` times the size when the rows are not shuffled.
+    """
+    if not 0 <= rank < world_size:
+        raise ValueError(f"rank {rank} is outside a world of {world_size} processes")
+    table = pq.read_table(path)
+    per_rank = table.num_rows // world_size
+    if per_rank == 0:
+        raise ValueError(f"{path}: {table.num_rows} rows cannot be shared among {world_size} processes")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.take(np.arange(rank, per_rank * world_size, world_size)), out)
+    return out
+
+
+def train_loader(trainer: Any, path: Path, shuffle: bool) -> Any:
+    """The merlin training loader of ``trainer``'s arguments over ``path``, reading every row of it.
+
+    T4R's own ``get_train_dataloader`` always shuffles and, under DDP, shards by partition using the *local*
+    rank (wrong across several machines); here the file is already this rank's shard.
+    """
+    from transformers4rec.torch.utils.data_utils import T4RecDataLoader
+
+    args = trainer.args
+    return T4RecDataLoader.parse(args.data_loader_engine).from_schema(
+        trainer.schema, str(path), args.per_device_train_batch_size,
+        max_sequence_length=args.max_sequence_length, drop_last=args.dataloader_drop_last, shuffle=shuffle,
+        shuffle_buffer_size=args.shuffle_buffer_size, global_rank=None, global_size=None, device=trainer.device,
+    )
 
 
 def checkpoint_dir(run_dir: Path, window: int) -> Path:
@@ -61,8 +109,7 @@ def predict_frame(trainer: Any, path: Path) -> pd.DataFrame:
         ``request_id, user_id, click, order`` read from the file (N rows) and the model's ``p_click,
         p_order, score`` (each (N,)).
     """
-    output = trainer.predict(str(path))
-    preds = output.predictions
+    preds = trainer.predict(str(path)).predictions if world()[1] == 1 else _predict_here(trainer, path)
     if not isinstance(preds, dict) or not {"p_click", "p_order", "score"} <= set(preds):
         raise TypeError("the model's eval forward must return a dict with p_click, p_order and score")
     frame = pd.read_parquet(path, columns=RANKING_ID_COLUMNS)
@@ -72,6 +119,28 @@ def predict_frame(trainer: Any, path: Path) -> pd.DataFrame:
             raise RuntimeError(f"{path}: {len(frame)} rows but {len(values)} predictions for {key}")
         frame[key] = values
     return frame
+
+
+def _predict_here(trainer: Any, path: Path) -> dict[str, np.ndarray]:
+    """Score ``path`` in this process alone (``trainer.predict`` gathers across ranks under DDP)."""
+    from transformers4rec.torch.utils.data_utils import T4RecDataLoader
+
+    args = trainer.args
+    loader = T4RecDataLoader.parse(args.data_loader_engine).from_schema(
+        trainer.schema, str(path), args.per_device_eval_batch_size, max_sequence_length=args.max_sequence_length,
+        shuffle=False, global_rank=None, global_size=None, device=trainer.device,
+    )
+    model = trainer.model
+    was_training = model.training
+    model.eval()
+    parts: dict[str, list[np.ndarray]] = {}
+    with torch.no_grad():
+        for inputs, _ in loader:
+            inputs = {k: v.to(args.device) for k, v in inputs.items()}
+            for key, value in model(inputs).items():
+                parts.setdefault(key, []).append(value.detach().cpu().numpy())
+    model.train(was_training)
+    return {key: np.concatenate(values) for key, values in parts.items()}
 
 
 @dataclasses.dataclass
@@ -103,6 +172,7 @@ class TimeWindowLoop:
         records = list(done or [])
         finished = {r["train_window"] for r in records}
         run_dir = Path(self.data_args.out)
+        rank, world_size = world()
         if finished:
             last = max(finished)
             load_checkpoint(self.trainer.model, run_dir, last)
@@ -111,31 +181,47 @@ class TimeWindowLoop:
             if train_window in finished:
                 continue
             train_path = window_path(task_dir, train_window, "train")
-            if n_rows(train_path) == 0:
-                logger.warning("window %d has no training rows: the weights carry over unchanged", train_window)
+            if n_rows(train_path) < world_size:
+                logger.warning("window %d has %d training rows for %d process(es): the weights carry over "
+                               "unchanged", train_window, n_rows(train_path), world_size)
             else:
                 self._train_window(task_dir, train_window)
-            save_checkpoint(self.trainer.model, run_dir, train_window)
             eval_path = window_path(task_dir, eval_window, self.data_args.eval_split)
-            if n_rows(eval_path) == 0:
-                # An empty evaluation set has no metric; the merlin loader would wait forever on it.
-                logger.warning("%s has no rows: window %d is not evaluated", eval_path, eval_window)
-                rows, metrics = 0, dict[str, float]()
-            else:
-                rows, metrics = self.evaluate(self.trainer, eval_path)
+            outcome: list[Any] = [0, {}]
+            if rank == 0:
+                save_checkpoint(self.trainer.model, run_dir, train_window)
+                if n_rows(eval_path) == 0:
+                    # An empty evaluation set has no metric; the merlin loader would wait forever on it.
+                    logger.warning("%s has no rows: window %d is not evaluated", eval_path, eval_window)
+                else:
+                    outcome = list(self.evaluate(self.trainer, eval_path))
+            if world_size > 1:
+                dist.broadcast_object_list(outcome, src=0)  # also holds the other ranks until rank 0 is done
+            rows, metrics = outcome
             record = {"train_window": train_window, "eval_window": eval_window, "n_rows": int(rows), **metrics}
             logger.info("window %d -> %d: %s", train_window, eval_window, _fmt(metrics))
             records.append(record)
-            self.on_window_end(records)
+            if rank == 0:
+                self.on_window_end(records)
         return records
 
     def _train_window(self, task_dir: Path, window: int) -> None:
         # Same seed stream whether or not the run was resumed: seed + window.
         set_seed(self.training_args.seed + window)
-        self.trainer.train_dataset_or_path = str(window_path(task_dir, window, "train"))
+        path = window_path(task_dir, window, "train")
+        rank, world_size = world()
+        if world_size > 1:
+            path = shard_rows(path, rank, world_size, shard_path(self.training_args.output_dir, rank))
+        self.trainer.train_dataset_or_path = str(path)
+        self.trainer.train_dataloader = train_loader(self.trainer, path, self.training_args.shuffle_train)
         self.trainer.optimizer = None  # fresh AdamW state; weights carry over
         self.trainer.reset_lr_scheduler()  # the schedule restarts each window
         self.trainer.train()
+
+
+def shard_path(output_dir: str, rank: int) -> Path:
+    """Where rank ``rank`` keeps its shard of the current training window (overwritten each window)."""
+    return Path(output_dir) / "shards" / f"rank_{rank:03d}.parquet"
 
 
 def _fmt(metrics: dict[str, float]) -> str:
