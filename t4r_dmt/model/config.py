@@ -25,6 +25,12 @@ MULTITASK_KINDS: tuple[str, ...] = ("mmoe", "shared_bottom", "towers", "single_t
 BIAS_MODES: tuple[str, ...] = ("auto", "on", "off")
 ORDER_LABELS: tuple[str, ...] = ("ctcvr", "cvr")
 PRESETS: tuple[str, ...] = ("dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task")
+# Torch baselines of the paper's Table 1 and the ablations of Tables 4 and 5 (configs/<name>.json).
+BASELINE_PRESETS: tuple[str, ...] = ("dnn", "din", "dien")
+ABLATION_PRESETS: tuple[str, ...] = ("dmt_click", "dmt_click_cart", "dmt_bias_position", "dmt_bias_page",
+                                     "dmt_bias_neighbors")
+INTEREST_KINDS: tuple[str, ...] = ("transformer", "mean", "din", "dien")
+BIAS_INPUTS: tuple[str, ...] = ("position", "page", "neighbors")
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -140,12 +146,37 @@ class BiasConfig:
     units: list[int] = field(default_factory=lambda: [32, 16])
     dropout: float = 0.5
     unbiased_loss_term: bool = False
+    inputs: list[str] = field(default_factory=lambda: list(BIAS_INPUTS))
 
     def __post_init__(self) -> None:
         _choice("bias.enabled", self.enabled, BIAS_MODES)
+        if not self.inputs or len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"bias.inputs must list distinct inputs of {BIAS_INPUTS}; got {self.inputs!r}")
+        for name in self.inputs:
+            _choice("bias.inputs entries", name, BIAS_INPUTS)
         _positive("bias.embedding_dim", self.embedding_dim)
         _units("bias.units", self.units, allow_empty=True)
         _probability("bias.dropout", self.dropout)
+
+
+@dataclass
+class InterestConfig:
+    """How each behaviour sequence becomes one interest vector (B, token_dim) -> the Table 1 baselines.
+
+    ``kind``: "transformer" (DMT's DeepInterestTransformer), "mean" (DNN: masked mean pooling), "din" (target
+    attention, Zhou et al. 2018), "dien" (GRU extractor + AUGRU evolution, Zhou et al. 2019).
+    ``attention_units``: hidden widths of the DIN / DIEN attention MLP; ``aux_loss_weight``: weight of DIEN's
+    auxiliary next-behaviour loss (0 turns it off)."""
+
+    kind: str = "transformer"
+    attention_units: list[int] = field(default_factory=lambda: [32, 16])
+    aux_loss_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        _choice("interest.kind", self.kind, INTEREST_KINDS)
+        _units("interest.attention_units", self.attention_units)
+        if not self.aux_loss_weight >= 0:
+            raise ValueError(f"interest.aux_loss_weight must be >= 0; got {self.aux_loss_weight!r}")
 
 
 @dataclass
@@ -178,6 +209,7 @@ class DMTConfig:
     bias: BiasConfig = field(default_factory=BiasConfig)
     loss: LossConfig = field(default_factory=LossConfig)
     score_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    interest: InterestConfig = field(default_factory=InterestConfig)
 
     def __post_init__(self) -> None:
         if len(set(self.behaviors)) != len(self.behaviors):
@@ -192,7 +224,14 @@ class DMTConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Nested dicts; ``interest`` and ``bias.inputs`` (added for the baselines and ablations) are left out
+        at their defaults, so preset files written before they existed still round-trip unchanged."""
+        data = dataclasses.asdict(self)
+        if self.interest == InterestConfig():
+            del data["interest"]
+        if self.bias.inputs == list(BIAS_INPUTS):
+            del data["bias"]["inputs"]
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DMTConfig:
@@ -206,6 +245,7 @@ _NESTED: dict[str, type] = {
     "multitask": MultiTaskConfig,
     "bias": BiasConfig,
     "loss": LossConfig,
+    "interest": InterestConfig,
 }
 
 
@@ -230,7 +270,8 @@ def load_config(path_or_preset: str | os.PathLike[str]) -> DMTConfig:
     path = Path(text)
     if path.suffix != ".json" and not path.is_file():
         if not (CONFIG_DIR / f"{text}.json").is_file():
-            raise ValueError(f"unknown preset {text!r}; choose one of {', '.join(PRESETS)} or a .json file")
+            raise ValueError(f"unknown preset {text!r}; choose one of "
+                             f"{', '.join(PRESETS + BASELINE_PRESETS + ABLATION_PRESETS)} or a .json file")
         path = CONFIG_DIR / f"{text}.json"
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")

@@ -1,0 +1,304 @@
+"""The DMT paper's comparison on your data: Table 1 (baselines), Table 4 (behaviours, multi-task) and
+Table 5 (bias features), plus the bias validation on synthetic data.
+
+Usage::
+
+    python benchmarks/paper_table.py [--data DIR] [--seeds 5] [--presets gbdt dnn ...] [--quick]
+                                     [--epochs 1] [--out benchmarks/results/paper_table] [--work DIR] [--jobs N]
+                                     [--behaviors click ...]
+
+Writes ``OUT/paper_table.md`` and ``OUT/paper_table.json``.
+
+Without ``--data`` every seed generates its own synthetic data set (``t4r-dmt synth --seed S``, the
+defaults of ``benchmarks/presets.py``) and preprocesses it; with ``--data`` (the output of
+``t4r-dmt preprocess``) every seed trains on that same data with another model seed. Every preset runs the
+incremental window loop of ``t4r-dmt train`` over all windows; a table cell is the mean ± std over seeds of
+the run's window-averaged metric. RelaImpr is the paper's: ``((AUC(model) - 0.5) / (AUC(DNN) - 0.5) - 1)``
+in percent, per seed, then averaged. Data without orders (Trivago) reports the click task only (order
+cells read "n/a").
+
+On synthetic data, runs whose truth/ is known add the bias validation (``t4r_dmt.analysis``): Spearman of
+the bias tower's per-position logit against the planted curve, and NDCG@10 of the served score against
+the planted click relevance.
+
+Prints the markdown of every table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from t4r_dmt.io_utils import atomic_path, write_json
+
+TABLE1 = ("gbdt", "dnn", "din", "dien", "dmt_trans", "dmt")
+BEHAVIOUR_ABLATION = ("dmt_click", "dmt_click_cart", "dmt")
+MULTITASK_ABLATION = ("dmt_single_task", "dmt_shared_bottom", "dmt")
+BIAS_ABLATION = ("dmt_no_bias", "dmt_bias_position", "dmt_bias_page", "dmt_bias_neighbors", "dmt")
+ALL_PRESETS = tuple(dict.fromkeys(TABLE1 + BEHAVIOUR_ABLATION + MULTITASK_ABLATION + BIAS_ABLATION))
+TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "table1": ("Table 1: baselines", TABLE1),
+    "behaviors": ("Table 4a: behaviour sequences", BEHAVIOUR_ABLATION),
+    "multitask": ("Table 4b: multi-task learning", MULTITASK_ABLATION),
+    "bias": ("Table 5: bias features", BIAS_ABLATION),
+}
+LABELS = {"gbdt": "GBDT", "dnn": "DNN", "din": "DIN", "dien": "DIEN", "dmt_trans": "DMT_trans", "dmt": "DMT",
+          "dmt_click": "click", "dmt_click_cart": "click + cart", "dmt_single_task": "no MTL",
+          "dmt_shared_bottom": "shared bottom", "dmt_no_bias": "none", "dmt_bias_position": "position index",
+          "dmt_bias_page": "position page", "dmt_bias_neighbors": "neighbours"}
+METRICS = ("auc_click", "auc_order", "ndcg@10")
+RESULTS = Path(__file__).resolve().parent / "results" / "paper_table"
+SYNTH_DEFAULT = {"users": 2000, "items": 1000, "days": 4, "requests_per_day": 1500}
+SYNTH_QUICK = {"users": 150, "items": 80, "days": 3, "requests_per_day": 60}
+
+logger = logging.getLogger("paper_table")
+
+
+def relaimpr(auc: float, base: float) -> float:
+    """The paper's RelaImpr in percent: ``((auc - 0.5) / (base - 0.5) - 1) * 100``; NaN if undefined."""
+    if math.isnan(auc) or math.isnan(base) or base == 0.5:
+        return math.nan
+    return ((auc - 0.5) / (base - 0.5) - 1.0) * 100.0
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    """Mean and sample std of the non-NaN values (std 0 for one value; NaN, NaN for none)."""
+    finite = [v for v in values if not math.isnan(v)]
+    if not finite:
+        return math.nan, math.nan
+    return statistics.fmean(finite), (statistics.stdev(finite) if len(finite) > 1 else 0.0)
+
+
+def _prepare_synthetic(root: Path, seed: int, size: dict[str, int]) -> tuple[Path, Path]:
+    from t4r_dmt.preprocess.arguments import PreprocessArguments
+    from t4r_dmt.preprocess.command import run as preprocess
+    from t4r_dmt.synth.command import SynthArguments
+    from t4r_dmt.synth.command import run as synth
+
+    raw, data = root / "raw", root / "data"
+    if not (data / "ranking" / "schema.pbtxt").exists():
+        synth(SynthArguments(out=str(raw), seed=seed, overwrite=True, **size))
+        preprocess(PreprocessArguments(events=str(raw / "events.parquet"),
+                                       impressions=str(raw / "impressions.parquet"),
+                                       items=str(raw / "items.parquet"), out=str(data), with_sessions=False,
+                                       overwrite=True))
+    return data, raw / "truth"
+
+
+def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[str, ...],
+                       work: Path) -> tuple[Path, dict[str, str]]:
+    """A view of ``data`` whose schema keeps only the sequences of ``behaviors`` and one config per preset
+    that reads only those (data without carts or orders, like Trivago's, has all-empty lists there, which
+    the merlin loader cannot batch). Returns (data view, preset -> config path or name)."""
+    from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
+
+    from t4r_dmt.model.config import BEHAVIORS, load_config
+    from t4r_dmt.training.command import load_schema
+
+    unknown = sorted(set(behaviors) - set(BEHAVIORS))
+    if not behaviors or unknown:
+        raise ValueError(f"--behaviors must name some of {BEHAVIORS}; got {list(behaviors)}")
+    view = work / "data_view" / "ranking"
+    view.mkdir(parents=True, exist_ok=True)
+    schema = load_schema(data / "ranking")
+    dropped = [c.name for c in schema if c.name.endswith("_seq")
+               and any(c.name.startswith(f"{b}_") for b in BEHAVIORS if b not in behaviors)]
+    for folder in sorted((data / "ranking").iterdir()):
+        if folder.is_dir() and not (view / folder.name).exists():
+            _copy_window(folder, view / folder.name, dropped)
+    TensorflowMetadata.from_merlin_schema(schema.excluding_by_name(dropped)).to_proto_text_file(str(view))
+    configs: dict[str, str] = {}
+    for preset in presets:
+        if preset == "gbdt":
+            configs[preset] = preset
+            continue
+        config = load_config(preset)
+        config.behaviors = [b for b in config.behaviors if b in behaviors]
+        path = work / "configs" / f"{preset}.json"
+        write_json(path, config.to_dict())
+        configs[preset] = str(path)
+    return view.parent, configs
+
+
+def _copy_window(source: Path, target: Path, dropped: list[str]) -> None:
+    """Copy one window folder without the ``dropped`` columns, writing empty lists as ``[0]`` (one padding
+    code: the same to every model, which masks code 0) because the merlin loader fails with ``KeyError: 0``
+    on a batch whose list column is empty in every row."""
+    import pandas as pd
+
+    target.mkdir(parents=True)
+    for path in sorted(source.glob("*.parquet")):
+        frame = pd.read_parquet(path).drop(columns=dropped)
+        for column in frame.columns:
+            if frame[column].dtype == object:
+                frame[column] = [v if v is None or len(v) else [0] for v in frame[column]]
+        with atomic_path(target / path.name) as tmp:
+            frame.to_parquet(tmp, index=False)
+
+
+def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float) -> dict[str, float]:
+    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+    from t4r_dmt.training.command import run as train
+    from t4r_dmt.training.results import RunResults
+
+    if (run_dir / "metrics.json").exists() and (run_dir / "done").exists():
+        return dict(RunResults.load(run_dir).average)  # finished by an earlier call with the same --work
+    result = train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True),
+                   RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, num_train_epochs=epochs,
+                                        report_to=[], disable_tqdm=True))
+    (run_dir / "done").touch()
+    return dict(result["average"])
+
+
+def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str]) -> dict[str, float]:
+    """Train one (preset, seed) and, with a truth folder, validate it: the record of one table cell."""
+    from t4r_dmt.analysis import validate_run
+
+    data, truth, run_dir, preset, seed, epochs, config = job
+    cached = run_dir / "record.json"
+    if cached.exists():  # finished by an earlier call with the same --work
+        return {k: (math.nan if v is None else float(v)) for k, v in json.loads(cached.read_text()).items()}
+    start = time.perf_counter()
+    record = {k: float(v) for k, v in _train(data, run_dir, config, seed, epochs).items()}
+    record["seconds"] = time.perf_counter() - start
+    if truth is not None and preset != "gbdt":
+        check = validate_run(run_dir, data, truth)
+        record["spearman"] = check.spearman
+        record["relevance_ndcg@10"] = check.relevance_ndcg
+    write_json(cached, {k: (None if math.isnan(v) else v) for k, v in record.items()})
+    logger.info("seed %d %s: %s", seed, preset, {k: round(v, 4) for k, v in record.items()})
+    return record
+
+
+def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: Path | None = None,
+                  quick: bool = False, epochs: float = 1.0, out: Path = RESULTS,
+                  work: Path | None = None, jobs: int = 1,
+                  behaviors: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Train every preset for every seed; write ``out/paper_table.json`` and ``.md``; return the JSON object."""
+    from t4r_dmt.model.config import CONFIG_DIR
+
+    unknown = [p for p in presets if not (CONFIG_DIR / f"{p}.json").is_file()]
+    if unknown:
+        raise ValueError(f"unknown preset(s) {unknown}; known: {', '.join(ALL_PRESETS)}")
+    if seeds < 1 or jobs < 1:
+        raise ValueError(f"--seeds and --jobs must be >= 1; got {seeds} and {jobs}")
+    if data is not None and not (Path(data) / "ranking" / "schema.pbtxt").exists():
+        raise FileNotFoundError(f"{data}/ranking/schema.pbtxt is missing: pass the output of t4r-dmt preprocess")
+    size = SYNTH_QUICK if quick else SYNTH_DEFAULT
+    runs: dict[str, list[dict[str, float]]] = {p: [] for p in presets}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(work) if work is not None else Path(tmp)
+        jobs_list = []
+        configs = {p: p for p in presets}
+        if data is not None and behaviors:
+            data, configs = restrict_behaviors(Path(data), behaviors, presets, root)
+        for seed in range(seeds):
+            if data is None:
+                seed_data, truth = _prepare_synthetic(root / f"seed{seed}", seed, size)
+            else:
+                seed_data, truth = Path(data), None
+            jobs_list += [(seed_data, truth, root / f"seed{seed}" / "runs" / p, p, seed, epochs, configs[p])
+                          for p in presets]
+        if jobs > 1:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+                records = list(pool.map(_one_run, jobs_list))
+        else:
+            records = [_one_run(job) for job in jobs_list]
+        for job, record in zip(jobs_list, records, strict=True):
+            runs[job[3]].append(record)
+    result = summarise(runs, seeds=seeds, epochs=epochs,
+                       data=str(data) if data is not None else ("synthetic quick" if quick else "synthetic"))
+    md = markdown(result)
+    print(md)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "paper_table.json", result)
+    with atomic_path(out / "paper_table.md") as tmp_md:
+        tmp_md.write_text(md + "\n")
+    return result
+
+
+def summarise(runs: dict[str, list[dict[str, float]]], seeds: int, epochs: float, data: str) -> dict[str, Any]:
+    """Per-preset mean ± std over seeds, RelaImpr against DNN (when DNN ran), and the four tables."""
+    base = runs.get("dnn")
+    rows: dict[str, dict[str, Any]] = {}
+    for preset, records in runs.items():
+        row: dict[str, Any] = {"preset": preset, "seeds": len(records)}
+        keys = sorted({k for r in records for k in r})
+        for key in keys:
+            m, s = mean_std([r.get(key, math.nan) for r in records])
+            row[key] = {"mean": m, "std": s}
+        if base and len(base) == len(records):
+            for task in ("click", "order"):
+                m, s = mean_std([relaimpr(r[f"auc_{task}"], b[f"auc_{task}"])
+                                 for r, b in zip(records, base, strict=True)])
+                row[f"relaimpr_{task}"] = {"mean": m, "std": s}
+        rows[preset] = row
+    tables = {name: [p for p in presets if p in rows] for name, (_, presets) in TABLES.items()}
+    return {"data": data, "seeds": seeds, "epochs": epochs, "presets": rows, "tables": tables, "per_seed": runs}
+
+
+def _cell(row: dict[str, Any], key: str, digits: int = 4, pct: bool = False) -> str:
+    value = row.get(key)
+    if value is None or math.isnan(value["mean"]):
+        return "n/a"
+    unit = "%" if pct else ""
+    return f"{value['mean']:.{digits}f}{unit} ± {value['std']:.{digits}f}{unit}"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    """All tables of ``result`` (``summarise``'s output) as markdown."""
+    rows = result["presets"]
+    has_truth = any("spearman" in row for row in rows.values())
+    lines = [f"Data: {result['data']}; {result['seeds']} seed(s); {result['epochs']:g} epoch(s) per window; "
+             "mean ± std over seeds of the window-averaged metric; RelaImpr vs DNN."]
+    for name, (title, _) in TABLES.items():
+        presets = result["tables"][name]
+        if not presets:
+            continue
+        head = "| model | AUC click | AUC order | NDCG@10 | RelaImpr click | RelaImpr order |"
+        sep = "|---|---:|---:|---:|---:|---:|"
+        if has_truth and name == "bias":
+            head += " Spearman (position curve) | NDCG@10 vs true relevance |"
+            sep += "---:|---:|"
+        lines += ["", f"**{title}**", "", head, sep]
+        for preset in presets:
+            row = rows[preset]
+            line = (f"| {LABELS.get(preset, preset)} | {_cell(row, 'auc_click')} | {_cell(row, 'auc_order')} | "
+                    f"{_cell(row, 'ndcg@10')} | {_cell(row, 'relaimpr_click', 2, True)} | "
+                    f"{_cell(row, 'relaimpr_order', 2, True)} |")
+            if has_truth and name == "bias":
+                line += f" {_cell(row, 'spearman', 3)} | {_cell(row, 'relevance_ndcg@10')} |"
+            lines.append(line)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--data", type=Path, default=None, help="preprocessed data (default: synthetic per seed)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--presets", nargs="+", default=list(ALL_PRESETS))
+    parser.add_argument("--quick", action="store_true", help="tiny synthetic data (a smoke test)")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="writes OUT/paper_table.md and .json")
+    parser.add_argument("--behaviors", nargs="+", default=None,
+                        help="with --data: read only these behaviour sequences (Trivago: click)")
+    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    parser.add_argument("--work", type=Path, default=None, help="keep data and runs here (resumable)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
+                  args.jobs, tuple(args.behaviors) if args.behaviors else None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""benchmarks/paper_table.py: RelaImpr, the table layout, and one tiny end-to-end run."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from model_fixtures import write_ranking_fixture
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_table.py"
+
+
+@pytest.fixture(scope="module")
+def paper_table() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("paper_table", SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["paper_table"] = module  # the spawned workers of --jobs import it by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_relaimpr_is_the_papers(paper_table: ModuleType) -> None:
+    # The paper's Table 1: DMT 0.6855 vs DNN 0.6703 -> +8.93 %.
+    assert paper_table.relaimpr(0.6855, 0.6703) == pytest.approx(8.9254, abs=1e-3)
+    assert paper_table.relaimpr(0.6703, 0.6703) == 0.0
+    assert math.isnan(paper_table.relaimpr(0.7, 0.5))
+    assert math.isnan(paper_table.relaimpr(math.nan, 0.6))
+    assert paper_table.mean_std([1.0, 3.0, math.nan]) == (2.0, pytest.approx(math.sqrt(2)))
+    assert paper_table.mean_std([2.0]) == (2.0, 0.0)
+    assert all(math.isnan(v) for v in paper_table.mean_std([math.nan]))
+
+
+def test_summary_and_markdown(paper_table: ModuleType) -> None:
+    runs = {
+        "dnn": [{"auc_click": 0.6, "auc_order": 0.7, "ndcg@10": 0.3}, {"auc_click": 0.62, "auc_order": 0.7,
+                                                                       "ndcg@10": 0.3}],
+        "dmt": [{"auc_click": 0.65, "auc_order": 0.75, "ndcg@10": 0.4, "spearman": 0.99,
+                 "relevance_ndcg@10": 0.8}] * 2,
+        "dmt_no_bias": [{"auc_click": 0.64, "auc_order": math.nan, "ndcg@10": 0.4, "spearman": math.nan,
+                         "relevance_ndcg@10": 0.7}] * 2,
+    }
+    result = paper_table.summarise(runs, seeds=2, epochs=1.0, data="x")
+    dmt = result["presets"]["dmt"]
+    assert dmt["auc_click"] == {"mean": pytest.approx(0.65), "std": 0.0}
+    expected = ((0.15 / 0.1 - 1) * 100 + (0.15 / 0.12 - 1) * 100) / 2
+    assert dmt["relaimpr_click"]["mean"] == pytest.approx(expected)
+    assert result["tables"] == {"table1": ["dnn", "dmt"], "behaviors": ["dmt"], "multitask": ["dmt"],
+                                "bias": ["dmt_no_bias", "dmt"]}
+    md = paper_table.markdown(result)
+    assert "| DMT | 0.6500 ± 0.0000 | 0.7500 ± 0.0000 | 0.4000 ± 0.0000 | 37.50% ± 17.68% |" in md
+    assert "| none | 0.6400 ± 0.0000 | n/a |" in md
+    assert "Spearman (position curve) | NDCG@10 vs true relevance |" in md
+    assert "0.990 ± 0.000 | 0.8000 ± 0.0000 |" in md
+
+
+def test_benchmark_runs_at_tiny_size(paper_table: ModuleType, tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    write_ranking_fixture(data / "ranking", n_windows=2)
+    out = tmp_path / "out"
+    result = paper_table.run_benchmark(("gbdt", "dnn"), seeds=1, data=data, out=out, work=tmp_path / "work")
+    saved = json.loads((out / "paper_table.json").read_text())
+    assert saved["tables"]["table1"] == ["gbdt", "dnn"] and saved["seeds"] == 1
+    for preset in ("gbdt", "dnn"):
+        row = result["presets"][preset]
+        assert 0.0 <= row["auc_click"]["mean"] <= 1.0 and row["seeds"] == 1
+        assert "spearman" not in row  # no truth/ beside preprocessed data
+    assert result["presets"]["dnn"]["relaimpr_click"]["mean"] == 0.0
+    md = (out / "paper_table.md").read_text()
+    assert md.splitlines()[0].startswith("Data: ")
+    assert "| model | AUC click | AUC order | NDCG@10 | RelaImpr click | RelaImpr order |" in md
+    assert "| GBDT |" in md and "| DNN |" in md and "Table 5" not in md
+    # A second call with the same --work reuses the finished runs.
+    again = paper_table.run_benchmark(("gbdt",), seeds=1, data=data, out=out, work=tmp_path / "work")
+    assert again["presets"]["gbdt"]["auc_click"] == result["presets"]["gbdt"]["auc_click"]
+
+
+def test_benchmark_errors(paper_table: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown preset"):
+        paper_table.run_benchmark(("nope",), seeds=1, out=tmp_path)
+    with pytest.raises(ValueError, match="--seeds and --jobs must be >= 1"):
+        paper_table.run_benchmark(("dnn",), seeds=0, out=tmp_path)
+    with pytest.raises(FileNotFoundError, match="schema.pbtxt is missing"):
+        paper_table.run_benchmark(("dnn",), seeds=1, data=tmp_path, out=tmp_path)
+
+
+def test_restrict_behaviors_trims_schema_and_configs(paper_table: ModuleType, tmp_path: Path) -> None:
+    from t4r_dmt.model import load_config
+    from t4r_dmt.training.command import load_schema
+
+    data = tmp_path / "data"
+    write_ranking_fixture(data / "ranking", n_windows=2)
+    view, configs = paper_table.restrict_behaviors(data, ("click",), ("gbdt", "dmt"), tmp_path / "work")
+    names = set(load_schema(view / "ranking").column_names)
+    assert "click_item_id_seq" in names and not {"cart_item_id_seq", "order_brand_seq"} & names
+    assert (view / "ranking" / "0001" / "train.parquet").exists()
+    assert configs["gbdt"] == "gbdt" and load_config(configs["dmt"]).behaviors == ["click"]
+    with pytest.raises(ValueError, match="--behaviors must name some of"):
+        paper_table.restrict_behaviors(data, ("view",), ("dmt",), tmp_path / "work2")
