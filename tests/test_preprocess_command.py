@@ -49,8 +49,9 @@ def test_run_writes_everything_atomically_and_needs_overwrite(files, tmp_path):
     assert (out / "ranking" / "schema.pbtxt").exists() and (out / "workflow" / "workflow.pkl").exists()
     with pytest.raises(FileExistsError, match="--overwrite"):
         command.run(_args(files, out))
-    command.run(_args(files, out, overwrite=True, seed=3))
-    assert json.loads((out / "stats.json").read_text())["config"]["seed"] == 3
+    command.run(_args(files, out, overwrite=True, fit_windows=2))
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["fit_windows"] == [1, 2] and "windows 1..2 only" in stats["fit_note"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.parquet", "impressions.parquet", "out"]
 
 
@@ -148,6 +149,18 @@ def test_items_file_fills_items_not_seen_before_the_request(tmp_path):
     # Item 14 is first logged in the request's own second: only the items file knows it.
     assert categories.loc[row["item_category"]] == 2001
     assert brands.loc[row["item_brand"]] == "w"
+
+
+def test_a_log_without_brands_encodes_every_brand_as_null(tmp_path):
+    events, impressions = make_logs(seed=5)
+    events["brand"] = None
+    preprocess_ranking(RankingData(events, impressions), tmp_path, CONFIG, progress=False)
+    rows = pd.concat([pd.read_parquet(p) for p in sorted(tmp_path.glob("ranking/*/train.parquet"))])
+    assert (rows["item_brand"] == 1).all()
+    assert {v for values in rows["click_brand_seq"] for v in values} == {1}
+    assert pd.read_parquet(tmp_path / "workflow" / "categories" / "unique.brand.parquet").empty
+    schema = TensorflowMetadata.from_proto_text_file(str(tmp_path / "ranking")).to_merlin_schema()
+    assert schema["item_brand"].int_domain.max == schema["click_brand_seq"].int_domain.max == 2
 
 
 def test_the_dask_context_is_off_by_default_and_joins_a_scheduler():

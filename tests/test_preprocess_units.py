@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from merlin.dag.selector import ColumnSelector
 
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.arguments import PreprocessArguments
@@ -86,6 +87,8 @@ def test_windows_floor_and_number_from_one():
         window_delta("1M")
     with pytest.raises(ValueError, match="not a fixed pandas frequency"):
         window_delta("fortnight")
+    with pytest.raises(ValueError, match="must be a positive duration"):
+        window_delta("0d")
 
 
 @pytest.mark.parametrize(
@@ -179,3 +182,39 @@ def test_valid_test_split_is_a_stable_half():
     valid = is_valid_request(ids)
     assert 0.45 < valid.mean() < 0.55
     assert (is_valid_request(ids) == valid).all()
+
+
+def test_shared_categorify_counts_every_occurrence_for_the_threshold(tmp_path):
+    import nvtabular as nvt
+    from merlin.io import Dataset
+
+    frame = pd.DataFrame({"item_id": ["a", "b", "c"]})
+    frame["seq"] = [np.array(v, dtype=object) for v in (["b", "d"], [], ["d", "e", None])]
+    op = SharedCategorify({"item": ["item_id", "seq"]}, freq_threshold=2, out_path=str(tmp_path))
+    with pytest.raises(RuntimeError, match="not fitted yet"):
+        op.encode("item", np.array(["a"], dtype=object))
+    workflow = nvt.Workflow(["item_id", "seq"] >> op)
+    workflow.fit(Dataset(frame, cpu=True))
+    out = workflow.transform(frame)
+    vocabulary = pd.read_parquet(tmp_path / "categories" / "unique.item.parquet")["item"]
+    decode = {**dict(zip(vocabulary.index, vocabulary, strict=True)), 1: "null", 2: "oov"}
+    # Counts over the target and every sequence position: b and d twice, the rest once.
+    assert sorted(vocabulary) == ["b", "d"]
+    assert [decode[c] for c in out["item_id"]] == ["oov", "b", "oov"]
+    assert [[decode[c] for c in row] for row in out["seq"]] == [["b", "d"], [], ["d", "oov", "null"]]
+    with pytest.raises(ValueError, match=r"input lacks columns \['seq'\]"):
+        op.fit(ColumnSelector(["item_id"]), None)
+
+
+def test_operators_reject_bad_settings(tmp_path):
+    from t4r_dmt.preprocess.history import HistoryStore
+    from t4r_dmt.preprocess.ops import BehaviorSequences, BiasFeatures, ItemRates
+
+    with pytest.raises(ValueError, match=r"unknown behaviours \['like'\]"):
+        BehaviorSequences(tmp_path, {"like": 5})
+    with pytest.raises(ValueError, match="smoothing must be > 0"):
+        ItemRates(tmp_path, 0.0)
+    with pytest.raises(ValueError, match="vocabulary 'colour' is not one of"):
+        BiasFeatures(SharedCategorify({"category": ["c"]}), 3, 1, vocabulary="colour")
+    with pytest.raises(FileNotFoundError, match="event-history file .*item_asof.parquet is missing"):
+        HistoryStore(tmp_path).item_table()

@@ -7,8 +7,9 @@ queries at once: for a query ``(group keys, t)``, which history rows share the g
 ``order[group_start:end]`` where ``end`` is ``searchsorted(..., side="left")`` of ``(group, t)``, so
 a history row logged at exactly ``t`` (e.g. the click that *is* the label) is never included.
 
-Multi-column keys are turned into one sortable int64 key: the dense rank of the group times
-``(number of distinct times + 1)`` plus the dense rank of the time. No Python loop runs per row.
+Multi-column keys are turned into one sortable int64 key: the rank of the group times ``(number of
+distinct times + 1)`` plus the rank of the time (``AsOfIndex``). The history side is sorted once and
+cached by the operators; queries are binary searches. No Python loop runs per row.
 """
 
 from __future__ import annotations
@@ -73,20 +74,88 @@ class AsOfBounds:
     ends: list[np.ndarray]
 
 
+class AsOfIndex:
+    """History rows sorted by ``(group keys, time)``, built once and queried many times.
+
+    Only the history is sorted (at construction); a query costs a few binary searches. Group keys are
+    combined into one int64 by ranking each key column among the history's distinct values; times are
+    replaced by their rank among the history's distinct times, and a query time ``t`` by the number
+    of distinct history times ``< t``, which keeps the comparison "strictly before" exact.
+
+    Parameters
+    ----------
+    keys : sequence of np.ndarray[int64], shape (H,) each
+        Group columns of the history (e.g. ``[user_id]`` or ``[user_id, product_id]``).
+    time : np.ndarray[int64], shape (H,)
+        History times (any monotone unit, e.g. nanoseconds or window numbers).
+    """
+
+    def __init__(self, keys: Sequence[np.ndarray], time: np.ndarray) -> None:
+        if not keys:
+            raise ValueError("AsOfIndex needs at least one key column")
+        self.uniques = [np.unique(key) for key in keys]
+        span = int(np.prod([len(u) + 1 for u in self.uniques], dtype=object)) * (len(time) + 1)
+        if span >= 2**62:
+            raise ValueError(f"too many distinct keys for one int64 search key ({span:.3g} combinations)")
+        group = self._combine([np.searchsorted(u, key) for u, key in zip(self.uniques, keys, strict=True)])
+        self.times = np.unique(time)
+        self.stride = np.int64(len(self.times) + 1)
+        hist_key = group * self.stride + np.searchsorted(self.times, time)
+        self.order = np.argsort(hist_key, kind="stable")
+        self.sorted_key = hist_key[self.order]
+
+    def _combine(self, ranks: list[np.ndarray]) -> np.ndarray:
+        combined = np.zeros(len(ranks[0]), dtype=np.int64)
+        for unique, rank in zip(self.uniques, ranks, strict=True):
+            combined = combined * np.int64(len(unique) + 1) + rank
+        return combined
+
+    def bounds(self, keys: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> AsOfBounds:
+        """Bounds of each query's history rows strictly before each of ``times`` (see AsOfBounds)."""
+        if len(keys) != len(self.uniques):
+            raise ValueError(f"{len(self.uniques)} history key columns but {len(keys)} query key columns")
+        if not times:
+            raise ValueError("asof bounds need at least one query-time array")
+        ranks, known = [], np.ones(len(keys[0]), dtype=bool)
+        for unique, key in zip(self.uniques, keys, strict=True):
+            rank = np.searchsorted(unique, key)
+            if len(unique):
+                known &= (rank < len(unique)) & (unique[np.minimum(rank, len(unique) - 1)] == key)
+            else:
+                known[:] = False
+            ranks.append(rank)
+        # A key never seen in the history gets an empty range at position 0.
+        group = np.where(known, self._combine(ranks), np.int64(-1))
+        base = group * self.stride
+        group_start = np.where(known, _search(self.sorted_key, base), 0)
+        ends = []
+        for time in times:
+            end = _search(self.sorted_key, base + _search(self.times, time))
+            ends.append(np.where(known, end, 0))
+        return AsOfBounds(order=self.order, group_start=group_start, ends=ends)
+
+
+def _search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
+    """``np.searchsorted(haystack, needles, side="left")``, with the needles searched in sorted order:
+    consecutive binary searches then touch nearby memory (several times faster on large histories)."""
+    order = np.argsort(needles, kind="stable")
+    found = np.empty(len(needles), dtype=np.int64)
+    found[order] = np.searchsorted(haystack, needles[order], side="left")
+    return found
+
+
 def asof_bounds(
     hist_keys: Sequence[np.ndarray],
     hist_time: np.ndarray,
     query_keys: Sequence[np.ndarray],
     query_times: Sequence[np.ndarray],
 ) -> AsOfBounds:
-    """Locate every query's history rows strictly before each of its query times.
+    """Locate every query's history rows strictly before each of its query times (one-off index).
 
     Parameters
     ----------
-    hist_keys : sequence of np.ndarray[int64], shape (H,) each
-        Group columns of the history (e.g. ``[user_id]`` or ``[user_id, product_id]``).
-    hist_time : np.ndarray[int64], shape (H,)
-        History times (any monotone unit, e.g. nanoseconds or window numbers).
+    hist_keys, hist_time :
+        As ``AsOfIndex``.
     query_keys : sequence of np.ndarray[int64], shape (Q,) each
         The same group columns for the queries.
     query_times : sequence of np.ndarray[int64], shape (Q,) each
@@ -94,23 +163,7 @@ def asof_bounds(
     """
     if len(hist_keys) != len(query_keys):
         raise ValueError(f"{len(hist_keys)} history key columns but {len(query_keys)} query key columns")
-    if not query_times:
-        raise ValueError("asof_bounds needs at least one query-time array")
-    n_hist = len(hist_time)
-    n_query = len(query_times[0])
-    group, _ = dense_rank(*[np.concatenate([h, q]) for h, q in zip(hist_keys, query_keys, strict=True)])
-    time_rank, n_times = dense_rank(np.concatenate([hist_time, *query_times]))
-    stride = np.int64(n_times + 1)
-    hist_key = group[:n_hist] * stride + time_rank[:n_hist]
-    order = np.argsort(hist_key, kind="stable")
-    sorted_key = hist_key[order]
-    query_group = group[n_hist:] * stride
-    group_start = np.searchsorted(sorted_key, query_group, side="left")
-    ends = []
-    for i in range(len(query_times)):
-        lo = n_hist + i * n_query
-        ends.append(np.searchsorted(sorted_key, query_group + time_rank[lo : lo + n_query], side="left"))
-    return AsOfBounds(order=order, group_start=group_start, ends=ends)
+    return AsOfIndex(hist_keys, hist_time).bounds(query_keys, query_times)
 
 
 def gather_ranges(order: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,8 +24,7 @@ from t4r_dmt.preprocess.lists import to_numpy
 from t4r_dmt.preprocess.windows import assign_windows
 
 IMPRESSION_COLUMNS = ("request_id", "user_id", "event_time", "product_id", "position", "click", "order")
-CANDIDATE_COLUMNS = ("request_id", "user_id", "request_ts", "product_id", "window", "click", "order")
-POSITION_COLUMNS = ("position", "page")
+PAGE_SIZE = 10  # pages when a frame has no ``page`` column (the readers always fill it)
 
 
 @dataclass
@@ -33,7 +32,7 @@ class CandidateFiles:
     """Per-window candidate files and what was learnt while writing them."""
 
     paths: dict[int, Path] = field(default_factory=dict)
-    rows: dict[int, int] = field(default_factory=dict)
+    buckets: dict[int, list[int]] = field(default_factory=dict)  # bucket of each row group, per window
     window_starts: list[str] = field(default_factory=list)
     item_windows: list[pd.DataFrame] = field(default_factory=list)
     max_position: int = 0
@@ -59,7 +58,7 @@ def impression_candidates(impressions: pd.DataFrame, source: str = "impressions"
     if len(impressions) == 0:
         raise InputError(source, "the impression log has no rows")
     position = impressions["position"].to_numpy(np.int64)
-    page = impressions["page"].to_numpy(np.int64) if "page" in impressions.columns else position // 10
+    page = impressions["page"].to_numpy(np.int64) if "page" in impressions.columns else position // PAGE_SIZE
     frame = pd.DataFrame(
         {
             "request_id": impressions["request_id"].to_numpy(np.int64),
@@ -100,8 +99,11 @@ def check_windows(windows: np.ndarray, starts: pd.DatetimeIndex, source: str, wh
         )
 
 
-def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> int:
-    """Write one window's candidates sorted by (bucket, time, request, position), a row group per bucket."""
+def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> list[int]:
+    """Write one window's candidates sorted by (bucket, time, request, position), a row group per bucket.
+
+    Returns the bucket of each row group, in file order.
+    """
     bucket = user_bucket(frame["user_id"].to_numpy(), n_buckets)
     keys = [frame["request_id"].to_numpy(), frame["request_ts"].to_numpy(), bucket]
     if "position" in frame.columns:
@@ -111,10 +113,11 @@ def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> int:
     bounds = np.flatnonzero(np.diff(bucket[order])) + 1
     table = pa.Table.from_pandas(frame, preserve_index=False)
     path.parent.mkdir(parents=True, exist_ok=True)
+    starts, stops = np.r_[0, bounds], np.r_[bounds, len(frame)]
     with pq.ParquetWriter(path, table.schema) as writer:
-        for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(frame)], strict=True):
+        for start, stop in zip(starts, stops, strict=True):
             writer.write_table(table.slice(int(start), int(stop - start)))
-    return len(frame)
+    return [int(b) for b in bucket[order][starts]]
 
 
 def item_window_counts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -144,6 +147,6 @@ def write_impression_windows(
     for w in range(1, len(starts) + 1):
         part = frame.iloc[order[bounds[w - 1] : bounds[w]]]
         path = folder / f"window-{w:04d}.parquet"
-        files.rows[w] = write_window(part, path, n_buckets)
+        files.buckets[w] = write_window(part, path, n_buckets)
         files.paths[w] = path
     return files

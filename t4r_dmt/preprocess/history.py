@@ -21,7 +21,7 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +29,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from t4r_dmt.preprocess.asof import AsOfIndex
 from t4r_dmt.preprocess.config import BEHAVIOR_EVENTS, BEHAVIORS
 from t4r_dmt.preprocess.lists import to_numpy
 
@@ -39,8 +40,21 @@ def user_bucket(user_ids: np.ndarray, n_buckets: int) -> np.ndarray:
     return (hashed % np.uint64(n_buckets)).astype(np.int64)
 
 
+class _Indexed:
+    """Lazily built, cached ``AsOfIndex`` objects over a table's key fields (the table is cached per
+    process, so each index is sorted once per bucket and reused by every partition and window)."""
+
+    time: np.ndarray
+    _indexes: dict[tuple[str, ...], AsOfIndex]
+
+    def index(self, *fields: str) -> AsOfIndex:
+        if fields not in self._indexes:
+            self._indexes[fields] = AsOfIndex([getattr(self, name) for name in fields], self.time)
+        return self._indexes[fields]
+
+
 @dataclass(frozen=True)
-class BehaviorEvents:
+class BehaviorEvents(_Indexed):
     """One behaviour's events of one bucket, sorted by (user, time); arrays of shape (E,)."""
 
     user: np.ndarray
@@ -49,10 +63,11 @@ class BehaviorEvents:
     category: np.ndarray
     brand: np.ndarray  # object: str or None
     price: np.ndarray
+    _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
-class ItemTable:
+class ItemTable(_Indexed):
     """Item attribute change points sorted by (product, time), arrays of shape (C,)."""
 
     product: np.ndarray
@@ -60,6 +75,20 @@ class ItemTable:
     category: np.ndarray
     brand: np.ndarray
     price: np.ndarray
+    _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class ItemWindowCounts(_Indexed):
+    """Impressions / clicks / orders per (product, window) of the ranking rows; arrays of shape (P,).
+    ``time`` is the window number."""
+
+    product: np.ndarray
+    time: np.ndarray
+    impressions: np.ndarray
+    clicks: np.ndarray
+    orders: np.ndarray
+    _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
 
 
 class HistoryStore:
@@ -138,8 +167,8 @@ class HistoryStore:
         path = self.root / "items.parquet"
         return _read(*_key(path)) if path.exists() else None
 
-    def item_windows(self) -> pd.DataFrame:
-        return _read(*_key(self.root / "item_windows.parquet"))
+    def item_windows(self) -> ItemWindowCounts:
+        return _load_item_windows(*_key(self.root / "item_windows.parquet"))
 
 
 def _attribute_changes(events: pd.DataFrame) -> pd.DataFrame:
@@ -219,4 +248,16 @@ def _load_item_table(path: str, mtime: int) -> ItemTable:
         category=frame["category_id"].to_numpy(),
         brand=frame["brand"].to_numpy(object),
         price=frame["price"].to_numpy(),
+    )
+
+
+@functools.lru_cache(maxsize=2)
+def _load_item_windows(path: str, mtime: int) -> ItemWindowCounts:
+    frame = pq.read_table(path).to_pandas()
+    return ItemWindowCounts(
+        product=frame["product_id"].to_numpy(),
+        time=frame["window"].to_numpy(),
+        impressions=frame["impressions"].to_numpy(np.float64),
+        clicks=frame["clicks"].to_numpy(np.float64),
+        orders=frame["orders"].to_numpy(np.float64),
     )

@@ -65,7 +65,7 @@ def sampled_windows(
         for reason, n in dropped.items():
             files.dropped[reason] = files.dropped.get(reason, 0) + n
         path = folder / f"window-{w:04d}.parquet"
-        files.rows[w] = write_window(frame, path, n_buckets)
+        files.buckets[w] = write_window(frame, path, n_buckets)
         files.paths[w] = path
         files.item_windows.append(item_window_counts(frame))
     return files

@@ -24,7 +24,6 @@ from typing import Any
 
 import dask.dataframe as dd
 import pandas as pd
-import pyarrow.parquet as pq
 from merlin.core.utils import global_dask_client
 from merlin.io import Dataset
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
@@ -37,7 +36,7 @@ from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.negatives import sampled_windows
 from t4r_dmt.preprocess.workflow import build_ranking_workflow, output_columns
-from t4r_dmt.preprocess.writer import arrow_schema, write_window
+from t4r_dmt.preprocess.writer import arrow_schema, write_windows
 
 LOG = logging.getLogger(__name__)
 EVENT_COLUMNS = ("event_time", "event_type", "product_id", "category_id", "brand", "price", "user_id")
@@ -98,20 +97,21 @@ def preprocess_ranking(
     workflow = build_ranking_workflow(
         str(store.root), str(scratch / "stats"), config, with_bias, files.max_position, files.max_page
     )
-    workflow.fit(_dataset(files, range(1, config.fit_windows + 1)))
+    workflow.fit(_dataset(files, list(range(1, config.fit_windows + 1))))
     timings["fit_s"] = perf_counter() - start
 
     start = perf_counter()
     columns = output_columns(with_bias)
     schema = workflow.output_schema
-    parquet_schema = arrow_schema(schema, columns)
-    rows: dict[str, dict[str, int]] = {}
-    n_parts = sum(pq.ParquetFile(path).num_row_groups for path in files.paths.values())
-    with tqdm(total=n_parts, desc="ranking partitions", disable=not progress) as bar:
-        for w, _path in files.paths.items():
-            ddf = workflow.transform(_dataset(files, [w])).to_ddf()
-            folder = out_dir / "ranking" / f"{w:04d}"
-            rows[str(w)] = write_window(ddf, folder, parquet_schema, _batch_size(), on_partition=bar.update)
+    # Bucket-major order: one user bucket's history (and its sorted indexes) serves every window.
+    labels = [(w, b) for w in files.paths for b in files.buckets[w]]  # (window, bucket) per row group
+    order = sorted(range(len(labels)), key=lambda i: labels[i][::-1])
+    ddf = workflow.transform(_dataset(files, list(files.paths), order)).to_ddf()
+    with tqdm(total=len(order), desc="ranking partitions", disable=not progress) as bar:
+        rows = write_windows(
+            ddf, [labels[i][0] for i in order], out_dir / "ranking", arrow_schema(schema, columns), _in_flight(),
+            on_partition=bar.update,
+        )
     timings["transform_write_s"] = perf_counter() - start
 
     workflow.save(str(out_dir / "workflow"))
@@ -130,19 +130,23 @@ def _check_events(events: pd.DataFrame, source: str) -> None:
         raise InputError(source, "the event log has no rows")
 
 
-def _dataset(files: CandidateFiles, windows: Any) -> Dataset:
-    """The candidates of ``windows`` as a Dataset, one partition per user bucket (parquet row group)."""
+def _dataset(files: CandidateFiles, windows: list[int], order: list[int] | None = None) -> Dataset:
+    """The candidates of ``windows``, one partition per (window, user bucket) parquet row group,
+    optionally reordered (``order`` lists partition indices)."""
     ddf = dd.read_parquet([str(files.paths[w]) for w in windows], split_row_groups=True)
+    if order is not None:
+        ddf = ddf.partitions[order]
     dataset = Dataset(ddf, cpu=True)
     if cudf is not None:  # pragma: no cover - GPU machines only
         dataset.to_gpu()
     return dataset
 
 
-def _batch_size() -> int:
+def _in_flight() -> int:
+    """Partitions computed ahead of the writer: two per Dask worker, none without a cluster."""
     client = global_dask_client()
     if client is None:
-        return 1
+        return 0
     return max(1, 2 * len(client.scheduler_info().get("workers", {})))
 
 

@@ -1,4 +1,4 @@
-"""Writing one window of transformed ranking rows: ``train.parquet``, ``valid.parquet``, ``test.parquet``.
+"""Writing transformed ranking rows per window: ``train.parquet``, ``valid.parquet``, ``test.parquet``.
 
 ``train`` holds every row of the window; ``valid`` and ``test`` split the window's requests 50:50 by a
 deterministic hash of ``request_id`` (a whole request goes to one side), so valid ∪ test = train.
@@ -8,7 +8,8 @@ partition order, so memory stays bounded and the files do not depend on the numb
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,41 +43,72 @@ def arrow_schema(schema: Schema, columns: list[str]) -> pa.Schema:
     return pa.schema(fields)
 
 
-def write_window(
+def write_windows(
     ddf: Any,
-    folder: Path,
+    windows: list[int],
+    root: Path,
     schema: pa.Schema,
-    batch_size: int = 2,
+    in_flight: int = 0,
     on_partition: Callable[[], None] | None = None,
-) -> dict[str, int]:
-    """Compute ``ddf`` partition by partition and write the three split files; return their row counts."""
-    folder.mkdir(parents=True, exist_ok=True)
-    writers = {split: pq.ParquetWriter(folder / f"{split}.parquet", schema) for split in SPLITS}
-    rows = dict.fromkeys(SPLITS, 0)
+) -> dict[str, dict[str, int]]:
+    """Compute ``ddf`` partition by partition and append each to its window's three split files.
+
+    Parameters
+    ----------
+    ddf : dask DataFrame
+        Transformed ranking rows; partition ``i`` belongs to window ``windows[i]``.
+    root : Path
+        ``DIR/ranking``; window w is written to ``root/000w/{train,valid,test}.parquet``.
+    in_flight : int
+        With a Dask cluster, partitions computed ahead of the one being written (workers stay busy,
+        memory stays bounded). Tables are appended in partition order either way.
+
+    Returns
+    -------
+    dict
+        Rows per window and split: ``{"1": {"train": n, "valid": n, "test": n}, ...}``.
+    """
+    writers: dict[int, dict[str, pq.ParquetWriter]] = {}
+    rows: dict[str, dict[str, int]] = {}
     try:
-        # Each partition becomes an Arrow table where it is computed (on a Dask worker, if any):
-        # tables travel back as a few buffers, not as millions of per-row numpy arrays.
-        parts = [dask.delayed(_to_arrow)(part, schema) for part in ddf.to_delayed()]
-        client = global_dask_client()
-        for start in range(0, len(parts), batch_size):
-            batch = parts[start : start + batch_size]
-            if client is not None:
-                tables = [future.result() for future in client.compute(batch)]
-            else:
-                tables = list(dask.compute(*batch, scheduler="synchronous"))
-            for table in tables:
-                valid = pa.array(is_valid_request(table.column("request_id").to_numpy()))
-                halves = {"train": table, "valid": table.filter(valid), "test": table.filter(pc.invert(valid))}
-                for split, part in halves.items():
-                    if part.num_rows:
-                        writers[split].write_table(part)
-                    rows[split] += part.num_rows
-                if on_partition is not None:
-                    on_partition()
+        for w in sorted(set(windows)):
+            folder = root / f"{w:04d}"
+            folder.mkdir(parents=True, exist_ok=True)
+            writers[w] = {split: pq.ParquetWriter(folder / f"{split}.parquet", schema) for split in SPLITS}
+            rows[str(w)] = dict.fromkeys(SPLITS, 0)
+        for w, table in zip(windows, _tables(ddf, schema, in_flight), strict=True):
+            valid = pa.array(is_valid_request(table.column("request_id").to_numpy()))
+            halves = {"train": table, "valid": table.filter(valid), "test": table.filter(pc.invert(valid))}
+            for split, part in halves.items():
+                if part.num_rows:
+                    writers[w][split].write_table(part)
+                rows[str(w)][split] += part.num_rows
+            if on_partition is not None:
+                on_partition()
     finally:
-        for writer in writers.values():
-            writer.close()
+        for split_writers in writers.values():
+            for writer in split_writers.values():
+                writer.close()
     return rows
+
+
+def _tables(ddf: Any, schema: pa.Schema, in_flight: int) -> Iterator[pa.Table]:
+    """The partitions of ``ddf`` as Arrow tables, in order."""
+    # Each partition becomes an Arrow table where it is computed (on a Dask worker, if any):
+    # tables travel back as a few buffers, not as millions of per-row numpy arrays.
+    parts = [dask.delayed(_to_arrow)(part, schema) for part in ddf.to_delayed()]
+    client = global_dask_client()
+    if client is None:
+        for part in parts:
+            yield dask.compute(part, scheduler="synchronous")[0]
+        return
+    pending: deque[Any] = deque()
+    for part in parts:
+        pending.append(client.compute(part))
+        if len(pending) > in_flight:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
 
 
 def _to_arrow(frame: Any, schema: pa.Schema) -> pa.Table:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 import transformers
 import transformers4rec.torch as tr
+from transformers4rec.torch.tabular.aggregation import ElementwiseFeatureAggregation
 
 from t4r_dmt.metrics.next_item import apply_ranking_metric_fix, metrics_from_ranks, target_ranks
 
@@ -213,17 +214,94 @@ def _sequence_block(config: NextItemConfig, masking: Any) -> Any:
     return tr.TransformerBlock(transformer_config, masking=masking)
 
 
-def _masking(config: NextItemConfig) -> Any:
-    from transformers4rec.torch import masking
+class ItemMultipliedSum(ElementwiseFeatureAggregation):
+    """The paper's element-wise merge: (sum of the side feature embeddings) x the item embedding.
 
+    T4R's ``element-wise-sum-item-multi`` computes the same but reads ``schema.item_id_column_name``,
+    which merlin-core 23.08's ``Schema`` lacks (``AttributeError`` on the first batch).
+
+    Parameters
+    ----------
+    item_column: name of the item id feature.
+    """
+
+    def __init__(self, item_column: str) -> None:
+        super().__init__()
+        self.item_column = item_column
+
+    def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``{name: (B, L, D)}`` -> ``(B, L, D)``."""
+        self._expand_non_sequential_features(inputs)
+        self._check_input_shapes_equal(inputs)
+        side = [value for name, value in inputs.items() if name != self.item_column]
+        return inputs[self.item_column] * torch.stack(side).sum(dim=0)
+
+    def forward_output_size(self, input_size: dict[str, Any]) -> Any:
+        self._check_inputs_last_dim_equal(input_size)
+        return self._get_agg_output_size(input_size, list(input_size.values())[0][-1])
+
+
+def _aggregation(config: NextItemConfig) -> Any:
+    if config.aggregation == "element-wise-sum-item-multi":
+        return ItemMultipliedSum(ITEM_ID_COLUMN)
+    return config.aggregation
+
+
+class AttendRealItems:
+    """Masking mixin: bidirectional transformers attend to the session's items only, not to its padding.
+
+    T4R's ``TransformerBlock`` passes no attention mask with mlm / plm / rtd masking (STACK.md), so every
+    position also attends to the padded tail of a short session (most of the 20 positions: sessions
+    average ~3.5 items) and the output depends on how far a batch is padded. This mixin records the
+    batch's padding in ``forward`` (as T4R's maskings record their targets) and hands it to the
+    transformer as ``attention_mask`` (XLNet, BERT, ELECTRA ... all take it). Inference with mlm appends
+    one [MASK] position after the last item; it is attended to.
+    """
+
+    padding_idx: int
+    attention_mask: torch.Tensor | None = None
+
+    def forward(self, inputs: torch.Tensor, item_ids: torch.Tensor, training: bool = False,
+                testing: bool = False) -> torch.Tensor:
+        """``inputs`` (B, L, D), ``item_ids`` (B, L) -> masked inputs (B, L or L + 1, D)."""
+        outputs = super().forward(inputs, item_ids, training=training, testing=testing)  # type: ignore[misc]
+        real = item_ids != self.padding_idx
+        if outputs.shape[1] > real.shape[1]:
+            rows = torch.arange(len(real), device=real.device)
+            real = torch.cat([real, torch.zeros_like(real[:, :1])], dim=1)
+            real[rows, real.sum(dim=1)] = True
+        self.attention_mask = real.to(outputs.dtype)
+        return outputs
+
+    def transformer_optional_arguments(self) -> dict[str, Any]:
+        return {"attention_mask": self.attention_mask} if self.attention_mask is not None else {}
+
+
+class PaddingAwareMLM(AttendRealItems, tr.masking.MaskedLanguageModeling):
+    """T4R's masked LM with the padding hidden from attention (:class:`AttendRealItems`)."""
+
+
+class PaddingAwarePLM(AttendRealItems, tr.masking.PermutationLanguageModeling):
+    """T4R's permutation LM with the padding hidden from attention (:class:`AttendRealItems`)."""
+
+
+class PaddingAwareRTD(AttendRealItems, tr.masking.ReplacementLanguageModeling):
+    """T4R's replacement-token masking with the padding hidden from attention (:class:`AttendRealItems`)."""
+
+
+def _masking(config: NextItemConfig) -> Any:
     if config.masking == "clm":
-        return masking.CausalLanguageModeling(hidden_size=config.d_model)
+        # Causal bodies never look right, so the padding at the end of a session is invisible already.
+        return tr.masking.CausalLanguageModeling(hidden_size=config.d_model)
     if config.masking == "plm":
-        return masking.PermutationLanguageModeling(hidden_size=config.d_model,
-                                                   plm_probability=config.plm_probability,
-                                                   max_span_length=config.plm_max_span_length)
-    cls = masking.ReplacementLanguageModeling if config.masking == "rtd" else masking.MaskedLanguageModeling
-    return cls(hidden_size=config.d_model, mlm_probability=config.mlm_probability)
+        return PaddingAwarePLM(hidden_size=config.d_model, plm_probability=config.plm_probability,
+                               max_span_length=config.plm_max_span_length)
+    if config.masking == "mlm":
+        return PaddingAwareMLM(hidden_size=config.d_model, mlm_probability=config.mlm_probability)
+    rtd = PaddingAwareRTD(hidden_size=config.d_model)
+    # T4R's ReplacementLanguageModeling forwards mlm_probability as `kwargs=` and so drops it (0.15 stays).
+    rtd.mlm_probability = config.mlm_probability
+    return rtd
 
 
 def select_features(schema: Any, features: list[str]) -> Any:
@@ -242,7 +320,11 @@ def build_next_item_model(schema: Any, config: NextItemConfig) -> Any:
     schema = select_features(schema, config.features)
     elementwise = config.aggregation != "concat"
     side_dim = config.item_dim if elementwise else config.side_embedding_dim
-    has_continuous = len(schema.select_by_tag(Tags.CONTINUOUS).column_names) > 0
+    continuous = schema.select_by_tag(Tags.CONTINUOUS).column_names
+    if continuous and elementwise and not config.continuous_soft_embeddings:
+        # T4R builds the aggregation before it would project the scalars to the item size.
+        raise ValueError(f"aggregation {config.aggregation!r} needs continuous_soft_embeddings=True for the "
+                         f"continuous features {continuous} (each must be an embedding of the item size)")
     post: list[Any] = []
     if config.input_dropout:
         post.append(tr.TabularDropout(dropout_rate=config.input_dropout))
@@ -251,7 +333,7 @@ def build_next_item_model(schema: Any, config: NextItemConfig) -> Any:
     inputs = tr.TabularSequenceFeatures.from_schema(
         schema,
         max_sequence_length=config.max_sequence_length,
-        aggregation=config.aggregation,
+        aggregation=_aggregation(config),
         d_output=config.d_model,
         masking=_masking(config),
         post=post or None,
@@ -262,9 +344,6 @@ def build_next_item_model(schema: Any, config: NextItemConfig) -> Any:
         continuous_soft_embeddings=config.continuous_soft_embeddings,
         soft_embedding_cardinality_default=config.soft_embedding_cardinality,
         soft_embedding_dim_default=side_dim,
-        # Element-wise merges need every feature at the item size: project the scalar features there.
-        continuous_projection=side_dim if has_continuous and elementwise and not config.continuous_soft_embeddings
-        else None,
     )
     body = tr.SequentialBlock(inputs, tr.MLPBlock([config.d_model]), _sequence_block(config, inputs.masking))
     task = tr.NextItemPredictionTask(
@@ -300,31 +379,36 @@ class ReplacedTokenDetectionHead(tr.Head):
         self.discriminator = torch.nn.Linear(int(body.output_size()[-1]), 1)
         self.item_column = inputs.item_id
 
-    def forward(self, body_outputs: Any, training: bool = False, testing: bool = False,
-                targets: Any = None, call_body: bool = False, **kwargs: Any) -> Any:
-        outputs = super().forward(body_outputs, training=training, testing=testing, targets=targets,
-                                  call_body=call_body, **kwargs)
+    def forward(  # same parameters as Head.forward
+        self, body_outputs: Any, training: bool = False, testing: bool = False, targets: Any = None,
+        call_body: bool = False, top_k: int | None = None, **kwargs: Any,
+    ) -> Any:
+        if training and not call_body:
+            raise ValueError("replaced token detection needs the raw inputs (call_body=True)")
+        outputs: Any = super().forward(body_outputs, training=training, testing=testing, targets=targets,
+                                       call_body=call_body, top_k=top_k, **kwargs)
         if not training:
             return outputs
-        if not call_body:
-            raise ValueError("replaced token detection needs the raw inputs (call_body=True)")
         (task,) = self.prediction_task_dict.values()
+        masking: Any = task.masking
+        padding_idx = int(masking.padding_idx)
         item_seq = body_outputs[self.item_column]  # (B, L) padded item codes
         logits = outputs["predictions"][task.task_name].detach().clone()  # (N_masked, V)
-        logits[:, task.padding_idx] = -torch.inf
-        corrupted, replaced, _ = task.masking.get_fake_tokens(
-            item_seq, task.masking.masked_targets.flatten(), logits)
+        logits[:, padding_idx] = -torch.inf
+        corrupted, replaced, _ = masking.get_fake_tokens(item_seq, masking.masked_targets.flatten(), logits)
         hidden = self._encode_without_masking({**body_outputs, self.item_column: corrupted})
         scores = self.discriminator(hidden).squeeze(-1)  # (B, L)
-        real = item_seq != task.padding_idx
+        real = item_seq != padding_idx
         loss = torch.nn.functional.binary_cross_entropy_with_logits(scores[real], replaced[real].float())
         outputs["loss"] = outputs["loss"] + self.discriminator_weight * loss
         return outputs
 
     def _encode_without_masking(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         """``(B, L, D)`` body output of ``inputs`` with no position masked."""
-        features, *blocks = list(self.body)
-        hidden = super(tr.TabularSequenceFeatures, features).forward(inputs)  # T4R's own merge step
+        body: Any = self.body
+        features, *blocks = list(body)
+        # T4R's own merge step (TabularSequenceFeatures.forward before it masks).
+        hidden = tr.MergeTabular.forward(features, inputs)
         hidden = features.aggregation(hidden)
         if features.projection_module is not None:
             hidden = features.projection_module(hidden)

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from t4r_dmt.preprocess.asof import asof_bounds, gather_ranges, unique_queries
+from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
 from t4r_dmt.preprocess.config import BEHAVIORS
 from t4r_dmt.preprocess.history import user_bucket
 from t4r_dmt.preprocess.lists import flat_to_list, new_frame, to_numpy
@@ -68,7 +68,7 @@ class BehaviorSequences(HistoryOperator):
             (q_user, q_time), inverse = unique_queries(user[rows], time[rows])
             for behavior, n in self.lengths.items():
                 events = history[behavior]
-                bounds = asof_bounds([events.user], events.time, [q_user], [q_time])
+                bounds = events.index("user").bounds([q_user], [q_time])
                 end = bounds.ends[0]
                 start = np.maximum(bounds.group_start, end - n)
                 picked, offsets = gather_ranges(bounds.order, start[inverse], end[inverse])

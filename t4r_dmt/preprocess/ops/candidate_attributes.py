@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from t4r_dmt.preprocess.asof import asof_bounds
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 
@@ -38,7 +37,7 @@ class CandidateAttributes(HistoryOperator):
         item = to_numpy(df["product_id"]).astype(np.int64, copy=False)
         time = to_numpy(df["request_ts"]).astype(np.int64, copy=False)
         table = self.store.item_table()
-        bounds = asof_bounds([table.product], table.time, [item], [time])
+        bounds = table.index("product").bounds([item], [time])
         end = bounds.ends[0]
         seen = end > bounds.group_start
         latest = bounds.order[np.maximum(end - 1, 0)] if len(table.product) else np.zeros(0, np.int64)

@@ -42,7 +42,7 @@ class HistoryOperator(StatOperator):
     scalar column), and ``compute(df) -> frame`` with exactly those columns in the input row order.
     """
 
-    outputs: dict[str, tuple[Any, int | None]] = {}
+    outputs: dict[str, tuple[Any, int | None]]
 
     def __init__(self, store_path: str | Path) -> None:
         super().__init__()

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from t4r_dmt.preprocess.asof import asof_bounds
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 
@@ -38,11 +37,11 @@ class ItemRates(HistoryOperator):
         item = to_numpy(df["product_id"]).astype(np.int64, copy=False)
         window = to_numpy(df["window"]).astype(np.int64, copy=False)
         table = self.store.item_windows()
-        counts = {name: table[name].to_numpy(np.float64) for name in ("impressions", "clicks", "orders")}
-        bounds = asof_bounds([table["product_id"].to_numpy()], table["window"].to_numpy(), [item], [window])
+        counts = {"impressions": table.impressions, "clicks": table.clicks, "orders": table.orders}
+        bounds = table.index("product").bounds([item], [window])
         past = {name: _sum_before(values[bounds.order], bounds.group_start, bounds.ends[0])
                 for name, values in counts.items()}
-        prior = _global_rates_before(table["window"].to_numpy(), counts, window)
+        prior = _global_rates_before(table.time, counts, window)
         a = self.smoothing
         ctr = (past["clicks"] + a * prior["ctr"]) / (past["impressions"] + a)
         cvr = (past["orders"] + a * prior["cvr"]) / (past["clicks"] + a)

@@ -94,23 +94,32 @@ class SharedCategorify(Categorify):
             meta = pd.DataFrame({name: pd.Series(dtype=dtype)})
             flat = ddf.map_partitions(_flatten_group, columns, name, dtype, meta=meta)
             parts.append(super().fit(ColumnSelector([name]), flat))
-            # Categorify.fit maps multi-column groups itself; ours are pre-flattened, so restore.
-            self.storage_name.update({col: name for col in columns})
         return dask.delayed(_merge_dicts)(*parts)
+
+    def fit_finalize(self, categories: dict[str, str]) -> None:
+        super().fit_finalize(categories)
+        # Categorify writes no file for a vocabulary without any value (e.g. a log without brands):
+        # write an empty one, so that every column still encodes (to null / OOV) and saves.
+        for name, path in self.categories.items():
+            if not Path(path).exists():
+                empty = pd.DataFrame({name: pd.Series(dtype=self.value_dtypes.get(name, np.dtype("O")))})
+                empty.index = pd.RangeIndex(OOV_CODE + 1, OOV_CODE + 1)
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                empty.to_parquet(path)
 
     def transform(self, col_selector: ColumnSelector, df: Any) -> Any:
         if is_cudf(df):
             return super().transform(col_selector, df)
-        out = df.copy(deep=False)
+        encoded = {}
         for column in col_selector.names:
             name = self.storage_name[column]
             series = df[column]
             if len(series) and _is_list(series):
                 values, offsets = list_to_flat(series)
-                out[column] = flat_to_list(self.encode(name, values), offsets).to_numpy()
+                encoded[column] = flat_to_list(self.encode(name, values), offsets).to_numpy()
             else:
-                out[column] = self.encode(name, series.to_numpy())
-        return out
+                encoded[column] = self.encode(name, series.to_numpy())
+        return pd.DataFrame(encoded, index=df.index)  # arrays, not series: no index alignment
 
     def encode(self, vocabulary: str, values: np.ndarray) -> np.ndarray:
         """Codes of raw ``values`` (shape (N,)) in one fitted vocabulary: int64, shape (N,)."""
@@ -170,5 +179,6 @@ def _encode(values: np.ndarray, vocabulary: tuple[pd.Index, np.ndarray]) -> np.n
     index, codes = vocabulary
     position = index.get_indexer(values)
     encoded = np.where(position >= 0, codes[np.maximum(position, 0)] if len(codes) else OOV_CODE, OOV_CODE)
-    encoded[pd.isna(values)] = NULL_CODE
+    if values.dtype.kind not in "iub":  # integer ids cannot be null
+        encoded[pd.isna(values)] = NULL_CODE
     return encoded.astype(np.int64, copy=False)

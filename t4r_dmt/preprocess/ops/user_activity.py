@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from t4r_dmt.preprocess.asof import asof_bounds, unique_queries
+from t4r_dmt.preprocess.asof import unique_queries
 from t4r_dmt.preprocess.config import BEHAVIORS, COUNT_HORIZONS
 from t4r_dmt.preprocess.history import user_bucket
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
@@ -60,7 +60,7 @@ class UserActivity(HistoryOperator):
             for behavior in BEHAVIORS:
                 events = history[behavior]
                 shifted = [q_time - delta for delta in self.horizons.values()]
-                bounds = asof_bounds([events.user], events.time, [q_user], [q_time, *shifted])
+                bounds = events.index("user").bounds([q_user], [q_time, *shifted])
                 end = bounds.ends[0]
                 for name, since in zip(self.horizons, bounds.ends[1:], strict=True):
                     out[f"user_{behavior}_count_{name}"][rows] = (end - since)[inverse]
@@ -68,9 +68,8 @@ class UserActivity(HistoryOperator):
                     out["user_purchase_power"][rows] = _mean_before(
                         events.price[bounds.order], bounds.group_start, end
                     )[inverse]
-                for key, values in (("item", events.product), ("category", events.category)):
-                    query = item[rows] if key == "item" else category[rows]
-                    pair = asof_bounds([events.user, values], events.time, [user[rows], query], [time[rows]])
+                for key, field, query in (("item", "product", item[rows]), ("category", "category", category[rows])):
+                    pair = events.index("user", field).bounds([user[rows], query], [time[rows]])
                     out[f"user_{key}_{behavior}_count"][rows] = pair.ends[0] - pair.group_start
         return new_frame(out, like=df)
 

@@ -1,0 +1,340 @@
+"""The Transformers4Rec paper's session-based comparison (Moreira et al., RecSys 2021, Table 2) on your sessions.
+
+Protocol (the paper's): the sessions are cut into time windows (a day; an hour for the short REES46 head),
+each model trains incrementally (window t continues from the weights of t-1; the non-neural baselines add
+window t to their history), and predicts the last item of every session of window t+1 over the full
+catalogue; window t+1's sessions are split 50:50 into valid (for tuning) and test (reported). NDCG@20,
+HR@20 (= recall@20) and MRR@20 are averaged over the windows ("average over time"), then over seeds
+(mean ± std).
+
+Models: popularity and V-SkNN (:mod:`t4r_dmt.baselines`), the paper's GRU baseline, and the transformers
+through T4R's configs (``configs/<preset>.json``); the side-information variants need a data set with
+side features (REES46: category, brand, behaviour, time).
+
+Usage::
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/t4r_paper.py \
+        --data ../shared/data/yoochoose_rsc15_100k --format yoochoose --seeds 2 --out benchmarks/results
+
+``--data`` is a raw log (read with ``--format``, cut into ``--window`` windows) or the output folder of
+``t4r-dmt preprocess`` (its ``sessions/`` is used as is). Writes ``OUT/t4r_paper_<dataset>.json`` and
+``.md`` (the table) and prints the table; the runs (metrics.json per model and seed) go to ``--work``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import logging
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from t4r_dmt.io_utils import atomic_path, write_json  # noqa: E402
+
+logger = logging.getLogger("t4r_paper")
+
+METRICS = ("ndcg@20", "recall@20", "mrr@20")
+GROUPS = ("Baselines", "Transformers (item id only)", "Side information (XLNet CLM)")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One row of the table.
+
+    Attributes
+    ----------
+    label: row label (the paper's name).
+    kind: ``t4r`` (a ``configs/<preset>.json`` next-item preset trained by the T4R loop), ``popularity``
+        or ``v-sknn``.
+    preset: preset name (``t4r`` rows only).
+    group: table section, one of ``GROUPS``.
+    training: T4R training arguments of the recipe (learning rate, epochs, batch size, weight decay).
+    """
+
+    label: str
+    kind: str
+    group: str
+    preset: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+
+
+def _recipe(learning_rate: float, epochs: float, batch_size: int = 128, weight_decay: float = 0.0) -> dict[str, Any]:
+    return {"learning_rate": learning_rate, "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
+            "weight_decay": weight_decay}
+
+
+#: The comparison, in table order. Recipes tuned on YOOCHOOSE-100k's valid split (README): causal models
+#: overfit beyond 10 epochs per window, masked ones need 20 (each session gives them fewer targets).
+CAUSAL, MASKED = _recipe(5e-3, 10), _recipe(5e-3, 20)
+MODELS: dict[str, ModelSpec] = {spec.preset or spec.kind: spec for spec in (
+    ModelSpec("Popularity", "popularity", GROUPS[0]),
+    ModelSpec("V-SkNN", "v-sknn", GROUPS[0]),
+    ModelSpec("GRU (CLM)", "t4r", GROUPS[0], "gru_clm", _recipe(1e-2, 10)),
+    ModelSpec("GPT-2 (CLM)", "t4r", GROUPS[1], "gpt2_clm", CAUSAL),
+    ModelSpec("XLNet (CLM)", "t4r", GROUPS[1], "xlnet_clm", CAUSAL),
+    ModelSpec("XLNet (MLM)", "t4r", GROUPS[1], "xlnet_mlm", MASKED),
+    ModelSpec("XLNet (PLM)", "t4r", GROUPS[1], "xlnet_plm", MASKED),
+    ModelSpec("XLNet (RTD)", "t4r", GROUPS[1], "xlnet_rtd", MASKED),
+    ModelSpec("BERT (MLM)", "t4r", GROUPS[1], "bert_mlm", MASKED),
+    ModelSpec("ELECTRA (RTD)", "t4r", GROUPS[1], "electra_rtd", MASKED),
+    ModelSpec("Concat", "t4r", GROUPS[2], "xlnet_clm_concat", CAUSAL),
+    ModelSpec("Concat + soft one-hot", "t4r", GROUPS[2], "xlnet_clm_concat_sohe", CAUSAL),
+    ModelSpec("Element-wise", "t4r", GROUPS[2], "xlnet_clm_elementwise", CAUSAL),
+    ModelSpec("Behaviour (view/cart/purchase)", "t4r", GROUPS[2], "xlnet_clm_behaviour", CAUSAL),
+)}
+DEFAULT_MODELS = [name for name, spec in MODELS.items() if spec.group != GROUPS[2]]
+SIDE_INFO_MODELS = [name for name, spec in MODELS.items() if spec.group == GROUPS[2]]
+
+#: The paper's Table 2 (test set, average over time), where quoted: dataset -> model -> metric -> value.
+PAPER: dict[str, dict[str, dict[str, float]]] = {
+    "rees46": {"xlnet_rtd": {"ndcg@20": 0.2546}, "gru4rec": {"ndcg@20": 0.2231}},
+    "yoochoose": {"xlnet_rtd": {"ndcg@20": 0.3776}, "gru4rec": {"ndcg@20": 0.3442}},
+}
+PAPER_SIZES = {
+    "rees46": "REES46 (paper): 31 daily windows (Oct 2019), trained on 15; millions of sessions",
+    "yoochoose": "YOOCHOOSE (paper): 182 daily windows, trained on 90; ~1.5M sessions per month",
+}
+
+
+def _default_models() -> list[str]:
+    return list(DEFAULT_MODELS)
+
+
+@dataclass
+class BenchmarkArguments:
+    """Arguments of ``benchmarks/t4r_paper.py``."""
+
+    data: str = field(metadata={"help": "Raw logs (a file, glob or folder; see --format) or a `t4r-dmt "
+                                        "preprocess` output folder holding sessions/."})
+    out: str = field(default="benchmarks/results", metadata={"help": "Folder for t4r_paper_<dataset>.json/.md."})
+    work: str = field(default="", metadata={"help": "Folder for the sessions and runs; default OUT/t4r_paper_work."})
+    format: str = field(default="yoochoose", metadata={"help": "Log format of --data when it is raw logs."})
+    dataset: str = field(default="", metadata={"help": "Dataset name in file names and the table; default: "
+                                                       "the format."})
+    window: str = field(default="1d", metadata={"help": "Time window of the protocol ('1d'; '10min' for the "
+                                                         "REES46 head; '7d' for the Diginetica sample)."})
+    on_bad_rows: str = field(default="drop", metadata={"help": "raise or drop bad log rows."})
+    models: list[str] = field(default_factory=_default_models,
+                              metadata={"help": f"Rows to run, of {list(MODELS)}; 'side' adds the side-info "
+                                                f"variants."})
+    seeds: int = field(default=1, metadata={"help": "Seeds per neural model (42, 43, ...)."})
+    windows: str = field(default="", metadata={"help": "A:B windows; default: the longest run of consecutive "
+                                                        "windows with >= --min_eval_sessions sessions each."})
+    eval_split: str = field(default="test", metadata={"help": "valid (tuning) or test (reporting)."})
+    min_eval_sessions: int = field(default=20, metadata={"help": "Evaluation windows need this many sessions."})
+    epochs: float = field(default=0.0, metadata={"help": "Override every recipe's epochs (0: the recipe's)."})
+    max_steps: int = field(default=-1, metadata={"help": "Cap the training steps per window (tests)."})
+
+    def __post_init__(self) -> None:
+        if "side" in self.models:
+            self.models = [m for m in self.models if m != "side"] + SIDE_INFO_MODELS
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise ValueError(f"unknown models {unknown}; choose from {list(MODELS)} (or 'side')")
+        if self.seeds < 1:
+            raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
+        if self.eval_split not in ("valid", "test"):
+            raise ValueError(f"--eval_split must be valid or test, got {self.eval_split!r}")
+        if self.min_eval_sessions < 1 or self.epochs < 0:
+            raise ValueError("--min_eval_sessions must be >= 1 and --epochs >= 0")
+        self.dataset = self.dataset or self.format
+        self.work = self.work or str(Path(self.out) / "t4r_paper_work")
+
+
+def prepare_sessions(args: BenchmarkArguments) -> tuple[Path, dict[str, Any]]:
+    """The ``DIR`` whose ``sessions/`` the models read, and the session statistics.
+
+    A preprocess output (``DATA/sessions/schema.pbtxt``) is used as is; raw logs are read with
+    ``t4r_dmt.data.load_logs`` and cut into ``WORK/data/sessions`` (rebuilt every run).
+    """
+    data = Path(args.data)
+    if (data / "sessions" / "schema.pbtxt").exists():
+        return data, {"source": "preprocessed", "path": str(data)}
+    from t4r_dmt.data import load_logs
+    from t4r_dmt.preprocess.sessions import write_sessions
+
+    if not (data.exists() or glob.glob(args.data)):
+        raise FileNotFoundError(f"--data {args.data}: no such file, folder or glob match")
+    logs = load_logs(args.data, args.format, on_bad_rows=args.on_bad_rows)
+    root = Path(args.work) / "data"
+    if root.exists():
+        shutil.rmtree(root)
+    stats = write_sessions(logs.events, root / "sessions", window=args.window)
+    stats["dropped_log_rows"] = dict(logs.dropped)
+    return root, stats
+
+
+def default_windows(task_dir: Path, split: str, min_sessions: int) -> str:
+    """``"A:B"``: the longest run of consecutive windows whose ``split`` files all hold at least
+    ``min_sessions`` sessions (the earliest such run on ties), so that every evaluation is meaningful and
+    near-empty windows (a partial first or last day, a quiet night hour) are left out."""
+    import pyarrow.parquet as pq
+
+    from t4r_dmt.training.windows import list_windows
+
+    full = [w for w in list_windows(task_dir)
+            if pq.ParquetFile(task_dir / f"{w:04d}" / f"{split}.parquet").metadata.num_rows >= min_sessions]
+    best: tuple[int, int] | None = None
+    start = 0
+    for index in range(1, len(full) + 1):
+        if index == len(full) or full[index] != full[index - 1] + 1:
+            if index - start >= 2 and (best is None or full[index - 1] - full[start] > best[1] - best[0]):
+                best = (full[start], full[index - 1])
+            start = index
+    if best is None:
+        raise ValueError(f"{task_dir}: no two consecutive windows with >= {min_sessions} {split} sessions; "
+                         f"use a longer --window or a smaller --min_eval_sessions")
+    return f"{best[0]}:{best[1]}"
+
+
+def run_model(name: str, args: BenchmarkArguments, data_dir: Path, windows: str, seed: int) -> list[dict[str, Any]]:
+    """Window records of one model and seed (the runs are kept under ``WORK/runs/<model>/seed<seed>``)."""
+    from t4r_dmt.training.results import RunResults
+
+    spec = MODELS[name]
+    run_dir = Path(args.work) / "runs" / name / f"seed{seed}"
+    if spec.kind != "t4r":
+        from t4r_dmt.baselines import Popularity, VSkNN, catalogue_size, evaluate_scorer
+        from t4r_dmt.training.command import load_schema
+
+        task_dir = data_dir / "sessions"
+        n_items = catalogue_size(load_schema(task_dir))
+        scorer = Popularity(n_items) if spec.kind == "popularity" else VSkNN(n_items)
+        records = evaluate_scorer(scorer, task_dir, windows=windows, eval_split=args.eval_split)
+        RunResults(task="next-item", model=name, config=dataclasses.asdict(scorer.config),
+                   windows=records).write(run_dir)
+        return records
+    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+    from t4r_dmt.training.command import run
+
+    training = dict(spec.training)
+    if args.epochs:
+        training["num_train_epochs"] = args.epochs
+    result = run(
+        DataArguments(data=str(data_dir), out=str(run_dir), config=spec.preset, task="next-item",
+                      windows=windows, eval_split=args.eval_split, overwrite=True),
+        RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, report_to=[], disable_tqdm=True,
+                             logging_steps=10_000, lr_scheduler_type="linear", max_steps=args.max_steps,
+                             per_device_eval_batch_size=512, **training),
+    )
+    return list(result["windows"])
+
+
+def summarise(per_seed: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Average over time per seed, then mean and std over seeds."""
+    averages = [{m: float(np.nanmean([w[m] for w in records])) for m in METRICS} for records in per_seed]
+    return {
+        "per_seed": averages,
+        "mean": {m: float(np.mean([a[m] for a in averages])) for m in METRICS},
+        "std": {m: float(np.std([a[m] for a in averages])) for m in METRICS},
+    }
+
+
+def run(args: BenchmarkArguments) -> dict[str, Any]:
+    """Run every model and seed; write and return the results (``table`` holds the markdown)."""
+    started = time.perf_counter()
+    data_dir, stats = prepare_sessions(args)
+    task_dir = data_dir / "sessions"
+    windows = args.windows or default_windows(task_dir, args.eval_split, args.min_eval_sessions)
+    logger.info("t4r_paper: %s, windows %s, %s split, models %s", args.dataset, windows, args.eval_split, args.models)
+    models: dict[str, Any] = {}
+    for name in args.models:
+        spec = MODELS[name]
+        seeds = [42 + i for i in range(args.seeds if spec.kind == "t4r" else 1)]  # the baselines are deterministic
+        tick = time.perf_counter()
+        per_seed = [run_model(name, args, data_dir, windows, seed) for seed in seeds]
+        models[name] = {"label": spec.label, "group": spec.group, "kind": spec.kind, "preset": spec.preset,
+                        "training": spec.training, "seeds": seeds, "windows": per_seed,
+                        "seconds": round(time.perf_counter() - tick, 1), **summarise(per_seed)}
+        logger.info("%s: %s", name, models[name]["mean"])
+    results = {
+        "benchmark": "Transformers4Rec paper Table 2 (session-based next-item, incremental)",
+        "dataset": args.dataset, "data": args.data, "window": args.window, "windows": windows,
+        "eval_split": args.eval_split, "n_seeds": args.seeds, "sessions": _session_counts(task_dir, windows),
+        "preprocess": stats, "models": models, "paper": PAPER.get(args.dataset, {}),
+        "goal": goal(models), "seconds": round(time.perf_counter() - started, 1),
+        "torch_threads": os.environ.get("OMP_NUM_THREADS", ""),
+    }
+    results["table"] = markdown_table(results)
+    out = Path(args.out)
+    write_json(out / f"t4r_paper_{args.dataset}.json", {k: v for k, v in results.items() if k != "table"})
+    with atomic_path(out / f"t4r_paper_{args.dataset}.md") as tmp:
+        tmp.write_text(results["table"])
+    return results
+
+
+def _session_counts(task_dir: Path, windows: str) -> dict[str, int]:
+    import pyarrow.parquet as pq
+
+    first, last = (int(x) for x in windows.split(":"))
+    counts = {"train": 0, "eval": 0}
+    for window in range(first, last + 1):
+        counts["train"] += pq.ParquetFile(task_dir / f"{window:04d}" / "train.parquet").metadata.num_rows
+    counts["eval"] = counts["train"] - pq.ParquetFile(task_dir / f"{first:04d}" / "train.parquet").metadata.num_rows
+    return counts
+
+
+def goal(models: dict[str, Any]) -> dict[str, Any]:
+    """The issue's goal: best transformer NDCG@20 >= GRU's + 10 %."""
+    transformers = {n: m["mean"]["ndcg@20"] for n, m in models.items() if m["group"] == GROUPS[1]}
+    if not transformers or "gru_clm" not in models:
+        return {}
+    best = max(transformers, key=transformers.__getitem__)
+    gru = models["gru_clm"]["mean"]["ndcg@20"]
+    gain = transformers[best] / gru - 1.0 if gru > 0 else math.inf
+    return {"best_transformer": best, "best_ndcg@20": transformers[best], "gru_ndcg@20": gru,
+            "gain": gain, "met": bool(gain >= 0.10)}
+
+
+def _cell(model: dict[str, Any], metric: str) -> str:
+    mean, std = model["mean"][metric], model["std"][metric]
+    return f"{mean:.4f}" + (f" ± {std:.4f}" if len(model["per_seed"]) > 1 else "")
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The table, shaped like the paper's Table 2 (one data set: our metrics, then the paper's NDCG@20)."""
+    paper = results["paper"]
+    lines = [f"**{results['dataset']}**: windows {results['windows']} of {results['window']}, "
+             f"{results['eval_split']} split, {results['sessions']['train']} sessions "
+             f"({results['sessions']['eval']} in evaluated windows), {results['n_seeds']} seed(s) "
+             f"(mean ± std over seeds of the average over time)", "",
+             "| group | model | NDCG@20 | HR@20 | MRR@20 | paper NDCG@20 | time (s) |",
+             "|---|---|---|---|---|---|---|"]
+    for group in GROUPS:
+        for name, model in results["models"].items():
+            if model["group"] != group:
+                continue
+            quoted = paper.get("gru4rec" if name == "gru_clm" else name, {}).get("ndcg@20")
+            paper_cell = "—" if quoted is None else (f"{quoted:.4f}" + (" (GRU4Rec)" if name == "gru_clm" else ""))
+            lines.append(f"| {group} | {model['label']} | " + " | ".join(_cell(model, m) for m in METRICS)
+                         + f" | {paper_cell} | {model['seconds']:.0f} |")
+    if results["goal"]:
+        g = results["goal"]
+        lines += ["", f"Best transformer {results['models'][g['best_transformer']]['label']}: NDCG@20 "
+                      f"{g['best_ndcg@20']:.4f} vs GRU {g['gru_ndcg@20']:.4f} ({g['gain']:+.1%}; goal +10 %: "
+                      f"{'met' if g['met'] else 'not met'})."]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    from transformers import HfArgumentParser
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    (args,) = HfArgumentParser(BenchmarkArguments).parse_args_into_dataclasses()
+    print(run(args)["table"])
+
+
+if __name__ == "__main__":
+    main()

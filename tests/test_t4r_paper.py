@@ -1,0 +1,134 @@
+"""benchmarks/t4r_paper.py at a tiny size: raw logs -> session windows -> baselines and T4R models -> the table."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_next_item import session_events
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_benchmark():
+    spec = importlib.util.spec_from_file_location("t4r_paper_benchmark", ROOT / "benchmarks" / "t4r_paper.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their module by name
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load_benchmark()
+
+
+@pytest.fixture(scope="module")
+def events_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("raw") / "events.parquet"
+    session_events(n_days=2, sessions_per_day=40).to_parquet(path)
+    return path
+
+
+def test_tiny_benchmark_writes_the_table(events_file, tmp_path):
+    from t4r_dmt.baselines import Popularity, catalogue_size, evaluate_scorer
+    from t4r_dmt.training.command import load_schema
+
+    args = bench.BenchmarkArguments(data=str(events_file), format="rees46", dataset="yoochoose", out=str(tmp_path),
+                                    models=["popularity", "v-sknn", "gru_clm", "xlnet_clm"], seeds=1, max_steps=2,
+                                    min_eval_sessions=5)
+    results = bench.run(args)
+    assert results["windows"] == "1:2" and results["eval_split"] == "test"
+    assert results["sessions"] == {"train": 80, "eval": 40}
+    models = results["models"]
+    assert list(models) == ["popularity", "v-sknn", "gru_clm", "xlnet_clm"]
+    assert models["popularity"]["seeds"] == [42] and models["gru_clm"]["seeds"] == [42]
+    # The baseline row is exactly the protocol's output.
+    task_dir = tmp_path / "t4r_paper_work" / "data" / "sessions"
+    expected = evaluate_scorer(Popularity(catalogue_size(load_schema(task_dir))), task_dir, "1:2", "test")
+    assert models["popularity"]["mean"]["ndcg@20"] == pytest.approx(np.mean([w["ndcg@20"] for w in expected]))
+    assert models["popularity"]["std"]["ndcg@20"] == 0.0
+    for model in models.values():
+        for seed_average in model["per_seed"]:
+            assert 0.0 <= seed_average["mrr@20"] <= seed_average["ndcg@20"] <= seed_average["recall@20"] <= 1.0
+    gru = models["gru_clm"]
+    assert gru["mean"] == gru["per_seed"][0] and gru["std"]["ndcg@20"] == 0.0
+    goal = results["goal"]
+    assert goal["best_transformer"] == "xlnet_clm" and goal["gru_ndcg@20"] == gru["mean"]["ndcg@20"]
+    assert goal["gain"] == pytest.approx(models["xlnet_clm"]["mean"]["ndcg@20"] / gru["mean"]["ndcg@20"] - 1)
+    saved = json.loads((tmp_path / "t4r_paper_yoochoose.json").read_text())
+    assert saved["models"]["v-sknn"]["mean"] == pytest.approx(models["v-sknn"]["mean"])
+    assert saved["paper"]["xlnet_rtd"]["ndcg@20"] == 0.3776
+    table = (tmp_path / "t4r_paper_yoochoose.md").read_text()
+    assert table == results["table"]
+    assert "| Baselines | GRU (CLM) | " in table and "0.3442 (GRU4Rec)" in table
+    assert f"| Transformers (item id only) | XLNet (CLM) | {models['xlnet_clm']['mean']['ndcg@20']:.4f} | " in table
+    assert (tmp_path / "t4r_paper_work" / "runs" / "xlnet_clm" / "seed42" / "metrics.json").exists()
+
+
+def test_summarise_averages_over_time_then_over_seeds():
+    seed_a = [{"ndcg@20": 0.2, "recall@20": 0.4, "mrr@20": 0.1}, {"ndcg@20": 0.4, "recall@20": 0.6, "mrr@20": 0.3}]
+    seed_b = [{"ndcg@20": 0.1, "recall@20": 0.2, "mrr@20": 0.1}, {"ndcg@20": 0.3, "recall@20": 0.4, "mrr@20": 0.1}]
+    summary = bench.summarise([seed_a, seed_b])
+    assert summary["per_seed"][0] == pytest.approx({"ndcg@20": 0.3, "recall@20": 0.5, "mrr@20": 0.2})
+    assert summary["mean"] == pytest.approx({"ndcg@20": 0.25, "recall@20": 0.4, "mrr@20": 0.15})
+    assert summary["std"] == pytest.approx({"ndcg@20": 0.05, "recall@20": 0.1, "mrr@20": 0.05})
+    model = {"mean": summary["mean"], "std": summary["std"], "per_seed": summary["per_seed"]}
+    assert bench._cell(model, "ndcg@20") == "0.2500 ± 0.0500"
+    models = {"gru_clm": {"group": bench.GROUPS[0], "mean": {"ndcg@20": 0.2}},
+              "xlnet_mlm": {"group": bench.GROUPS[1], "mean": {"ndcg@20": 0.21}},
+              "gpt2_clm": {"group": bench.GROUPS[1], "mean": {"ndcg@20": 0.23}}}
+    assert bench.goal(models) == pytest.approx({"best_transformer": "gpt2_clm", "best_ndcg@20": 0.23,
+                                                "gru_ndcg@20": 0.2, "gain": 0.15, "met": True})
+    assert bench.goal({"gpt2_clm": models["gpt2_clm"]}) == {}
+
+
+def test_preprocessed_input_and_window_selection(events_file, tmp_path):
+    from t4r_dmt.preprocess.sessions import write_sessions
+
+    write_sessions(session_events(n_days=4, sessions_per_day=12), tmp_path / "prep" / "sessions", window="1d")
+    args = bench.BenchmarkArguments(data=str(tmp_path / "prep"), out=str(tmp_path / "out"))
+    data_dir, stats = bench.prepare_sessions(args)
+    assert data_dir == tmp_path / "prep" and stats == {"source": "preprocessed", "path": str(tmp_path / "prep")}
+    task_dir = data_dir / "sessions"
+    assert bench.default_windows(task_dir, "test", 1) == "1:4"
+    with pytest.raises(ValueError, match="no two consecutive windows with >= 100 test sessions; use a longer"):
+        bench.default_windows(task_dir, "test", 100)
+
+
+def test_default_windows_keep_the_longest_run_of_full_windows(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    # Sessions per window: 9, 1, 8, 7, 9, 2 -> with a minimum of 5: runs [1] and [3, 4, 5] -> "3:5".
+    for window, count in enumerate([9, 1, 8, 7, 9, 2], start=1):
+        folder = tmp_path / f"{window:04d}"
+        folder.mkdir()
+        pq.write_table(pa.table({"item_id-list": [[3, 4]] * count}), folder / "test.parquet")
+    assert bench.default_windows(tmp_path, "test", 5) == "3:5"
+    assert bench.default_windows(tmp_path, "test", 1) == "1:6"
+    with pytest.raises(ValueError, match="no two consecutive windows with >= 9 test sessions"):
+        bench.default_windows(tmp_path, "test", 9)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"models": ["lstm"]}, r"unknown models \['lstm'\]"),
+    ({"models": []}, "unknown models"),
+    ({"seeds": 0}, "--seeds must be >= 1"),
+    ({"eval_split": "train"}, "--eval_split must be valid or test"),
+    ({"min_eval_sessions": 0}, "--min_eval_sessions must be >= 1"),
+])
+def test_argument_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        bench.BenchmarkArguments(data="x", **kwargs)
+
+
+def test_arguments_defaults_and_missing_data(tmp_path):
+    args = bench.BenchmarkArguments(data="x", out=str(tmp_path), models=["popularity", "side"])
+    assert args.models == ["popularity", *bench.SIDE_INFO_MODELS] and args.dataset == "yoochoose"
+    assert args.work == str(tmp_path / "t4r_paper_work")
+    assert bench.DEFAULT_MODELS[:3] == ["popularity", "v-sknn", "gru_clm"]
+    with pytest.raises(FileNotFoundError, match="--data .*nothing: no such file, folder or glob match"):
+        bench.prepare_sessions(bench.BenchmarkArguments(data=str(tmp_path / "nothing"), out=str(tmp_path)))
