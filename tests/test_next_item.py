@@ -114,7 +114,7 @@ def test_config_errors(kwargs, message):
         NextItemConfig(**kwargs)
 
 
-def test_presets_load_and_round_trip(tmp_path):
+def test_presets_load_build_and_round_trip(schema, tmp_path):
     presets = sorted(p.stem for p in CONFIG_DIR.glob("*.json")
                      if json.loads(p.read_text()).get("task") == "next-item")
     assert {"xlnet_clm", "xlnet_mlm", "xlnet_plm", "xlnet_rtd", "bert_mlm", "electra_rtd", "gpt2_clm", "gru_clm",
@@ -122,6 +122,8 @@ def test_presets_load_and_round_trip(tmp_path):
     for name in presets:
         config = NextItemConfig.load(name)
         assert config.name == name and config.masking in BODY_MASKINGS[config.transformer]
+        model = build_next_item_model(schema, config)  # every preset builds on the session schema
+        assert set(model.heads[0].body[0].schema.column_names) == set(config.features)
         path = tmp_path / f"{name}.json"
         path.write_text(json.dumps({"task": "next-item", **config.to_dict()}))
         assert NextItemConfig.load(str(path)) == config

@@ -96,10 +96,14 @@ def _convert_impressions(batch: Batch, page_size: int) -> dict[str, Columns]:
         page = position // page_size
     labels: dict[str, np.ndarray] = {}
     for name in ("click", "order"):
+        if name not in batch.table.column_names:  # unlabelled (serving) logs: read with labels=False
+            labels[name] = np.zeros(len(batch.rows), dtype=np.int64)
+            continue
         labels[name] = int_column(batch, name, null=f"missing {name}")
         batch.flag((labels[name] != 0) & (labels[name] != 1), f"{name} not 0/1", name, batch.column(name))
-    batch.flag((labels["order"] == 1) & (labels["click"] == 0), "order without click", "order",
-               batch.column("order"))
+    if "order" in batch.table.column_names:
+        batch.flag((labels["order"] == 1) & (labels["click"] == 0), "order without click", "order",
+                   batch.column("order"))
     return {"impressions": {
         "request_id": request_id, "user_id": user_id, "event_time": event_time, "product_id": product_id,
         "position": position, "page": page, "click": labels["click"].astype(np.int8),
@@ -107,8 +111,8 @@ def _convert_impressions(batch: Batch, page_size: int) -> dict[str, Columns]:
     }}
 
 
-def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10
-                     ) -> tuple[pd.DataFrame, dict[str, int]]:
+def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
+                     labels: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
     """Read a ranking log (impressions) into the canonical impressions table.
 
     Parameters
@@ -122,6 +126,9 @@ def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", p
         on user_id or event_time are bad rows.
     page_size:
         Items per page, giving ``page = position // page_size`` when the file has no page column.
+    labels:
+        True (training logs): ``click`` and ``order`` are required. False (lists to score): they are
+        optional and read as 0 where absent.
 
     Returns
     -------
@@ -130,9 +137,11 @@ def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", p
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1; got {page_size}")
     report = BadRows(on_bad_rows)
+    label_columns = ("click", "order")
     layout = Layout(functools.partial(_convert_impressions, page_size=page_size),
-                    required=("request_id", "user_id", "event_time", "product_id", "position", "click",
-                              "order"), optional=("page",))
+                    required=("request_id", "user_id", "event_time", "product_id", "position")
+                    + (label_columns if labels else ()),
+                    optional=("page",) + (() if labels else label_columns))
     table = read(path, SELECTION, every_file(layout), {"impressions": IMPRESSION_DTYPES},
                  report)["impressions"]
     table = check_impressions(table, report)

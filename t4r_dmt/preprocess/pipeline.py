@@ -6,7 +6,9 @@ Steps, each bounded in memory:
 2. candidates per window (the impression log, or sampled negatives without one), on disk, one parquet
    row group per user bucket;
 3. ``Workflow.fit`` on the fit windows only (vocabularies, JoinGroupby means, Normalize moments);
-4. per window: ``Workflow.transform`` partition by partition, written as train / valid / test;
+4. ``Workflow.transform`` partition by partition, in user-bucket order (one bucket's history and its
+   sorted indexes then serve every window), each partition appended to its window's train / valid /
+   test files;
 5. ``Workflow.save`` (bundles vocabularies and the history) and ``ranking/schema.pbtxt``.
 
 Dask: whatever cluster is active (``merlin.core.utils.Distributed``) runs the fit and the transforms;

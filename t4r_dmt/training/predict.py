@@ -1,4 +1,12 @@
-"""``t4r-dmt predict``: score every impression of one preprocessed window with a trained run.
+"""``t4r-dmt predict``: score impressions with a trained run.
+
+Two sources of impressions:
+
+* ``--window K``: every row of a window that ``t4r-dmt preprocess`` already wrote (``DIR/ranking/000K``);
+* ``--impressions P [--events P]``: a raw impression log (REES46 contract; ``click`` / ``order`` optional),
+  turned into ranking rows by the *saved* workflow of ``DIR`` (:mod:`t4r_dmt.preprocess.serving`): the
+  same vocabularies, normalisation and as-of features as in training, from the bundled event history or
+  from ``--events`` (read with ``--format``).
 
 Writes ``request_id, product_id (raw), p_click, p_order, score`` to ``--out`` (parquet, or CSV when the name
 ends in ``.csv``), atomically. The model is rebuilt from ``RUN/config.json`` and the weights of the last
@@ -7,6 +15,7 @@ finished window (or ``--checkpoint_window``).
 
 from __future__ import annotations
 
+import glob
 import json
 import logging
 import re
@@ -26,15 +35,29 @@ logger = logging.getLogger(__name__)
 class PredictArguments:
     run: str = field(metadata={"help": "Run folder written by `t4r-dmt train`."})
     data: str = field(metadata={"help": "Output folder of `t4r-dmt preprocess`."})
-    window: int = field(metadata={"help": "Window to score (1-based)."})
     out: str = field(metadata={"help": "Output file (.parquet or .csv)."})
+    window: int = field(default=0, metadata={"help": "Preprocessed window to score (1-based); or give --impressions."})
+    impressions: str | None = field(
+        default=None, metadata={"help": "Raw impression log to score through DIR's saved workflow (instead of --window)."}
+    )
+    events: str | None = field(
+        default=None,
+        metadata={"help": "Raw events for the as-of features of --impressions (default: the history saved in DIR)."},
+    )
+    format: str = field(default="rees46", metadata={"help": "Format of --events (rees46, yoochoose, ...)."})
+    on_bad_rows: str = field(default="raise", metadata={"help": "raise or drop invalid rows of the raw logs."})
+    page_size: int = field(default=10, metadata={"help": "Page size when --impressions has no page column."})
     split: str = field(default="train", metadata={"help": "File of the window: train (all rows), valid or test."})
     checkpoint_window: int = field(default=0, metadata={"help": "Weights after this window (0: the last one)."})
     batch_size: int = field(default=1024, metadata={"help": "Scoring batch size."})
 
     def __post_init__(self) -> None:
-        if self.window < 1:
+        if (self.window != 0) == (self.impressions is not None):
+            raise ValueError("give either --window K (a preprocessed window) or --impressions P (raw), not both")
+        if self.window < 0:
             raise ValueError(f"--window must be >= 1, got {self.window}")
+        if self.events is not None and self.impressions is None:
+            raise ValueError("--events only applies to --impressions")
         if self.batch_size < 1:
             raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}")
         if not self.out.endswith((".parquet", ".csv")):
@@ -77,27 +100,49 @@ def load_run_model(run_dir: Path, schema: Any, checkpoint_window: int = 0) -> tu
 def run(args: PredictArguments) -> dict[str, Any]:
     import transformers4rec.torch as tr
 
+    from t4r_dmt.preprocess.serving import SavedPreprocess
     from t4r_dmt.training.arguments import RunTrainingArguments
     from t4r_dmt.training.command import load_schema
     from t4r_dmt.training.loop import max_list_length, predict_frame
     from t4r_dmt.training.windows import window_path
 
+    saved = SavedPreprocess.load(args.data) if args.impressions else None  # fail before loading a model
     task_dir = Path(args.data) / "ranking"
     schema = load_schema(task_dir)
-    path = window_path(task_dir, args.window, args.split)
     model, ckpt = load_run_model(Path(args.run), schema, args.checkpoint_window)
     with tempfile.TemporaryDirectory() as tmp:
+        if saved is not None and args.impressions is not None:
+            path = _raw_rows(args, args.impressions, saved, Path(tmp) / "rows")
+        else:
+            path = window_path(task_dir, args.window, args.split)
         targs = RunTrainingArguments(output_dir=tmp, report_to=[], per_device_eval_batch_size=args.batch_size,
                                      max_sequence_length=max_list_length(schema), disable_tqdm=True)
         trainer = tr.Trainer(model=model, args=targs, schema=schema, compute_metrics=False)
         frame = predict_frame(trainer, path)
-    frame["product_id"] = pd.read_parquet(path, columns=["product_id"])["product_id"].to_numpy()
+        frame["product_id"] = pd.read_parquet(path, columns=["product_id"])["product_id"].to_numpy()
     frame = frame[OUTPUT_COLUMNS]
     with atomic_path(args.out) as tmp_out:
         if args.out.endswith(".csv"):
             frame.to_csv(tmp_out, index=False)
         else:
             frame.to_parquet(tmp_out, index=False)
-    logger.info("scored %d impressions of window %d with the weights after window %d -> %s",
-                len(frame), args.window, ckpt, args.out)
+    logger.info("scored %d impressions of %s with the weights after window %d -> %s",
+                len(frame), args.impressions or f"window {args.window}", ckpt, args.out)
     return {"rows": len(frame), "out": args.out, "checkpoint_window": ckpt}
+
+
+def _raw_rows(args: PredictArguments, impressions_path: str, saved: Any, work: Path) -> Path:
+    """Ranking rows of ``--impressions`` (and ``--events``) made by the saved workflow of ``--data``."""
+    from t4r_dmt import data as readers
+    from t4r_dmt.errors import InputError
+    from t4r_dmt.preprocess.serving import transform_impressions
+
+    for flag, given in (("--impressions", impressions_path), ("--events", args.events)):
+        if given is not None and not (Path(given).exists() or glob.glob(given)):
+            raise InputError(given, f"{flag}: no such file, folder or glob match")
+    impressions, _ = readers.read_impressions(impressions_path, on_bad_rows=args.on_bad_rows,
+                                              page_size=args.page_size, labels=False)
+    events = None
+    if args.events is not None:
+        events = readers.load_logs(args.events, args.format, args.on_bad_rows).events
+    return transform_impressions(saved, impressions, work, events=events, source=impressions_path)
