@@ -4,8 +4,10 @@ Usage::
 
     OMP_NUM_THREADS=1 python benchmarks/train_speed.py --data DIR [--batch 256] [--steps 20] [--tag after]
 
-``DIR`` is the output of ``t4r-dmt preprocess``. Reads window 1's ``train`` rows through T4R's merlin loader
-(as ``t4r-dmt train`` does), then times, per batch of the ``dmt`` preset: loading + padding (the loader),
+``DIR`` is the output of ``t4r-dmt preprocess``. Reads window 1's ``train`` rows through a T4R loader
+(``--engine``: ``dense``, t4r_dmt's in-memory loader that ``t4r-dmt train`` uses, or T4R's ``merlin``; the
+loader's time is its set-up plus one pass over the whole window, per batch), then times, per batch of the
+``dmt`` preset: loading + padding (the loader),
 the forward pass, the backward pass and the AdamW step; and splits the forward pass by block with
 ``torch.profiler`` (labels wrapped around each block's ``forward``: reading / cutting the inputs, the
 embeddings, each behaviour's encoder and decoder, the multi-task block, the bias tower, the loss).
@@ -59,10 +61,11 @@ def label_blocks(model: Any) -> list[str]:
 
 
 def run(data: str, batch: int = 256, steps: int = 20, warmup: int = 3, tag: str = "after",
-        out_dir: Path = RESULTS) -> dict[str, Any]:
+        out_dir: Path = RESULTS, engine: str = "dense") -> dict[str, Any]:
     import torch
-    from transformers4rec.torch.utils.data_utils import MerlinDataLoader
+    from transformers4rec.torch.utils.data_utils import T4RecDataLoader
 
+    import t4r_dmt.training.dense_loader  # noqa: F401  (registers the "dense" engine)
     from t4r_dmt.io_utils import write_json
     from t4r_dmt.model import build_model, load_config
     from t4r_dmt.training.command import load_schema
@@ -74,14 +77,14 @@ def run(data: str, batch: int = 256, steps: int = 20, warmup: int = 3, tag: str 
     model = build_model(schema, load_config("dmt"))
     model.train()
     path = window_path(task_dir, list_windows(task_dir)[0], "train")
-    loader = MerlinDataLoader.from_schema(schema, str(path), batch_size=batch,
-                                          max_sequence_length=model.max_sequence_length, shuffle=True)
-    batches, start = [], time.perf_counter()
+    batches, n_batches, start = [], 0, time.perf_counter()
+    loader = T4RecDataLoader.parse(engine).from_schema(schema, str(path), batch_size=batch,
+                                                       max_sequence_length=model.max_sequence_length, shuffle=True)
     for x, y in loader:
-        batches.append((dict(x), dict(y)))
-        if len(batches) == warmup + steps:
-            break
-    load_s = (time.perf_counter() - start) / len(batches)
+        n_batches += 1
+        if len(batches) < warmup + steps:
+            batches.append((dict(x), dict(y)))
+    load_s = (time.perf_counter() - start) / n_batches
     if len(batches) < warmup + steps:
         raise ValueError(f"{path} has {len(batches)} batches of {batch}; need {warmup + steps}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
@@ -113,7 +116,7 @@ def run(data: str, batch: int = 256, steps: int = 20, warmup: int = 3, tag: str 
                      key=lambda kv: -kv[1])[:12]
     total = load_s + fwd + bwd + opt
     result = {
-        "tag": tag, "batch": batch, "steps": steps, "rows_per_s_model": batch / (fwd + bwd + opt),
+        "tag": tag, "engine": engine, "batch": batch, "steps": steps, "rows_per_s_model": batch / (fwd + bwd + opt),
         "rows_per_s_with_loader": batch / total,
         "ms_per_batch": {"loader": load_s * 1e3, "forward": fwd * 1e3, "backward": bwd * 1e3,
                          "optimizer": opt * 1e3},
@@ -131,8 +134,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--tag", default="after")
+    parser.add_argument("--engine", default="dense", choices=["dense", "merlin"], help="T4R data loader engine")
     args = parser.parse_args()
-    r = run(args.data, args.batch, args.steps, tag=args.tag)
+    r = run(args.data, args.batch, args.steps, tag=args.tag, engine=args.engine)
     print(f"rows/s: model {r['rows_per_s_model']:,.0f}, with loader {r['rows_per_s_with_loader']:,.0f}")
     for part, ms in r["ms_per_batch"].items():
         print(f"  {part:<10}{ms:8.1f} ms")
