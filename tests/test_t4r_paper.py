@@ -37,6 +37,7 @@ def test_tiny_benchmark_writes_the_table(events_file, tmp_path):
     from t4r_dmt.training.command import load_schema
 
     args = bench.BenchmarkArguments(data=str(events_file), format="rees46", dataset="yoochoose", out=str(tmp_path),
+                                    work=str(tmp_path / "t4r_paper_work"),
                                     models=["popularity", "v-sknn", "gru_clm", "xlnet_clm"], seeds=1, max_steps=2,
                                     min_eval_sessions=5)
     results = bench.run(args)
@@ -55,6 +56,9 @@ def test_tiny_benchmark_writes_the_table(events_file, tmp_path):
             assert 0.0 <= seed_average["mrr@20"] <= seed_average["ndcg@20"] <= seed_average["recall@20"] <= 1.0
     gru = models["gru_clm"]
     assert gru["mean"] == gru["per_seed"][0] and gru["std"]["ndcg@20"] == 0.0
+    # The results record the training arguments the runs used (here capped at 2 steps), not the bare recipe.
+    assert gru["training"] == {**bench.MODELS["gru_clm"].training, "max_steps": 2}
+    assert models["v-sknn"]["training"] == {}
     goal = results["goal"]
     assert goal["best_transformer"] == "xlnet_clm" and goal["gru_ndcg@20"] == gru["mean"]["ndcg@20"]
     assert goal["gain"] == pytest.approx(models["xlnet_clm"]["mean"]["ndcg@20"] / gru["mean"]["ndcg@20"] - 1)
@@ -113,6 +117,18 @@ def test_default_windows_keep_the_longest_run_of_full_windows(tmp_path):
         bench.default_windows(tmp_path, "test", 9)
 
 
+def test_effective_training_applies_the_overrides():
+    spec = bench.MODELS["xlnet_mlm"]
+    recipe = bench.BenchmarkArguments(data="x")
+    assert bench.effective_training(spec, recipe) == {**spec.training, "max_steps": -1}
+    overridden = bench.BenchmarkArguments(data="x", epochs=3, max_steps=7)
+    training = bench.effective_training(spec, overridden)
+    assert training["num_train_epochs"] == 3 and training["max_steps"] == 7
+    assert training["learning_rate"] == spec.training["learning_rate"]
+    assert spec.training["num_train_epochs"] != 3  # the recipe itself is left as it was
+    assert bench.effective_training(bench.MODELS["popularity"], overridden) == {}
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"models": ["lstm"]}, r"unknown models \['lstm'\]"),
     ({"models": []}, "unknown models"),
@@ -128,7 +144,10 @@ def test_argument_errors(kwargs, message):
 def test_arguments_defaults_and_missing_data(tmp_path):
     args = bench.BenchmarkArguments(data="x", out=str(tmp_path), models=["popularity", "side"])
     assert args.models == ["popularity", *bench.SIDE_INFO_MODELS] and args.dataset == "yoochoose"
-    assert args.work == str(tmp_path / "t4r_paper_work")
+    # The default work folder is the git-ignored runs/ of the repository, never the committed results folder.
+    assert args.work == str(bench.ROOT / "runs" / "t4r_paper_yoochoose")
+    assert not Path(args.work).is_relative_to(tmp_path)
+    assert "runs/" in (bench.ROOT / ".gitignore").read_text().splitlines()
     assert bench.DEFAULT_MODELS[:3] == ["popularity", "v-sknn", "gru_clm"]
     with pytest.raises(FileNotFoundError, match="--data .*nothing: no such file, folder or glob match"):
         bench.prepare_sessions(bench.BenchmarkArguments(data=str(tmp_path / "nothing"), out=str(tmp_path)))
