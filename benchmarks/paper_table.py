@@ -3,9 +3,9 @@ Table 5 (bias features), plus the bias validation on synthetic data.
 
 Usage::
 
-    python benchmarks/paper_table.py [--data DIR] [--seeds 5] [--presets gbdt dnn ...] [--quick]
-                                     [--epochs 1] [--out benchmarks/results/paper_table] [--work DIR] [--jobs N]
-                                     [--behaviors click ...]
+    python benchmarks/paper_table.py [--data DIR] [--seeds 5] [--ablation_seeds N] [--presets gbdt dnn ...]
+                                     [--quick] [--epochs 1] [--out benchmarks/results/paper_table] [--work DIR]
+                                     [--jobs N] [--behaviors click ...] [--windows A:B]
 
 Writes ``OUT/paper_table.md`` and ``OUT/paper_table.json``.
 
@@ -14,8 +14,14 @@ defaults of ``benchmarks/presets.py``) and preprocesses it; with ``--data`` (the
 ``t4r-dmt preprocess``) every seed trains on that same data with another model seed. Every preset runs the
 incremental window loop of ``t4r-dmt train`` over all windows; a table cell is the mean ± std over seeds of
 the run's window-averaged metric. RelaImpr is the paper's: ``((AUC(model) - 0.5) / (AUC(DNN) - 0.5) - 1)``
-in percent, per seed, then averaged. Data without orders (Trivago) reports the click task only (order
-cells read "n/a").
+in percent, per seed (against DNN's run of the same seed), then averaged. Data without orders (Trivago)
+reports the click task only (order cells read "n/a").
+
+Table 1 and the GBDT ablation run ``--seeds`` seeds; the DMT ablations (behaviours, multi-task, bias) run the
+first ``--ablation_seeds`` of them (default: all), after every Table 1 run. The GBDT ablation isolates why
+GBDT leads on our data: ``gbdt`` refits each window on every window so far and reads target-in-history
+counts; ``gbdt_current_window`` fits on window t only (the rows a neural model sees in its window),
+``gbdt_no_history`` drops the target-in-history aggregates, ``gbdt_current_no_history`` both.
 
 On synthetic data, runs whose truth/ is known add the bias validation (``t4r_dmt.analysis``): Spearman of
 the bias tower's per-position logit against the planted curve, and NDCG@10 of the served score against
@@ -39,12 +45,22 @@ from typing import Any
 from t4r_dmt.io_utils import atomic_path, write_json
 
 TABLE1 = ("gbdt", "dnn", "din", "dien", "dmt_trans", "dmt")
+GBDT_VARIANTS: dict[str, dict[str, Any]] = {
+    "gbdt_current_window": {"train_windows": "current"},
+    "gbdt_no_history": {"target_history": False},
+    "gbdt_current_no_history": {"train_windows": "current", "target_history": False},
+}
+GBDT_ABLATION = ("gbdt", *GBDT_VARIANTS, "dnn", "dmt")
 BEHAVIOUR_ABLATION = ("dmt_click", "dmt_click_cart", "dmt")
 MULTITASK_ABLATION = ("dmt_single_task", "dmt_shared_bottom", "dmt")
 BIAS_ABLATION = ("dmt_no_bias", "dmt_bias_position", "dmt_bias_page", "dmt_bias_neighbors", "dmt")
-ALL_PRESETS = tuple(dict.fromkeys(TABLE1 + BEHAVIOUR_ABLATION + MULTITASK_ABLATION + BIAS_ABLATION))
+ALL_PRESETS = tuple(dict.fromkeys(TABLE1 + GBDT_ABLATION + BEHAVIOUR_ABLATION + MULTITASK_ABLATION
+                                   + BIAS_ABLATION))
+FULL_SEED_PRESETS = frozenset(TABLE1 + GBDT_ABLATION)
+"""Presets run over every seed; the others over the first ``ablation_seeds``."""
 TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
     "table1": ("Table 1: baselines", TABLE1),
+    "gbdt": ("GBDT ablation: training windows and target-in-history features", GBDT_ABLATION),
     "behaviors": ("Table 4a: behaviour sequences", BEHAVIOUR_ABLATION),
     "multitask": ("Table 4b: multi-task learning", MULTITASK_ABLATION),
     "bias": ("Table 5: bias features", BIAS_ABLATION),
@@ -52,7 +68,12 @@ TABLES: dict[str, tuple[str, tuple[str, ...]]] = {
 LABELS = {"gbdt": "GBDT", "dnn": "DNN", "din": "DIN", "dien": "DIEN", "dmt_trans": "DMT_trans", "dmt": "DMT",
           "dmt_click": "click", "dmt_click_cart": "click + cart", "dmt_single_task": "no MTL",
           "dmt_shared_bottom": "shared bottom", "dmt_no_bias": "none", "dmt_bias_position": "position index",
-          "dmt_bias_page": "position page", "dmt_bias_neighbors": "neighbours"}
+          "dmt_bias_page": "position page", "dmt_bias_neighbors": "neighbours",
+          "gbdt_current_window": "GBDT, window t only", "gbdt_no_history": "GBDT, no target-in-history",
+          "gbdt_current_no_history": "GBDT, window t only, no target-in-history"}
+TABLE_LABELS = {"gbdt": {"gbdt": "GBDT (windows 1..t, target-in-history)"},
+                "behaviors": {"dmt": "click + cart + order (DMT)"},
+                "multitask": {"dmt": "MMoE (DMT)"}, "bias": {"dmt": "all (DMT)"}}
 METRICS = ("auc_click", "auc_order", "ndcg@10")
 RESULTS = Path(__file__).resolve().parent / "results" / "paper_table"
 SYNTH_DEFAULT = {"users": 2000, "items": 1000, "days": 4, "requests_per_day": 1500}
@@ -116,7 +137,7 @@ def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[st
     TensorflowMetadata.from_merlin_schema(schema.excluding_by_name(dropped)).to_proto_text_file(str(view))
     configs: dict[str, str] = {}
     for preset in presets:
-        if preset == "gbdt":
+        if preset.startswith("gbdt"):
             configs[preset] = preset
             continue
         config = load_config(preset)
@@ -128,47 +149,58 @@ def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[st
 
 
 def _copy_window(source: Path, target: Path, dropped: list[str]) -> None:
-    """Copy one window folder without the ``dropped`` columns, writing empty lists as ``[0]`` (one padding
-    code: the same to every model, which masks code 0) because the merlin loader fails with ``KeyError: 0``
-    on a batch whose list column is empty in every row."""
-    import pandas as pd
+    """Copy one window folder without the ``dropped`` columns (empty lists stay empty: the training loop
+    pads them for the merlin loader, ``t4r_dmt.training.loop.loader_file``)."""
+    import pyarrow.parquet as pq
 
     target.mkdir(parents=True)
     for path in sorted(source.glob("*.parquet")):
-        frame = pd.read_parquet(path).drop(columns=dropped)
-        for column in frame.columns:
-            if frame[column].dtype == object:
-                frame[column] = [v if v is None or len(v) else [0] for v in frame[column]]
+        table = pq.read_table(path)
         with atomic_path(target / path.name) as tmp:
-            frame.to_parquet(tmp, index=False)
+            pq.write_table(table.drop([c for c in dropped if c in table.column_names]), tmp)
 
 
-def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float) -> dict[str, float]:
+def gbdt_config(preset: str, work: Path) -> str:
+    """The config of a GBDT preset: ``gbdt`` itself, or a variant's file ``work/configs/<preset>/gbdt.json``
+    (named gbdt.json: ``t4r-dmt train`` picks the GBDT loop by the config's file name)."""
+    from t4r_dmt.baselines.ranking.gbdt import CONFIG_FILE
+
+    if preset == "gbdt":
+        return preset
+    config = {**json.loads(CONFIG_FILE.read_text()), "name": preset, **GBDT_VARIANTS[preset]}
+    path = work / "configs" / preset / "gbdt.json"
+    write_json(path, config)
+    return str(path)
+
+
+def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
+           windows: str = "") -> dict[str, float]:
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
     from t4r_dmt.training.command import run as train
     from t4r_dmt.training.results import RunResults
 
     if (run_dir / "metrics.json").exists() and (run_dir / "done").exists():
         return dict(RunResults.load(run_dir).average)  # finished by an earlier call with the same --work
-    result = train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True),
+    result = train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True,
+                                 windows=windows),
                    RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, num_train_epochs=epochs,
                                         report_to=[], disable_tqdm=True))
     (run_dir / "done").touch()
     return dict(result["average"])
 
 
-def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str]) -> dict[str, float]:
+def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str]) -> dict[str, float]:
     """Train one (preset, seed) and, with a truth folder, validate it: the record of one table cell."""
     from t4r_dmt.analysis import validate_run
 
-    data, truth, run_dir, preset, seed, epochs, config = job
+    data, truth, run_dir, preset, seed, epochs, config, windows = job
     cached = run_dir / "record.json"
     if cached.exists():  # finished by an earlier call with the same --work
         return {k: (math.nan if v is None else float(v)) for k, v in json.loads(cached.read_text()).items()}
     start = time.perf_counter()
-    record = {k: float(v) for k, v in _train(data, run_dir, config, seed, epochs).items()}
+    record = {k: float(v) for k, v in _train(data, run_dir, config, seed, epochs, windows).items()}
     record["seconds"] = time.perf_counter() - start
-    if truth is not None and preset != "gbdt":
+    if truth is not None and not preset.startswith("gbdt"):
         check = validate_run(run_dir, data, truth)
         record["spearman"] = check.spearman
         record["relevance_ndcg@10"] = check.relevance_ndcg
@@ -180,15 +212,19 @@ def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str]) -> dict[
 def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: Path | None = None,
                   quick: bool = False, epochs: float = 1.0, out: Path = RESULTS,
                   work: Path | None = None, jobs: int = 1,
-                  behaviors: tuple[str, ...] | None = None) -> dict[str, Any]:
-    """Train every preset for every seed; write ``out/paper_table.json`` and ``.md``; return the JSON object."""
+                  behaviors: tuple[str, ...] | None = None, ablation_seeds: int | None = None,
+                  windows: str = "") -> dict[str, Any]:
+    """Train every preset for every seed (the DMT ablations for the first ``ablation_seeds``); write
+    ``out/paper_table.json`` and ``.md``; return the JSON object."""
     from t4r_dmt.model.config import CONFIG_DIR
 
-    unknown = [p for p in presets if not (CONFIG_DIR / f"{p}.json").is_file()]
+    unknown = [p for p in presets if p not in GBDT_VARIANTS and not (CONFIG_DIR / f"{p}.json").is_file()]
     if unknown:
         raise ValueError(f"unknown preset(s) {unknown}; known: {', '.join(ALL_PRESETS)}")
-    if seeds < 1 or jobs < 1:
-        raise ValueError(f"--seeds and --jobs must be >= 1; got {seeds} and {jobs}")
+    ablation_seeds = seeds if ablation_seeds is None else ablation_seeds
+    if seeds < 1 or jobs < 1 or not 1 <= ablation_seeds <= seeds:
+        raise ValueError(f"--seeds and --jobs must be >= 1 and --ablation_seeds in 1..seeds; got {seeds}, {jobs} "
+                         f"and {ablation_seeds}")
     if data is not None and not (Path(data) / "ranking" / "schema.pbtxt").exists():
         raise FileNotFoundError(f"{data}/ranking/schema.pbtxt is missing: pass the output of t4r-dmt preprocess")
     size = SYNTH_QUICK if quick else SYNTH_DEFAULT
@@ -199,13 +235,20 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
         configs = {p: p for p in presets}
         if data is not None and behaviors:
             data, configs = restrict_behaviors(Path(data), behaviors, presets, root)
-        for seed in range(seeds):
-            if data is None:
-                seed_data, truth = _prepare_synthetic(root / f"seed{seed}", seed, size)
-            else:
-                seed_data, truth = Path(data), None
-            jobs_list += [(seed_data, truth, root / f"seed{seed}" / "runs" / p, p, seed, epochs, configs[p])
-                          for p in presets]
+        configs.update({p: gbdt_config(p, root) for p in presets if p in GBDT_VARIANTS})
+        full = [p for p in presets if p in FULL_SEED_PRESETS]
+        ablations = [p for p in presets if p not in FULL_SEED_PRESETS]
+        # Every Table 1 run first (all seeds), then the ablations: a run cut short still has Table 1.
+        order = [(seed, p) for seed in range(seeds) for p in full]
+        order += [(seed, p) for seed in range(ablation_seeds) for p in ablations]
+        seed_data: dict[int, tuple[Path, Path | None]] = {}
+        for seed, preset in order:
+            if seed not in seed_data:
+                seed_data[seed] = (_prepare_synthetic(root / f"seed{seed}", seed, size) if data is None
+                                   else (Path(data), None))
+            path, truth = seed_data[seed]
+            jobs_list.append((path, truth, root / f"seed{seed}" / "runs" / preset, preset, seed, epochs,
+                              configs[preset], windows))
         if jobs > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -215,9 +258,12 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
         else:
             records = [_one_run(job) for job in jobs_list]
         for job, record in zip(jobs_list, records, strict=True):
-            runs[job[3]].append(record)
+            runs[job[3]].append({**record, "seed": job[4]})
     result = summarise(runs, seeds=seeds, epochs=epochs,
                        data=str(data) if data is not None else ("synthetic quick" if quick else "synthetic"))
+    result["ablation_seeds"] = ablation_seeds
+    if windows:
+        result["windows"] = windows
     md = markdown(result)
     print(md)
     out.mkdir(parents=True, exist_ok=True)
@@ -228,22 +274,32 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
 
 
 def summarise(runs: dict[str, list[dict[str, float]]], seeds: int, epochs: float, data: str) -> dict[str, Any]:
-    """Per-preset mean ± std over seeds, RelaImpr against DNN (when DNN ran), and the four tables."""
-    base = runs.get("dnn")
+    """Per-preset mean ± std over seeds, RelaImpr against DNN (when DNN ran), and the tables.
+
+    A record's ``seed`` (when present; else its place in the list) pairs it with DNN's record of that seed.
+    """
+    base = {int(r.get("seed", i)): r for i, r in enumerate(runs.get("dnn", []))}
     rows: dict[str, dict[str, Any]] = {}
     for preset, records in runs.items():
         row: dict[str, Any] = {"preset": preset, "seeds": len(records)}
-        keys = sorted({k for r in records for k in r})
+        keys = sorted({k for r in records for k in r} - {"seed"})
         for key in keys:
             m, s = mean_std([r.get(key, math.nan) for r in records])
             row[key] = {"mean": m, "std": s}
-        if base and len(base) == len(records):
+        paired = [(r, base[int(r.get("seed", i))]) for i, r in enumerate(records) if int(r.get("seed", i)) in base]
+        if base and len(paired) == len(records):
             for task in ("click", "order"):
-                m, s = mean_std([relaimpr(r[f"auc_{task}"], b[f"auc_{task}"])
-                                 for r, b in zip(records, base, strict=True)])
+                m, s = mean_std([relaimpr(r[f"auc_{task}"], b[f"auc_{task}"]) for r, b in paired])
                 row[f"relaimpr_{task}"] = {"mean": m, "std": s}
         rows[preset] = row
     tables = {name: [p for p in presets if p in rows] for name, (_, presets) in TABLES.items()}
+    # A table of reference rows only (DNN, DMT) did not run: the GBDT ablation needs a GBDT variant.
+    if not set(tables["gbdt"]) & set(GBDT_VARIANTS):
+        tables["gbdt"] = []
+    # Likewise an ablation table holding DMT alone, unless it carries DMT's bias validation.
+    for name in ("behaviors", "multitask", "bias"):
+        if tables[name] == ["dmt"] and not (name == "bias" and "spearman" in rows["dmt"]):
+            tables[name] = []
     return {"data": data, "seeds": seeds, "epochs": epochs, "presets": rows, "tables": tables, "per_seed": runs}
 
 
@@ -259,8 +315,9 @@ def markdown(result: dict[str, Any]) -> str:
     """All tables of ``result`` (``summarise``'s output) as markdown."""
     rows = result["presets"]
     has_truth = any("spearman" in row for row in rows.values())
-    lines = [f"Data: {result['data']}; {result['seeds']} seed(s); {result['epochs']:g} epoch(s) per window; "
-             "mean ± std over seeds of the window-averaged metric; RelaImpr vs DNN."]
+    windows = f"windows {result['windows']}; " if result.get("windows") else ""
+    lines = [f"Data: {result['data']}; {windows}{result['seeds']} seed(s); {result['epochs']:g} epoch(s) per "
+             "window; mean ± std over seeds of the window-averaged metric; RelaImpr vs DNN."]
     for name, (title, _) in TABLES.items():
         presets = result["tables"][name]
         if not presets:
@@ -270,10 +327,12 @@ def markdown(result: dict[str, Any]) -> str:
         if has_truth and name == "bias":
             head += " Spearman (position curve) | NDCG@10 vs true relevance |"
             sep += "---:|---:|"
-        lines += ["", f"**{title}**", "", head, sep]
+        counts = sorted({rows[p]["seeds"] for p in presets})
+        lines += ["", f"**{title}** ({'/'.join(map(str, counts))} seed(s))", "", head, sep]
         for preset in presets:
             row = rows[preset]
-            line = (f"| {LABELS.get(preset, preset)} | {_cell(row, 'auc_click')} | {_cell(row, 'auc_order')} | "
+            label = TABLE_LABELS.get(name, {}).get(preset, LABELS.get(preset, preset))
+            line = (f"| {label} | {_cell(row, 'auc_click')} | {_cell(row, 'auc_order')} | "
                     f"{_cell(row, 'ndcg@10')} | {_cell(row, 'relaimpr_click', 2, True)} | "
                     f"{_cell(row, 'relaimpr_order', 2, True)} |")
             if has_truth and name == "bias":
@@ -286,6 +345,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--data", type=Path, default=None, help="preprocessed data (default: synthetic per seed)")
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--ablation_seeds", type=int, default=None,
+                        help="seeds of the DMT ablations (the first N of --seeds; default: all)")
     parser.add_argument("--presets", nargs="+", default=list(ALL_PRESETS))
     parser.add_argument("--quick", action="store_true", help="tiny synthetic data (a smoke test)")
     parser.add_argument("--epochs", type=float, default=1.0)
@@ -293,11 +354,13 @@ def main() -> None:
     parser.add_argument("--behaviors", nargs="+", default=None,
                         help="with --data: read only these behaviour sequences (Trivago: click)")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    parser.add_argument("--windows", default="", help="A:B: train on t, evaluate on t+1 for t in A..B-1 "
+                        "(default: all windows)")
     parser.add_argument("--work", type=Path, default=None, help="keep data and runs here (resumable)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
-                  args.jobs, tuple(args.behaviors) if args.behaviors else None)
+                  args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows)
 
 
 if __name__ == "__main__":

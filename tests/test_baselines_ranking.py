@@ -47,6 +47,11 @@ def test_sequence_aggregates_count_hits_and_last_match() -> None:
     np.testing.assert_array_equal(last, [1, 0, 0, 0])
     with pytest.raises(ValueError, match="4 lists but 2 targets"):
         sequence_aggregates(lists, np.array([1, 2]))
+    # Null (1) and out-of-vocabulary (2) codes stand for many values: a target with one matches nothing.
+    length, hits, last = sequence_aggregates(pd.Series([[2, 5, 2], [1, 1], [4, 2]]), np.array([2, 1, 4]))
+    np.testing.assert_array_equal(length, [3, 2, 2])
+    np.testing.assert_array_equal(hits, [0, 0, 1])
+    np.testing.assert_array_equal(last, [0, 0, 0])
 
 
 def test_tabular_features_and_fit_predict(fixture: RankingFixture) -> None:
@@ -102,6 +107,40 @@ def test_gbdt_runs_the_window_loop(fixture: RankingFixture, tmp_path: Path) -> N
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["model"] == "gbdt" and 0.5 < metrics["average"]["auc_click"] <= 1.0
     assert metrics["windows"][1]["n_rows"] == len(pd.read_parquet(fixture.path(3, "valid")))
+
+
+def test_gbdt_ablation_variants_fit_window_t_alone_and_drop_target_history(fixture: RankingFixture,
+                                                                          tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from t4r_dmt.baselines.ranking import gbdt
+    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+
+    spec = GBDTFeatures.from_schema(fixture.schema, target_history=False)
+    table = tabular_features(pd.read_parquet(fixture.path(1)), spec)
+    assert {"click_len", "cart_len", "order_len"} <= set(table.columns)
+    assert not [c for c in table.columns if c.endswith(("_hits", "_last_category"))]
+    with pytest.raises(ValueError, match="train_windows"):
+        GBDTConfig(train_windows="last")
+    seen: list[tuple[int, int]] = []
+
+    def record(train: pd.DataFrame, evaluate: pd.DataFrame, spec: GBDTFeatures, config: GBDTConfig,
+               seed: int = 0) -> pd.DataFrame:
+        seen.append((len(train), len(spec.columns)))
+        return fit_predict(train, evaluate, spec, GBDTConfig(n_estimators=5), seed)
+
+    monkeypatch.setattr(gbdt, "fit_predict", record)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "ranking").symlink_to(fixture.root)
+    rows = [len(pd.read_parquet(fixture.path(w))) for w in (1, 2)]
+    for train_windows, expected in (("all", [rows[0], rows[0] + rows[1]]), ("current", rows)):
+        seen.clear()
+        config = tmp_path / train_windows / "gbdt.json"
+        config.parent.mkdir()
+        config.write_text(json.dumps({"train_windows": train_windows, "target_history": False}))
+        gbdt.run(DataArguments(data=str(data), out=str(tmp_path / f"run_{train_windows}"), config=str(config)),
+                 RunTrainingArguments(output_dir=str(tmp_path / "t"), report_to=[]))
+        assert [n for n, _ in seen] == expected
 
 
 # ---------------------------------------------------------------- torch blocks

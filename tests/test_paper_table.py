@@ -50,13 +50,34 @@ def test_summary_and_markdown(paper_table: ModuleType) -> None:
     assert dmt["auc_click"] == {"mean": pytest.approx(0.65), "std": 0.0}
     expected = ((0.15 / 0.1 - 1) * 100 + (0.15 / 0.12 - 1) * 100) / 2
     assert dmt["relaimpr_click"]["mean"] == pytest.approx(expected)
-    assert result["tables"] == {"table1": ["dnn", "dmt"], "behaviors": ["dmt"], "multitask": ["dmt"],
+    assert result["tables"] == {"table1": ["dnn", "dmt"], "gbdt": [], "behaviors": [], "multitask": [],
                                 "bias": ["dmt_no_bias", "dmt"]}
     md = paper_table.markdown(result)
     assert "| DMT | 0.6500 ± 0.0000 | 0.7500 ± 0.0000 | 0.4000 ± 0.0000 | 37.50% ± 17.68% |" in md
     assert "| none | 0.6400 ± 0.0000 | n/a |" in md
     assert "Spearman (position curve) | NDCG@10 vs true relevance |" in md
     assert "0.990 ± 0.000 | 0.8000 ± 0.0000 |" in md
+    assert "**Table 5: bias features** (2 seed(s))" in md and "| all (DMT) |" in md
+    assert "GBDT ablation" not in md  # no GBDT variant ran
+
+
+def test_relaimpr_pairs_runs_by_seed(paper_table: ModuleType) -> None:
+    """An ablation run over the first seeds only is compared with DNN's runs of those seeds."""
+    runs = {
+        "dnn": [{"seed": 0, "auc_click": 0.6, "auc_order": 0.7, "ndcg@10": 0.3},
+                {"seed": 1, "auc_click": 0.7, "auc_order": 0.7, "ndcg@10": 0.3}],
+        "dmt_click": [{"seed": 0, "auc_click": 0.65, "auc_order": 0.7, "ndcg@10": 0.3}],
+        "gbdt_current_window": [{"seed": 1, "auc_click": 0.8, "auc_order": 0.7, "ndcg@10": 0.3},
+                                {"seed": 0, "auc_click": 0.6, "auc_order": 0.7, "ndcg@10": 0.3}],
+    }
+    result = paper_table.summarise(runs, seeds=2, epochs=1.0, data="x")
+    assert result["presets"]["dmt_click"]["relaimpr_click"]["mean"] == pytest.approx(50.0)
+    assert result["presets"]["gbdt_current_window"]["relaimpr_click"]["mean"] == pytest.approx(25.0)
+    assert "seed" not in result["presets"]["dnn"]
+    assert result["tables"]["gbdt"] == ["gbdt_current_window", "dnn"]
+    md = paper_table.markdown(result)
+    assert "**Table 4a: behaviour sequences** (1 seed(s))" in md and "| click | 0.6500 ± 0.0000 |" in md
+    assert "| GBDT, window t only | 0.7000 ± 0.1414 |" in md
 
 
 def test_benchmark_runs_at_tiny_size(paper_table: ModuleType, tmp_path: Path) -> None:
@@ -85,6 +106,8 @@ def test_benchmark_errors(paper_table: ModuleType, tmp_path: Path) -> None:
         paper_table.run_benchmark(("nope",), seeds=1, out=tmp_path)
     with pytest.raises(ValueError, match="--seeds and --jobs must be >= 1"):
         paper_table.run_benchmark(("dnn",), seeds=0, out=tmp_path)
+    with pytest.raises(ValueError, match="--ablation_seeds in 1..seeds"):
+        paper_table.run_benchmark(("dnn",), seeds=1, ablation_seeds=2, out=tmp_path)
     with pytest.raises(FileNotFoundError, match="schema.pbtxt is missing"):
         paper_table.run_benchmark(("dnn",), seeds=1, data=tmp_path, out=tmp_path)
 
@@ -100,5 +123,9 @@ def test_restrict_behaviors_trims_schema_and_configs(paper_table: ModuleType, tm
     assert "click_item_id_seq" in names and not {"cart_item_id_seq", "order_brand_seq"} & names
     assert (view / "ranking" / "0001" / "train.parquet").exists()
     assert configs["gbdt"] == "gbdt" and load_config(configs["dmt"]).behaviors == ["click"]
+    assert paper_table.gbdt_config("gbdt", tmp_path) == "gbdt"
+    variant = json.loads(Path(paper_table.gbdt_config("gbdt_current_no_history", tmp_path / "w")).read_text())
+    assert variant["train_windows"] == "current" and variant["target_history"] is False
+    assert variant["name"] == "gbdt_current_no_history" and variant["n_estimators"] == 300
     with pytest.raises(ValueError, match="--behaviors must name some of"):
         paper_table.restrict_behaviors(data, ("view",), ("dmt",), tmp_path / "work2")

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from transformers4rec.config.trainer import T4RecTrainingArguments
 
+import t4r_dmt.training.dense_loader  # noqa: F401  (registers --data_loader_engine dense with T4R)
+
 TASKS = ("ranking", "next-item")
 EVAL_SPLITS = ("valid", "test", "train")
 
@@ -81,6 +83,10 @@ class RunTrainingArguments(T4RecTrainingArguments):
     logging_steps: int = field(default=50, metadata={"help": "Log the training loss every N steps."})
     report_to: list[str] | None = field(
         default_factory=lambda: ["tensorboard"], metadata={"help": "HF integrations to report to."}
+    )
+    data_loader_engine: str = field(
+        default="dense",
+        metadata={"help": "T4R loader: dense (t4r_dmt's in-memory loader, ~25x faster per batch on CPU) or merlin."},
     )
     shuffle_train: bool = field(
         default=True,

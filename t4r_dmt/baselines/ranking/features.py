@@ -4,7 +4,8 @@
 * dense: every CONTINUOUS column of the schema;
 * per behaviour b present in the file: ``{b}_len`` (events in the sequence) and, for the target's item,
   category and brand, how often it occurs in the sequence (``{b}_item_hits`` ...) and whether the most
-  recent event matches the target category (``{b}_last_category``).
+  recent event matches the target category (``{b}_last_category``); ``target_history=False`` leaves these
+  target-match aggregates out and keeps ``{b}_len`` (the GBDT ablation of the paper comparison).
 
 Bias features (position, page, neighbours) are left out: the served score must not depend on the slot the
 item will be shown in (DMT uses them in training only), so GBDT gets the same information DMT serves with.
@@ -27,14 +28,16 @@ SHORT = {"item_id_seq": "item", "category_seq": "category", "brand_seq": "brand"
 
 @dataclass(frozen=True)
 class GBDTFeatures:
-    """Column lists read from a schema: ``categorical``, ``dense``, ``behaviors`` present."""
+    """Column lists read from a schema: ``categorical``, ``dense``, ``behaviors`` present; whether the
+    target-in-history aggregates are built (``target_history``)."""
 
     categorical: tuple[str, ...]
     dense: tuple[str, ...]
     behaviors: tuple[str, ...]
+    target_history: bool = True
 
     @classmethod
-    def from_schema(cls, schema: Schema) -> GBDTFeatures:
+    def from_schema(cls, schema: Schema, target_history: bool = True) -> GBDTFeatures:
         names = set(schema.column_names)
         missing = [c for c in CATEGORICAL if c not in names]
         if missing:
@@ -42,7 +45,7 @@ class GBDTFeatures:
         dense = tuple(c.name for c in schema.select_by_tag(Tags.CONTINUOUS)
                       if not c.is_list and Tags.TARGET not in c.tags)
         behaviors = tuple(b for b in BEHAVIORS if all(f"{b}_{s}" in names for s in TARGET_OF))
-        return cls(CATEGORICAL, dense, behaviors)
+        return cls(CATEGORICAL, dense, behaviors, target_history)
 
     @property
     def columns(self) -> list[str]:
@@ -51,8 +54,16 @@ class GBDTFeatures:
         return [*self.categorical, *self.dense, *seq]
 
 
+FIRST_VALUE_CODE = 3
+"""Categorify's codes: 0 padding, 1 null, 2 out-of-vocabulary, 3+ values."""
+
+
 def sequence_aggregates(lists: pd.Series, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per row: sequence length, occurrences of ``target`` in it, and whether its last event equals it.
+
+    A null or out-of-vocabulary target (code 1 or 2) matches nothing: those codes stand for many different
+    values (every item unseen in the fit windows shares code 2, every missing brand code 1), so "equal codes"
+    would not mean "the same item".
 
     Parameters
     ----------
@@ -70,11 +81,12 @@ def sequence_aggregates(lists: pd.Series, target: np.ndarray) -> tuple[np.ndarra
         raise ValueError(f"{len(arrays)} lists but {len(target)} targets")
     flat = np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
     row = np.repeat(np.arange(len(arrays)), lengths)
-    hits = np.bincount(row, weights=(flat == target[row]).astype(np.float64), minlength=len(arrays))
+    known = target >= FIRST_VALUE_CODE
+    hits = np.bincount(row, weights=((flat == target[row]) & known[row]).astype(np.float64), minlength=len(arrays))
     last = np.zeros(len(arrays), dtype=bool)
     has = lengths > 0
     ends = np.cumsum(lengths) - 1
-    last[has] = flat[ends[has]] == target[has]
+    last[has] = (flat[ends[has]] == target[has]) & known[has]
     return lengths.astype(np.float32), hits.astype(np.float32), last.astype(np.float32)
 
 
@@ -91,6 +103,8 @@ def tabular_features(frame: pd.DataFrame, spec: GBDTFeatures) -> pd.DataFrame:
             length, hits, last = sequence_aggregates(frame[f"{b}_{suffix}"], out[target])
             if suffix == "item_id_seq":
                 out[f"{b}_len"] = length
+            if not spec.target_history:
+                continue
             out[f"{b}_{SHORT[suffix]}_hits"] = hits
             if suffix == "category_seq":
                 out[f"{b}_last_category"] = last

@@ -1,7 +1,8 @@
 """GBDT baseline (LightGBM), the first row of the paper's Table 1, under the same window protocol.
 
 For each window t it trains one click model and one order model on ``train.parquet`` of windows 1..t (all
-windows so far: a GBDT does not continue from the previous window's trees), scores window t+1's evaluation
+windows so far: a GBDT does not continue from the previous window's trees; ``train_windows: "current"`` fits
+on window t alone, as much data as the neural models see per window), scores window t+1's evaluation
 split and computes the same metrics as the T4R models (``ranking_metrics``): ``p_click``, ``p_order`` and
 ``score = Σ w_k p_k / Σ w_k`` with DMT's default weights (1, 1). Without any order in the training rows
 (the Trivago log) ``p_order`` is the constant rate and ``auc_order`` is NaN.
@@ -42,8 +43,16 @@ class GBDTConfig:
     feature_fraction: float = 0.8
     cat_smooth: float = 50.0
     score_weights: list[float] = dataclasses.field(default_factory=lambda: [1.0, 1.0])
+    train_windows: str = "all"
+    """``"all"``: refit on windows 1..t; ``"current"``: on window t only."""
+    target_history: bool = True
+    """Build the target-in-history aggregates (``{b}_item_hits`` ..., see ``features``)."""
 
     def __post_init__(self) -> None:
+        if self.train_windows not in ("all", "current"):
+            raise ValueError(f"gbdt train_windows must be 'all' or 'current'; got {self.train_windows!r}")
+        if not isinstance(self.target_history, bool):
+            raise ValueError(f"gbdt target_history must be true or false; got {self.target_history!r}")
         for name in ("n_estimators", "num_leaves", "min_child_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -123,7 +132,7 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     run_dir = Path(data_args.out)
     records = prepare_run_dir(data_args)
     task_dir = data_args.task_dir
-    spec = GBDTFeatures.from_schema(load_schema(task_dir))
+    spec = GBDTFeatures.from_schema(load_schema(task_dir), target_history=config.target_history)
     write_json(run_dir / "config.json", {"model": config.name, "config": dataclasses.asdict(config),
                                          "data": dataclasses.asdict(data_args),
                                          "training": {"seed": training_args.seed}})
@@ -134,8 +143,9 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     for train_window, eval_window in zip(windows[:-1], windows[1:], strict=True):
         if train_window in finished:
             continue
-        # Every window up to t, from the first one on disk (not only the selected range).
-        paths = [window_path(task_dir, w, "train") for w in all_windows if w <= train_window]
+        # Every window up to t, from the first one on disk (not only the selected range), or t alone.
+        fit_windows = [w for w in all_windows if w <= train_window] if config.train_windows == "all" else [train_window]
+        paths = [window_path(task_dir, w, "train") for w in fit_windows]
         train = pd.concat([pd.read_parquet(p, columns=columns) for p in paths if n_rows(p) > 0],
                           ignore_index=True)
         eval_path = window_path(task_dir, eval_window, data_args.eval_split)
