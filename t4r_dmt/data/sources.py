@@ -62,6 +62,14 @@ class Selection:
             fnmatch.fnmatch(low, p) for p in self.exclude)
 
 
+def check_inputs_given(flags: dict[str, str | None]) -> None:
+    """InputError naming the flag of the first given path (``{"--events": path, ...}``; None = not given)
+    that is neither a file, a folder nor a glob with a match: checked before anything is read."""
+    for flag, path in flags.items():
+        if path is not None and not (Path(path).exists() or glob.glob(path)):
+            raise InputError(path, f"{flag}: no such file, folder or glob match")
+
+
 def resolve_files(path: str | os.PathLike[str], selection: Selection) -> list[str]:
     """The input files named by ``path``: a file, a glob, or a folder (read recursively).
 

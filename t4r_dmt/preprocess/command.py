@@ -9,7 +9,6 @@ joins a running one (its workers must see the same file system).
 from __future__ import annotations
 
 import contextlib
-import glob
 import importlib
 import logging
 from collections.abc import Iterator
@@ -19,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from t4r_dmt.errors import InputError
+from t4r_dmt.data.sources import check_inputs_given
 from t4r_dmt.io_utils import atomic_dir, write_json
 from t4r_dmt.preprocess.arguments import PreprocessArguments
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
@@ -50,9 +49,7 @@ def run(args: PreprocessArguments) -> dict[str, Any]:
 
 def load_inputs(args: PreprocessArguments) -> tuple[RankingData, dict[str, Any]]:
     """Read the logs through ``t4r_dmt.data`` (canonical frames) and the readers' dropped-row counts."""
-    for flag, path in (("--events", args.events), ("--impressions", args.impressions), ("--items", args.items)):
-        if path is not None and not (Path(path).exists() or glob.glob(path)):
-            raise InputError(path, f"{flag}: no such file, folder or glob match")
+    check_inputs_given({"--events": args.events, "--impressions": args.impressions, "--items": args.items})
     readers = _readers()
     if readers is None:
         return _load_canonical_parquet(args)

@@ -36,7 +36,7 @@ from t4r_dmt.preprocess.executor import use_list_safe_executor
 from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
-from t4r_dmt.preprocess.windows import window_delta
+from t4r_dmt.preprocess.windows import window_numbers
 from t4r_dmt.preprocess.workflow import output_columns
 from t4r_dmt.preprocess.writer import arrow_schema, write_windows
 
@@ -53,8 +53,6 @@ class SavedPreprocess:
         Window length (a fixed pandas frequency, e.g. ``"1d"``).
     first_window_start : pd.Timestamp
         Start of window 1 (UTC, naive).
-    windows : int
-        Number of logged windows.
     with_bias : bool
         Whether the rows carry the position / neighbour features (impression logs only).
     events_per_bucket : int
@@ -64,7 +62,6 @@ class SavedPreprocess:
     root: Path
     window: str
     first_window_start: pd.Timestamp
-    windows: int
     with_bias: bool
     events_per_bucket: int
 
@@ -82,7 +79,6 @@ class SavedPreprocess:
             root=root,
             window=str(stats["window"]),
             first_window_start=pd.Timestamp(stats["window_starts"][0]),
-            windows=int(stats["windows"]),
             with_bias=bool(stats["bias_features"]),
             events_per_bucket=int(stats["config"]["events_per_bucket"]),
         )
@@ -90,9 +86,7 @@ class SavedPreprocess:
     def window_numbers(self, times_ns: np.ndarray) -> np.ndarray:
         """Window of each request time on the run's grid, shape (N,): 1-based, continued past the last
         logged window; times before window 1 get 1 (they have no earlier window either)."""
-        floored = pd.DatetimeIndex(np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]")).floor(self.window)
-        numbers = ((floored - self.first_window_start) // window_delta(self.window)).to_numpy().astype(np.int64)
-        return np.maximum(numbers + 1, 1)
+        return np.maximum(window_numbers(times_ns, self.window, self.first_window_start), 1)
 
 
 def load_workflow(saved: SavedPreprocess) -> nvt.Workflow:

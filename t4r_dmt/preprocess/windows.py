@@ -41,11 +41,22 @@ def assign_windows(times_ns: np.ndarray, window: str) -> tuple[np.ndarray, pd.Da
     starts : pd.DatetimeIndex, shape (W,)
         Start time of windows 1..W.
     """
-    delta = window_delta(window)
     if len(times_ns) == 0:
         return np.zeros(0, dtype=np.int64), pd.DatetimeIndex([])
-    floored = pd.DatetimeIndex(np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]")).floor(window)
-    first = floored.min()
-    numbers = ((floored - first) // delta).to_numpy().astype(np.int64) + 1
-    starts = pd.date_range(first, periods=int(numbers.max()), freq=delta)
+    first = _floor(times_ns, window).min()
+    numbers = window_numbers(times_ns, window, first)
+    starts = pd.date_range(first, periods=int(numbers.max()), freq=window_delta(window))
     return numbers, starts
+
+
+def window_numbers(times_ns: np.ndarray, window: str, first_start: pd.Timestamp) -> np.ndarray:
+    """Window number of each time on the grid whose window 1 starts at ``first_start``, shape (N,).
+
+    Times before ``first_start`` get numbers < 1; the callers decide what those mean.
+    """
+    floored = _floor(times_ns, window)
+    return ((floored - first_start) // window_delta(window)).to_numpy().astype(np.int64) + 1
+
+
+def _floor(times_ns: np.ndarray, window: str) -> pd.DatetimeIndex:
+    return pd.DatetimeIndex(np.asarray(times_ns, dtype=np.int64).view("datetime64[ns]")).floor(window)

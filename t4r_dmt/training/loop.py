@@ -114,6 +114,14 @@ def loader_file(path: Path, schema: Schema, out_dir: Path) -> Path:
     return out
 
 
+def engine_file(trainer: Any, path: Path) -> Path:
+    """The file to hand ``trainer``'s loader for ``path``: ``path`` itself, or under the merlin engine its
+    :func:`loader_file` copy in ``<output_dir>/loader/rank_NNN/`` (the dense engine batches empty lists)."""
+    if trainer.args.data_loader_engine != "merlin":
+        return path
+    return loader_file(path, trainer.schema, Path(trainer.args.output_dir) / "loader" / f"rank_{world()[0]:03d}")
+
+
 def train_loader(trainer: Any, path: Path, shuffle: bool) -> Any:
     """The merlin training loader of ``trainer``'s arguments over ``path``, reading every row of it.
 
@@ -163,10 +171,7 @@ def predict_frame(trainer: Any, path: Path) -> pd.DataFrame:
         ``request_id, user_id, click, order`` read from the file (N rows) and the model's ``p_click,
         p_order, score`` (each (N,)).
     """
-    readable = path
-    if trainer.args.data_loader_engine == "merlin":
-        loader_dir = Path(trainer.args.output_dir) / "loader" / f"rank_{world()[0]:03d}"
-        readable = loader_file(path, trainer.schema, loader_dir)
+    readable = engine_file(trainer, path)
     preds = trainer.predict(str(readable)).predictions if world()[1] == 1 else _predict_here(trainer, readable)
     if not isinstance(preds, dict) or not {"p_click", "p_order", "score"} <= set(preds):
         raise TypeError("the model's eval forward must return a dict with p_click, p_order and score")
@@ -270,9 +275,7 @@ class TimeWindowLoop:
         rank, world_size = world()
         if world_size > 1:
             path = shard_rows(path, rank, world_size, shard_path(self.training_args.output_dir, rank))
-        if self.trainer.args.data_loader_engine == "merlin":
-            loader_dir = Path(self.training_args.output_dir) / "loader" / f"rank_{rank:03d}"
-            path = loader_file(path, self.trainer.schema, loader_dir)
+        path = engine_file(self.trainer, path)
         self.trainer.train_dataset_or_path = str(path)
         self.trainer.train_dataloader = train_loader(self.trainer, path, self.training_args.shuffle_train)
         self.trainer.optimizer = None  # fresh AdamW state; weights carry over

@@ -15,7 +15,6 @@ finished window (or ``--checkpoint_window``).
 
 from __future__ import annotations
 
-import glob
 import json
 import logging
 import re
@@ -134,12 +133,10 @@ def run(args: PredictArguments) -> dict[str, Any]:
 def _raw_rows(args: PredictArguments, impressions_path: str, saved: Any, work: Path) -> Path:
     """Ranking rows of ``--impressions`` (and ``--events``) made by the saved workflow of ``--data``."""
     from t4r_dmt import data as readers
-    from t4r_dmt.errors import InputError
+    from t4r_dmt.data.sources import check_inputs_given
     from t4r_dmt.preprocess.serving import transform_impressions
 
-    for flag, given in (("--impressions", impressions_path), ("--events", args.events)):
-        if given is not None and not (Path(given).exists() or glob.glob(given)):
-            raise InputError(given, f"{flag}: no such file, folder or glob match")
+    check_inputs_given({"--impressions": impressions_path, "--events": args.events})
     impressions, _ = readers.read_impressions(impressions_path, on_bad_rows=args.on_bad_rows,
                                               page_size=args.page_size, labels=False)
     events = None
