@@ -2,7 +2,7 @@
 
 Usage::
 
-    OMP_NUM_THREADS=1 python benchmarks/peers.py --data DIR [--windows A:B] [--batch 256] [--epochs 1]
+    OMP_NUM_THREADS=1 python benchmarks/peers.py --data DIR [--windows A:B] [--batch 256] [--epochs 1] [--repeat 1]
                                                  [--models dmt din mmoe_deepctr mmoe_rechub ple_rechub lightgbm]
 
 ``DIR`` is the output of ``t4r-dmt preprocess`` (``DIR/ranking/NNNN/{train,valid}.parquet`` and the schema).
@@ -13,7 +13,7 @@ to ``dmt``.
 
 Equal settings: the torch models get the same inputs (target item / category / brand, the dense features,
 the click / cart / order sequences of the same lengths), the same embedding widths (item 48, category 16,
-brand 16, the ``dmt`` preset's; torch-rechub needs one width for all features: 48), the same batch, epochs, optimiser (Adam, lr 1e-3) and one shared training
+brand 16, the ``dmt`` preset's; torch-rechub needs one width for all features: 48), the same batch, epochs, optimiser (torch's fused Adam, lr 1e-3) and one shared training
 loop over in-memory tensors, so rows/s compares the models' forward + backward + step, not their loaders.
 DeepCTR's DIN attends over the click sequence (cart / order are mean-pooled) and is single-task: it is
 trained on the click label and its order AUC is its click score's. The multi-task peers use the DMT's
@@ -291,7 +291,7 @@ def train_torch(name: str, data: Data, settings: Settings) -> dict[str, Any]:
 
     torch.manual_seed(settings.seed)
     model, inputs = BUILDERS[name](data, settings)
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, fused=True)  # one kernel per tensor, every model
     n = len(data.train)
     rng = np.random.default_rng(settings.seed)
     model.train()
@@ -307,6 +307,7 @@ def train_torch(name: str, data: Data, settings: Settings) -> dict[str, Any]:
             loss.backward()
             optimizer.step()
     seconds = time.perf_counter() - start
+    flops = _train_flops_per_row(name, model, inputs, data.train, settings.batch)
     model.eval()
     scores = []
     with torch.no_grad():
@@ -315,8 +316,28 @@ def train_torch(name: str, data: Data, settings: Settings) -> dict[str, Any]:
             y = {t: torch.from_numpy(data.eval.labels[t][rows]) for t in TARGETS}
             scores.append(_loss_and_scores(name, model, inputs(data.eval, rows), y, training=False)[1].numpy())
     probs = np.concatenate(scores)
-    return {"seconds": seconds, "rows": n * settings.epochs, "scores": probs,
+    return {"seconds": seconds, "rows": n * settings.epochs, "scores": probs, "train_flops_per_row": flops,
             "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def _train_flops_per_row(name: str, model: Any, inputs: Any, frames: Frames, batch: int, batches: int = 4,
+                         seed: int = 0) -> float:
+    """Matrix-product FLOPs of forward + backward per training row (torch's ``FlopCounterMode``: mm / bmm / addmm /
+    attention; element-wise work is not counted), over ``batches`` random batches: the DMT's work follows the
+    sequence lengths, which grow along a window. Counted after the timed training, so it does not disturb it; the
+    gradients are discarded."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    sample = np.random.default_rng(seed).permutation(len(frames))[: batch * batches]
+    counter = FlopCounterMode(display=False)
+    with counter:
+        for rows in np.array_split(sample, max(1, -(-len(sample) // batch))):
+            y = {t: torch.from_numpy(frames.labels[t][rows]) for t in TARGETS}
+            loss, _ = _loss_and_scores(name, model, inputs(frames, rows), y, training=True)
+            loss.backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops() / len(sample)
 
 
 # ------------------------------------------------------------------------------------------------ lightgbm
@@ -363,8 +384,12 @@ def measure(name: str, settings: Settings) -> dict[str, Any]:
         labels = data.eval.labels[target]
         aucs[f"auc_{target}"] = (float(roc_auc_score(labels, result["scores"][:, k]))
                                  if 0 < labels.sum() < len(labels) else float("nan"))
+    rows_per_s = result["rows"] / result["seconds"]
+    flops = result.get("train_flops_per_row")  # torch models only
     return {"model": name, **aucs, "train_rows": result["rows"], "train_seconds": result["seconds"],
-            "rows_per_s": result["rows"] / result["seconds"], "peak_rss_mb": _rss_mb(),
+            "rows_per_s": rows_per_s, "peak_rss_mb": _rss_mb(),
+            "train_mflop_per_row": flops / 1e6 if flops else None,
+            "train_gflop_per_s": flops * rows_per_s / 1e9 if flops else None,
             "train_rss_mb": _rss_mb() - before, "parameters": result["parameters"], "eval_rows": len(data.eval)}
 
 
@@ -375,21 +400,36 @@ def _child(name: str, settings: Settings, queue: Any) -> None:
         queue.put({"model": name, "error": f"{type(err).__name__}: {err}"})
 
 
-def run(settings: Settings, models: tuple[str, ...] = MODELS, out: Path = RESULTS) -> dict[str, Any]:
-    """Measure each model in its own process; write ``out.json`` / ``out.md`` and return the results."""
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median training speed (the lower middle one for an even count), with every run's rows/s
+    under ``rows_per_s_all_runs``; a model that failed in any run is reported by its first error."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    ordered = sorted(runs, key=lambda r: r["rows_per_s"])
+    return {**ordered[(len(ordered) - 1) // 2], "rows_per_s_all_runs": [r["rows_per_s"] for r in runs]}
+
+
+def run(settings: Settings, models: tuple[str, ...] = MODELS, out: Path = RESULTS, repeat: int = 1) -> dict[str, Any]:
+    """Measure each model in its own process, ``repeat`` times interleaved (the median run is reported); write
+    ``out.json`` / ``out.md`` and return the results."""
     from t4r_dmt.io_utils import atomic_path, write_json
 
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    if repeat < 1:
+        raise ValueError(f"--repeat must be >= 1, got {repeat}")
     ctx = multiprocessing.get_context("spawn")
-    rows = []
-    for name in models:
-        queue = ctx.Queue()
-        proc = ctx.Process(target=_child, args=(name, settings, queue))
-        proc.start()
-        rows.append(queue.get())
-        proc.join()
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
+    for _ in range(repeat):  # interleaved, so a change of load on the machine hits every model alike
+        for name in models:
+            queue = ctx.Queue()
+            proc = ctx.Process(target=_child, args=(name, settings, queue))
+            proc.start()
+            runs[name].append(queue.get())
+            proc.join()
+    rows = [median_run(runs[name]) for name in models]
     base = next((r for r in rows if r["model"] == "dmt" and "error" not in r), None)
     for r in rows:
         if base is not None and "error" not in r:
@@ -397,7 +437,7 @@ def run(settings: Settings, models: tuple[str, ...] = MODELS, out: Path = RESULT
             r["peak_rss_vs_dmt"] = r["peak_rss_mb"] / base["peak_rss_mb"]
             r["auc_click_minus_dmt"] = r["auc_click"] - base["auc_click"]
             r["auc_order_minus_dmt"] = r["auc_order"] - base["auc_order"]
-    result = {"settings": asdict(settings), "rows": rows,
+    result = {"settings": asdict(settings), "repeat": repeat, "rows": rows,
               "machine": {"python": platform.python_version(), "processor": platform.machine(),
                           "cpus": os.cpu_count(), "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")}}
     md = markdown(result)
@@ -412,14 +452,17 @@ def markdown(result: dict[str, Any]) -> str:
     first = next((r for r in result["rows"] if "error" not in r), {})
     lines = [f"Batch {s['batch']}, {s['epochs']} epoch(s), {first.get('train_rows', '?')} training rows, "
              f"{first.get('eval_rows', '?')} evaluation rows, OMP_NUM_THREADS="
-             f"{result['machine']['OMP_NUM_THREADS']}.", "",
-             "| model | AUC click | AUC order | train rows/s | peak RSS MB | rows/s ÷ dmt | RSS ÷ dmt |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+             f"{result['machine']['OMP_NUM_THREADS']}; rows/s: the median of {result.get('repeat', 1)} run(s).", "",
+             "| model | AUC click | AUC order | train rows/s | MFLOP / row | GFLOP/s | peak RSS MB | rows/s ÷ dmt "
+             "| RSS ÷ dmt |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
         if "error" in r:
-            lines.append(f"| {r['model']} | error: {r['error']} | | | | | |")
+            lines.append(f"| {r['model']} | error: {r['error']} | | | | | | | |")
             continue
+        mflop, gflops = r.get("train_mflop_per_row"), r.get("train_gflop_per_s")
         lines.append(f"| {r['model']} | {r['auc_click']:.4f} | {r['auc_order']:.4f} | {r['rows_per_s']:,.0f} | "
+                     f"{f'{mflop:.1f}' if mflop else '-'} | {f'{gflops:.1f}' if gflops else '-'} | "
                      f"{r['peak_rss_mb']:,.0f} | {r.get('rows_per_s_vs_dmt', float('nan')):.2f} | "
                      f"{r.get('peak_rss_vs_dmt', float('nan')):.2f} |")
     return "\n".join(lines)
@@ -433,8 +476,10 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per model, interleaved; the median is reported")
     args = parser.parse_args()
-    result = run(Settings(args.data, args.windows, args.batch, args.epochs), tuple(args.models), args.out)
+    result = run(Settings(args.data, args.windows, args.batch, args.epochs), tuple(args.models), args.out,
+                 args.repeat)
     print(markdown(result))
 
 

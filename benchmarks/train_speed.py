@@ -8,7 +8,7 @@ Usage::
 (``--engine``: ``dense``, t4r_dmt's in-memory loader that ``t4r-dmt train`` uses, or T4R's ``merlin``; the
 loader's time is its set-up plus one pass over the whole window, per batch), then times, per batch of the
 ``dmt`` preset: loading + padding (the loader),
-the forward pass, the backward pass and the AdamW step; and splits the forward pass by block with
+the forward pass, the backward pass and the (fused) AdamW step; and splits the forward pass by block with
 ``torch.profiler`` (labels wrapped around each block's ``forward``: reading / cutting the inputs, the
 embeddings, each behaviour's encoder and decoder, the multi-task block, the bias tower, the loss).
 Writes ``benchmarks/results/train_speed_<tag>.json`` and prints a table.
@@ -87,7 +87,7 @@ def run(data: str, batch: int = 256, steps: int = 20, warmup: int = 3, tag: str 
     load_s = (time.perf_counter() - start) / n_batches
     if len(batches) < warmup + steps:
         raise ValueError(f"{path} has {len(batches)} batches of {batch}; need {warmup + steps}")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)  # the trainer's --optim adamw_torch_fused
 
     def step(x: dict, y: dict) -> tuple[float, float, float]:
         t0 = time.perf_counter()

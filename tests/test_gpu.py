@@ -82,11 +82,12 @@ def test_training_window_on_gpu(fixture, tmp_path):
 
 def test_fast_paths_equal_the_plain_computation(monkeypatch):
     """The speed-ups (length-bucketed encoder, experts as one batched product) change no value or gradient."""
+    import t4r_dmt.model.buckets as buckets
     import t4r_dmt.model.interest as interest
     from t4r_dmt.model.config import TransformerConfig
     from t4r_dmt.model.multitask import MMoE
 
-    monkeypatch.setattr(interest, "BUCKET_ROWS", 3)
+    monkeypatch.setitem(buckets.CALL_COST_TOKENS, "cpu", 0.0)  # one bucket per distinct length
     torch.manual_seed(0)
     block = interest.DeepInterestTransformer(TransformerConfig(d_model=16, d_ff=32, n_heads=2, dropout=0.0), 12, 10)
     lengths = torch.tensor([0, 3, 5, 0, 1, 2, 0, 4])

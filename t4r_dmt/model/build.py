@@ -11,6 +11,7 @@ from transformers4rec import torch as tr
 from t4r_dmt.model.baseline_network import BaselineNetwork, BaselineRankingTask
 from t4r_dmt.model.bias_inputs import SelectiveBiasTower
 from t4r_dmt.model.config import BIAS_INPUTS, DMTConfig
+from t4r_dmt.model.dropout import swap_dropouts
 from t4r_dmt.model.features import FeatureSpec
 from t4r_dmt.model.loss import MultiTaskLoss
 from t4r_dmt.model.network import DMTNetwork
@@ -56,6 +57,7 @@ def build_model(schema: Schema, config: DMTConfig) -> tr.Model:
         network.bias_tower = SelectiveBiasTower(old.positions.num_embeddings, old.pages.num_embeddings,
                                                 old.categories.num_embeddings, b.embedding_dim, b.units,
                                                 b.dropout, b.inputs)
+    swap_dropouts(network)  # every dropout layer, the HF encoders' included, draws its CPU mask faster
     model = tr.Model(DMTHead(DMTBody(cast(DMTNetwork, network), schema), task), max_sequence_length=spec.max_sequence_length,
                      name=config.name)
     model.__dict__["dmt_config"] = config.to_dict()  # a plain attribute, saved with the model

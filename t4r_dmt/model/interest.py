@@ -6,14 +6,11 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from t4r_dmt.model.buckets import CALL_COST_TOKENS, DEFAULT_CALL_COST_TOKENS, length_buckets
 from t4r_dmt.model.config import TransformerConfig
 from t4r_dmt.model.decoder import TargetAttentionDecoder
 from t4r_dmt.model.encoders import SequenceEncoder
-
-# Rows per encoder call when rows are bucketed by length (see ``DeepInterestTransformer._encode``).
-BUCKET_ROWS = 64
 
 
 class DeepInterestTransformer(nn.Module):
@@ -52,32 +49,40 @@ class DeepInterestTransformer(nn.Module):
         if self.positions is not None:
             x = x + self.positions.weight[: x.shape[1]].unsqueeze(0)
         query = self.project(target) * self.scale
-        memory = self.encoder(x, mask) if tracing else self._encode(x, mask)
-        return self.decoder(query, memory, mask)
+        if tracing:
+            return self.decoder(query, self.encoder(x, mask), mask)
+        return self._bucketed(x, mask, query)
 
-    def _encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The encoder over the rows that have events, in buckets of similar length: ``(B, L, d), (B, L) ->
-        (B, L, d)``.
+    def _bucketed(self, x: torch.Tensor, mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
+        """Encoder and decoder over buckets of rows of similar length: ``(B, L, d), (B, L), (B, d) -> (B, d)``.
 
-        Each row is encoded on its own (attention never crosses rows), so the result does not depend on how
-        rows are grouped. A row without events is skipped: the decoder reads nothing from its memory (left at
-        zero), and most users have no cart or order. The other rows are sorted by length and encoded
-        ``BUCKET_ROWS`` at a time, each bucket cut to its longest row: lengths are skewed (the click sequence
-        averages 8 events of 50 on the synthetic data), so this skips most of the padding. Padded positions of
-        the memory are zero; the decoder masks them.
+        Each row is computed on its own (attention never crosses rows, layer norms are per row), so the result
+        does not depend on how rows are grouped. Rows are sorted by length and split where ``length_buckets``
+        finds the least padded work for the calls it costs; each bucket is cut to its longest row. Lengths are
+        skewed (most users have no cart or order; the click sequence averages 20 events of 50 on the default
+        data), so the encoder, the decoder's key / value projections and the dropout masks skip most of the
+        padding. Rows without events skip the encoder: the decoder reads nothing from their memory (one masked
+        slot).
         """
         lengths = mask.sum(dim=1)
-        rows = lengths.nonzero().squeeze(1)
-        memory = x.new_zeros(x.shape)
-        if rows.numel() == 0:
-            return memory
-        rows = rows[lengths[rows].argsort()]
+        order = lengths.argsort(stable=True)
+        lengths, query = lengths[order], query[order]
+        call_cost = CALL_COST_TOKENS.get(x.device.type, DEFAULT_CALL_COST_TOKENS)
+        sizes = length_buckets(lengths.cpu().numpy(), call_cost)
+        # One gather, then contiguous pieces: the backward writes each gradient once (a gather per bucket would
+        # zero-fill a (B, L, d) gradient per bucket).
         pieces = []
-        for bucket in rows.split(BUCKET_ROWS):
-            longest = int(lengths[bucket[-1]])
-            encoded = self.encoder(x[bucket, :longest], mask[bucket, :longest])
-            pieces.append(F.pad(encoded, (0, 0, 0, x.shape[1] - longest)))
-        return memory.index_copy(0, rows, torch.cat(pieces))
+        start = 0
+        for size, rows in zip(sizes, x[order].split(sizes), strict=True):
+            longest = int(lengths[start + size - 1])
+            if longest == 0:  # the rows without events: one masked slot
+                memory, rows_mask = x.new_zeros(size, 1, x.shape[2]), mask.new_zeros(size, 1)
+            else:
+                rows_mask = mask[order[start:start + size], :longest]
+                memory = self.encoder(rows[:, :longest], rows_mask)
+            pieces.append(self.decoder(query[start:start + size], memory, rows_mask))
+            start += size
+        return torch.cat(pieces)[order.argsort()]
 
 
 def trim_padding(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
