@@ -29,7 +29,6 @@ Usage::
 from __future__ import annotations
 
 import dataclasses
-import glob
 import logging
 import math
 import os
@@ -174,10 +173,10 @@ def prepare_sessions(args: BenchmarkArguments) -> tuple[Path, dict[str, Any]]:
     if (data / "sessions" / "schema.pbtxt").exists():
         return data, {"source": "preprocessed", "path": str(data)}
     from t4r_dmt.data import load_logs
+    from t4r_dmt.data.sources import check_inputs_given
     from t4r_dmt.preprocess.sessions import write_sessions
 
-    if not (data.exists() or glob.glob(args.data)):
-        raise FileNotFoundError(f"--data {args.data}: no such file, folder or glob match")
+    check_inputs_given({"--data": args.data})
     logs = load_logs(args.data, args.format, on_bad_rows=args.on_bad_rows)
     root = Path(args.work) / "data"
     if root.exists():

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from test_next_item import session_events
 
+from t4r_dmt.errors import InputError
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -149,5 +151,5 @@ def test_arguments_defaults_and_missing_data(tmp_path):
     assert not Path(args.work).is_relative_to(tmp_path)
     assert "runs/" in (bench.ROOT / ".gitignore").read_text().splitlines()
     assert bench.DEFAULT_MODELS[:3] == ["popularity", "v-sknn", "gru_clm"]
-    with pytest.raises(FileNotFoundError, match="--data .*nothing: no such file, folder or glob match"):
+    with pytest.raises(InputError, match="nothing: --data: no such file, folder or glob match"):
         bench.prepare_sessions(bench.BenchmarkArguments(data=str(tmp_path / "nothing"), out=str(tmp_path)))
