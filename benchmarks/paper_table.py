@@ -45,11 +45,7 @@ from typing import Any
 from t4r_dmt.io_utils import atomic_path, write_json
 
 TABLE1 = ("gbdt", "dnn", "din", "dien", "dmt_trans", "dmt")
-GBDT_VARIANTS: dict[str, dict[str, Any]] = {
-    "gbdt_current_window": {"train_windows": "current"},
-    "gbdt_no_history": {"target_history": False},
-    "gbdt_current_no_history": {"train_windows": "current", "target_history": False},
-}
+GBDT_VARIANTS = ("gbdt_current_window", "gbdt_no_history", "gbdt_current_no_history")  # presets in configs/
 GBDT_ABLATION = ("gbdt", *GBDT_VARIANTS, "dnn", "dmt")
 BEHAVIOUR_ABLATION = ("dmt_click", "dmt_click_cart", "dmt")
 MULTITASK_ABLATION = ("dmt_single_task", "dmt_shared_bottom", "dmt")
@@ -160,19 +156,6 @@ def _copy_window(source: Path, target: Path, dropped: list[str]) -> None:
             pq.write_table(table.drop([c for c in dropped if c in table.column_names]), tmp)
 
 
-def gbdt_config(preset: str, work: Path) -> str:
-    """The config of a GBDT preset: ``gbdt`` itself, or a variant's file ``work/configs/<preset>/gbdt.json``
-    (named gbdt.json: ``t4r-dmt train`` picks the GBDT loop by the config's file name)."""
-    from t4r_dmt.baselines.ranking.gbdt import CONFIG_FILE
-
-    if preset == "gbdt":
-        return preset
-    config = {**json.loads(CONFIG_FILE.read_text()), "name": preset, **GBDT_VARIANTS[preset]}
-    path = work / "configs" / preset / "gbdt.json"
-    write_json(path, config)
-    return str(path)
-
-
 def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
            windows: str = "") -> dict[str, float]:
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
@@ -218,7 +201,7 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
     ``out/paper_table.json`` and ``.md``; return the JSON object."""
     from t4r_dmt.model.config import CONFIG_DIR
 
-    unknown = [p for p in presets if p not in GBDT_VARIANTS and not (CONFIG_DIR / f"{p}.json").is_file()]
+    unknown = [p for p in presets if not (CONFIG_DIR / f"{p}.json").is_file()]
     if unknown:
         raise ValueError(f"unknown preset(s) {unknown}; known: {', '.join(ALL_PRESETS)}")
     ablation_seeds = seeds if ablation_seeds is None else ablation_seeds
@@ -235,7 +218,6 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
         configs = {p: p for p in presets}
         if data is not None and behaviors:
             data, configs = restrict_behaviors(Path(data), behaviors, presets, root)
-        configs.update({p: gbdt_config(p, root) for p in presets if p in GBDT_VARIANTS})
         full = [p for p in presets if p in FULL_SEED_PRESETS]
         ablations = [p for p in presets if p not in FULL_SEED_PRESETS]
         # Every Table 1 run first (all seeds), then the ablations: a run cut short still has Table 1.

@@ -143,6 +143,31 @@ def test_gbdt_ablation_variants_fit_window_t_alone_and_drop_target_history(fixtu
         assert [n for n, _ in seen] == expected
 
 
+def test_gbdt_presets_are_routed_by_name_and_read_their_own_file(tmp_path: Path) -> None:
+    """Every ``gbdt`` / ``gbdt_*`` config (preset or file) runs the GBDT loop and reads its own fields."""
+    from t4r_dmt.baselines.ranking import gbdt
+    from t4r_dmt.training.arguments import DataArguments
+    from t4r_dmt.training.command import external_loop
+
+    for config in ("gbdt", "gbdt_no_history", "gbdt_current_window", str(tmp_path / "gbdt_mine.json")):
+        assert external_loop(config) == "t4r_dmt.baselines.ranking.gbdt"
+    for config in ("dmt", "din", "gbdtx", str(tmp_path / "my_gbdt.json")):
+        assert external_loop(config) is None
+
+    def config_of(name: str) -> GBDTConfig:
+        return gbdt._config(DataArguments(data=str(tmp_path), out=str(tmp_path / "run"), config=name))
+
+    assert config_of("gbdt") == GBDTConfig()
+    assert config_of("gbdt_current_window") == GBDTConfig(name="gbdt_current_window", train_windows="current")
+    assert config_of("gbdt_no_history") == GBDTConfig(name="gbdt_no_history", target_history=False)
+    assert config_of("gbdt_current_no_history") == GBDTConfig(name="gbdt_current_no_history",
+                                                              train_windows="current", target_history=False)
+    with pytest.raises(ValueError, match="unknown gbdt preset 'gbdt_deep'; known: gbdt, gbdt_current_no_history"):
+        config_of("gbdt_deep")
+    with pytest.raises(FileNotFoundError, match="gbdt_none.json does not exist"):
+        config_of(str(tmp_path / "gbdt_none.json"))
+
+
 # ---------------------------------------------------------------- torch blocks
 def test_mean_pool_and_masked_softmax() -> None:
     tokens = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [9.0, 9.0]]])

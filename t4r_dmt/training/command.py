@@ -24,9 +24,18 @@ logger = logging.getLogger(__name__)
 
 ARGUMENTS = (DataArguments, RunTrainingArguments)
 
-# Ranking presets that are not T4R models run their own window loop over the same files and metrics:
-# preset name -> module whose ``run(data_args, training_args) -> dict`` returns what ``run`` below returns.
-EXTERNAL_PRESETS: dict[str, str] = {"gbdt": "t4r_dmt.baselines.ranking.gbdt"}
+# Ranking model families that are not T4R models run their own window loop over the same files and metrics:
+# family -> module whose ``run(data_args, training_args) -> dict`` returns what ``run`` below returns. A config
+# (preset name or JSON file) belongs to a family when its name is the family's or starts with "<family>_".
+EXTERNAL_FAMILIES: dict[str, str] = {"gbdt": "t4r_dmt.baselines.ranking.gbdt"}
+
+
+def external_loop(config: str) -> str | None:
+    """The module that trains ``config`` when it is not a T4R model (``gbdt``, ``gbdt_no_history``,
+    ``path/gbdt_x.json``), else None."""
+    stem = Path(config).stem
+    return next((module for family, module in EXTERNAL_FAMILIES.items()
+                 if stem == family or stem.startswith(f"{family}_")), None)
 
 
 def load_schema(task_dir: Path) -> Any:
@@ -59,11 +68,11 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     """Train and evaluate over the windows; returns the averaged metrics and the run folder."""
     from t4r_dmt.training.results import RunResults, plot_windows
 
-    preset = Path(data_args.config).stem
-    if data_args.task == "ranking" and preset in EXTERNAL_PRESETS:
+    external = external_loop(data_args.config) if data_args.task == "ranking" else None
+    if external is not None:
         import importlib
 
-        return dict(importlib.import_module(EXTERNAL_PRESETS[preset]).run(data_args, training_args))
+        return dict(importlib.import_module(external).run(data_args, training_args))
     run_dir = Path(data_args.out)
     # Touching world_size sets up torch.distributed under torchrun (no-op for a single process).
     if training_args.world_size > 1 and data_args.task != "ranking":

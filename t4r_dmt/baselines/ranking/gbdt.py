@@ -7,7 +7,9 @@ split and computes the same metrics as the T4R models (``ranking_metrics``): ``p
 ``score = Σ w_k p_k / Σ w_k`` with DMT's default weights (1, 1). Without any order in the training rows
 (the Trivago log) ``p_order`` is the constant rate and ``auc_order`` is NaN.
 
-Run it as ``t4r-dmt train --config gbdt``; ``configs/gbdt.json`` holds the ``GBDTConfig`` fields.
+Run it as ``t4r-dmt train --config gbdt``, or a variant of the GBDT ablation (``gbdt_current_window``,
+``gbdt_no_history``, ``gbdt_current_no_history``): every config named ``gbdt`` or ``gbdt_*`` (a preset or a JSON
+file) runs here; ``configs/gbdt*.json`` hold the ``GBDTConfig`` fields.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from t4r_dmt.baselines.ranking.features import GBDTFeatures, tabular_features
+from t4r_dmt.model.config import CONFIG_DIR
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
 logger = logging.getLogger(__name__)
 
-CONFIG_FILE = Path(__file__).resolve().parents[3] / "configs" / "gbdt.json"
 ID_COLUMNS = ["request_id", "user_id", "click", "order"]
 
 
@@ -117,7 +119,11 @@ def _config(data_args: DataArguments) -> GBDTConfig:
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist")
         return GBDTConfig.load(path)
-    return GBDTConfig.load(CONFIG_FILE) if CONFIG_FILE.is_file() else GBDTConfig()
+    preset = CONFIG_DIR / f"{path.name}.json"
+    if not preset.is_file():
+        known = sorted(p.stem for p in CONFIG_DIR.glob("gbdt*.json"))
+        raise ValueError(f"unknown gbdt preset {data_args.config!r}; known: {', '.join(known)}")
+    return GBDTConfig.load(preset)
 
 
 def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[str, Any]:
