@@ -68,6 +68,35 @@ def test_list_columns_round_trip_even_with_equal_lengths():
     assert list_to_flat(empty)[0].dtype == np.int64
 
 
+def test_list_columns_are_arrow_backed_and_keep_string_nulls():
+    offsets = np.array([0, 2, 2, 4])
+    series = flat_to_list(np.array(["a", None, "b", "c"], dtype=object), offsets)
+    assert isinstance(series.dtype, pd.ArrowDtype)  # two buffers, no Python object per row
+    assert series.tolist() == [["a", None], [], ["b", "c"]]
+    values, back = list_to_flat(series)
+    assert values.tolist() == ["a", None, "b", "c"] and back.tolist() == offsets.tolist()
+    # Object leaves Arrow would retype (ints with None would become floats) stay numpy arrays.
+    mixed = flat_to_list(np.array([1, None, 2], dtype=object), np.array([0, 2, 3]))
+    assert mixed.dtype == object and [list(row) for row in mixed] == [[1, None], [2]]
+    only_nulls = flat_to_list(np.array([None], dtype=object), np.array([0, 0, 1]))
+    assert only_nulls.tolist() == [[], [None]]
+
+
+def test_arrow_and_object_list_columns_encode_alike(tmp_path):
+    vocabulary = pd.DataFrame({"brand": ["x", "y"]}, index=pd.RangeIndex(3, 5))
+    vocabulary.to_parquet(tmp_path / "unique.brand.parquet")
+    op = SharedCategorify({"brand": ["item_brand", "brand_seq"]})
+    op.categories = {"brand": str(tmp_path / "unique.brand.parquet")}
+    rows = [["y", None, "z"], [], ["x"]]
+    arrow = flat_to_list(np.array(["y", None, "z", "x"], dtype=object), np.array([0, 3, 3, 4]))
+    objects = pd.Series([np.array(r, dtype=object) for r in rows], dtype=object)
+    for seq in (arrow, objects):
+        frame = pd.DataFrame({"item_brand": np.array(["x", None, "q"], dtype=object), "brand_seq": seq})
+        out = op.transform(ColumnSelector(["item_brand", "brand_seq"]), frame)
+        assert out["item_brand"].tolist() == [3, 1, 2]
+        assert [list(r) for r in out["brand_seq"]] == [[4, 1, 2], [], [3]]
+
+
 def test_encode_maps_nulls_to_1_and_unknowns_to_2():
     vocabulary = (pd.Index(["a", "b"]), np.array([3, 4]))
     assert _encode(np.array(["b", None, "z", "a"], dtype=object), vocabulary).tolist() == [4, 1, 2, 3]

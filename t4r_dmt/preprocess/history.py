@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from t4r_dmt.preprocess.asof import AsOfIndex
 from t4r_dmt.preprocess.config import BEHAVIOR_EVENTS, BEHAVIORS
-from t4r_dmt.preprocess.lists import to_numpy
+from t4r_dmt.preprocess.lists import arrow_leaves, to_numpy
 
 
 def user_bucket(user_ids: np.ndarray, n_buckets: int) -> np.ndarray:
@@ -64,6 +64,14 @@ class BehaviorEvents(_Indexed):
     brand: np.ndarray  # object: str or None
     price: np.ndarray
     _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
+    _arrow: dict[str, pa.Array | None] = field(default_factory=dict, compare=False, repr=False)
+
+    def arrow_brand(self) -> pa.Array | None:
+        """``brand`` as an Arrow string array (built once per bucket and cached), so that sequences
+        gather brands as Arrow strings instead of Python objects; None if they are not all strings."""
+        if "brand" not in self._arrow:
+            self._arrow["brand"] = arrow_leaves(self.brand)
+        return self._arrow["brand"]
 
 
 @dataclass(frozen=True)

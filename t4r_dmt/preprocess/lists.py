@@ -2,7 +2,15 @@
 
 Variable-length list columns are handled as a pair ``(values, offsets)``: row ``i`` holds
 ``values[offsets[i]:offsets[i + 1]]``. Building a column from that pair is one vectorised call on both
-back ends (``np.split`` for pandas, an Arrow ``ListArray`` for cuDF), so no operator loops per row.
+back ends, so no operator loops per row: an Arrow ``ListArray`` wrapped as a cuDF list series, or as a
+pandas series of ``pd.ArrowDtype`` (``list<item: int64>[pyarrow]``).
+
+Why Arrow-backed pandas columns and not object columns of numpy arrays: an object column holds one
+Python array object per row, so every hop of a partition through the workflow (building the lists,
+flattening them again to encode them, merlin.dag's column selections that consolidate object blocks,
+the conversion to Arrow for the parquet writer) walked every row in Python or C++. An Arrow list column
+is two buffers: flattening, rebuilding and handing it to the writer are O(1), and pandas never
+consolidates or copies it. Reading a row (``series.iloc[i]``, ``series.tolist()``) gives Python lists.
 """
 
 from __future__ import annotations
@@ -49,15 +57,44 @@ def list_to_flat(series: Any) -> tuple[np.ndarray, np.ndarray]:
         offsets = column.offsets.values_host.astype(np.int64)
         values = series.list.leaves.to_pandas().to_numpy()
         return values, offsets - offsets[0]
-    rows = series.to_numpy() if hasattr(series, "to_numpy") else np.asarray(series, dtype=object)
-    try:
-        # Arrow walks the object array in C++ (~2x faster than len() + np.concatenate per row).
-        arrow = pa.array(rows)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows of mixed element types: numpy decides
-        arrow = None
-    if isinstance(arrow, pa.ListArray) and arrow.null_count == 0 and not pa.types.is_null(arrow.type.value_type):
-        offsets = arrow.offsets.to_numpy().astype(np.int64)
-        return arrow.flatten().to_numpy(zero_copy_only=False), offsets - offsets[0]
+    arrow = arrow_list(series)
+    if arrow is None:
+        rows = series.to_numpy() if hasattr(series, "to_numpy") else np.asarray(series, dtype=object)
+        try:
+            # Arrow walks the object array in C++ (~2x faster than len() + np.concatenate per row).
+            arrow = pa.array(rows)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):  # rows of mixed element types: numpy decides
+            return _object_rows_to_flat(rows)
+        if not _is_plain_list(arrow):
+            return _object_rows_to_flat(rows)
+    offsets = arrow.offsets.to_numpy().astype(np.int64)
+    return arrow.flatten().to_numpy(zero_copy_only=False), offsets - offsets[0]
+
+
+def arrow_list(series: Any) -> pa.ListArray | pa.LargeListArray | None:
+    """The Arrow array behind a pandas list column of ``pd.ArrowDtype`` (one chunk, no null rows);
+    None for any other column."""
+    dtype = getattr(series, "dtype", None)
+    if not isinstance(dtype, pd.ArrowDtype) or not _is_list_type(dtype.pyarrow_dtype):
+        return None
+    chunked = series.array.__arrow_array__()
+    arrow = chunked.combine_chunks() if chunked.num_chunks != 1 else chunked.chunk(0)
+    return arrow if _is_plain_list(arrow) else None
+
+
+def _is_list_type(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type))
+
+
+def _is_plain_list(arrow: Any) -> bool:
+    return (
+        isinstance(arrow, (pa.ListArray, pa.LargeListArray))
+        and arrow.null_count == 0
+        and not pa.types.is_null(arrow.type.value_type)
+    )
+
+
+def _object_rows_to_flat(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lengths = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     offsets = np.zeros(len(rows) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
@@ -67,22 +104,47 @@ def list_to_flat(series: Any) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(list(rows)), offsets
 
 
-def flat_to_list(values: np.ndarray, offsets: np.ndarray, like: Any = None) -> Any:
-    """Build a list column (pandas object series of arrays, or cuDF list series) from leaves."""
+def flat_to_list(values: np.ndarray | pa.Array, offsets: np.ndarray, like: Any = None) -> Any:
+    """Build a list column from leaves (numpy or Arrow): a cuDF list series when ``like`` is cuDF,
+    otherwise a pandas series of ``pd.ArrowDtype`` (list of int64, float64, string ... leaves; see
+    the module docstring).
+
+    Leaves that Arrow cannot type (Python objects of mixed kinds) give an object series of numpy
+    arrays instead, as before.
+    """
     n_rows = len(offsets) - 1
     if like is not None and is_cudf(like):
-        arrow = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(values))
+        leaves = values if isinstance(values, pa.Array) else pa.array(values)
+        arrow = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), leaves)
         return cudf.Series.from_arrow(arrow)
-    if values.dtype != object:
-        # Arrow cuts the rows in C++ (~2x faster than Python slicing); each row is a read-only view.
-        arrow = pa.LargeListArray.from_arrays(pa.array(offsets, pa.int64()), pa.array(values))
-        return pd.Series(arrow.to_numpy(zero_copy_only=False), dtype=object)
+    leaves = values if isinstance(values, pa.Array) else arrow_leaves(values)
+    if leaves is not None:
+        offsets = np.asarray(offsets, dtype=np.int64)
+        if len(offsets) and offsets[-1] < 2**31:
+            arrow = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), leaves)
+        else:
+            arrow = pa.LargeListArray.from_arrays(pa.array(offsets), leaves)
+        return pd.Series(pd.arrays.ArrowExtensionArray(arrow))
     # Plain slicing is ~7x faster than np.split (which swaps axes per piece); np.fromiter keeps one
     # array per row even when all rows have the same length (slice assignment into an object array
     # would try to broadcast them into a 2-D block).
     starts, ends = offsets[:-1].tolist(), offsets[1:].tolist()
     pieces = map(values.__getitem__, map(slice, starts, ends))
     return pd.Series(np.fromiter(pieces, dtype=object, count=n_rows), dtype=object)
+
+
+def arrow_leaves(values: np.ndarray) -> pa.Array | None:
+    """Leaves as an Arrow array, or None where Arrow would change them: object leaves are kept only
+    when they are all strings or None (Arrow would turn ints with None into floats with NaN)."""
+    if values.dtype != object:
+        return pa.array(values)
+    try:
+        leaves = pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return None
+    if pa.types.is_null(leaves.type):  # no leaf, or only None
+        return pa.array(values, type=pa.string())
+    return leaves if pa.types.is_string(leaves.type) or pa.types.is_large_string(leaves.type) else None
 
 
 def new_frame(columns: dict[str, Any], like: Any = None) -> Any:

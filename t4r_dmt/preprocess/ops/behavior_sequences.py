@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
 from t4r_dmt.preprocess.config import BEHAVIORS
@@ -33,7 +34,8 @@ class BehaviorSequences(HistoryOperator):
     """As-of join of behaviour sequences.
 
     Input columns: ``user_id`` (int64) and ``request_ts`` (int64 ns). Output: 3 list columns per
-    behaviour, shape (rows, <= N); item and category leaves int64, brand leaves str or None.
+    behaviour, shape (rows, <= N); item and category leaves int64, brand leaves str or None (Arrow-backed
+    pandas columns on CPU, see ``lists.py``).
 
     Parameters
     ----------
@@ -73,7 +75,9 @@ class BehaviorSequences(HistoryOperator):
                 start = np.maximum(bounds.group_start, end - n)
                 picked, offsets = gather_ranges(bounds.order, start[inverse], end[inverse])
                 for column, field in zip(sequence_columns(behavior), SEQUENCE_FIELDS.values(), strict=True):
-                    pieces[column].append((getattr(events, field)[picked], offsets))
+                    brands = events.arrow_brand() if field == "brand" else None
+                    leaves = getattr(events, field)[picked] if brands is None else brands.take(pa.array(picked))
+                    pieces[column].append((leaves, offsets))
         restore = np.argsort(by_bucket, kind="stable")
         columns = {
             name: flat_to_list(*_in_row_order(parts, restore, self.outputs[name][0]), like=df)
@@ -83,16 +87,24 @@ class BehaviorSequences(HistoryOperator):
 
 
 def _in_row_order(
-    parts: list[tuple[np.ndarray, np.ndarray]], restore: np.ndarray, dtype: Any
-) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate per-bucket list pieces, then reorder rows back to the input order."""
+    parts: list[tuple[Any, np.ndarray]], restore: np.ndarray, dtype: Any
+) -> tuple[Any, np.ndarray]:
+    """Concatenate per-bucket list pieces (numpy or Arrow leaves), then reorder rows back to the
+    input order."""
     if not parts:
         return np.zeros(0, dtype=dtype), np.zeros(1, dtype=np.int64)
-    values = np.concatenate([v for v, _ in parts]).astype(dtype, copy=False)
+    values: Any
+    if all(isinstance(v, pa.Array) for v, _ in parts):
+        values = pa.concat_arrays([v for v, _ in parts]) if len(parts) > 1 else parts[0][0]
+    else:
+        leaves = [v.to_numpy(zero_copy_only=False) if isinstance(v, pa.Array) else v for v, _ in parts]
+        values = np.concatenate(leaves).astype(dtype, copy=False)
     lengths = np.concatenate([np.diff(o) for _, o in parts])
     offsets = np.zeros(len(lengths) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     if len(parts) == 1 and np.array_equal(restore, np.arange(len(restore))):
         return values, offsets
     picked, new_offsets = gather_ranges(np.arange(len(values)), offsets[restore], offsets[restore + 1])
+    if isinstance(values, pa.Array):
+        return values.take(pa.array(picked)), new_offsets
     return values[picked], new_offsets

@@ -12,7 +12,8 @@ with three changes:
   counted over every occurrence in the fit rows, target and sequence positions alike;
 * on pandas, the encoding is one vectorised index lookup per column, and a null *inside a list* maps
   to 1 like a null scalar (Categorify's CPU path maps it to the OOV code 2). cuDF frames use
-  Categorify's own transform.
+  Categorify's own transform. Arrow-backed list columns (``lists.py``) are encoded leaf buffer to
+  leaf buffer (string leaves by ``pyarrow.compute.index_in``) and come out Arrow-backed.
 
 Codes follow Categorify: 0 padding, 1 null, 2 out-of-vocabulary / below threshold, 3+ values. The
 vocabulary of group ``g`` is ``categories/unique.g.parquet`` (its index is the code); every column of
@@ -28,11 +29,13 @@ from typing import Any
 import dask
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from merlin.dag.selector import ColumnSelector
 from merlin.schema import ColumnSchema, Schema
 from nvtabular.ops import Categorify
 
-from t4r_dmt.preprocess.lists import flat_to_list, is_cudf, list_to_flat
+from t4r_dmt.preprocess.lists import arrow_list, flat_to_list, is_cudf, list_to_flat
 
 NULL_CODE = 1
 OOV_CODE = 2
@@ -114,9 +117,14 @@ class SharedCategorify(Categorify):
         for column in col_selector.names:
             name = self.storage_name[column]
             series = df[column]
-            if len(series) and _is_list(series):
+            arrow = arrow_list(series)
+            if arrow is not None:  # Arrow-backed list column: encode the leaves, keep the offsets
+                offsets = arrow.offsets.to_numpy().astype(np.int64)
+                codes = self.encode_arrow(name, arrow.flatten())
+                encoded[column] = flat_to_list(codes, offsets - offsets[0]).array
+            elif len(series) and _is_list(series):
                 values, offsets = list_to_flat(series)
-                encoded[column] = flat_to_list(self.encode(name, values), offsets).to_numpy()
+                encoded[column] = flat_to_list(self.encode(name, values), offsets).array
             else:
                 encoded[column] = self.encode(name, series.to_numpy())
         return pd.DataFrame(encoded, index=df.index)  # arrays, not series: no index alignment
@@ -126,6 +134,22 @@ class SharedCategorify(Categorify):
         if vocabulary not in self.categories:
             raise RuntimeError(f"vocabulary {vocabulary!r} is not fitted yet")
         return _encode(values, _read_vocabulary(*_key(self.categories[vocabulary]), vocabulary))
+
+    def encode_arrow(self, vocabulary: str, values: pa.Array) -> np.ndarray:
+        """``encode`` of Arrow leaves; string leaves are looked up by Arrow (``pc.index_in``) without
+        turning each one into a Python ``str`` (same codes: exact string match, null -> 1)."""
+        if vocabulary not in self.categories:
+            raise RuntimeError(f"vocabulary {vocabulary!r} is not fitted yet")
+        key = _key(self.categories[vocabulary])
+        strings = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+        value_set = _arrow_vocabulary(*key, vocabulary) if strings else None
+        if value_set is None:
+            return _encode(values.to_numpy(zero_copy_only=False), _read_vocabulary(*key, vocabulary))
+        codes = _read_vocabulary(*key, vocabulary)[1]
+        position = pc.index_in(values, value_set=value_set, skip_nulls=True).fill_null(-1).to_numpy()
+        encoded = np.where(position >= 0, codes[np.maximum(position, 0)] if len(codes) else OOV_CODE, OOV_CODE)
+        encoded[values.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
+        return encoded.astype(np.int64, copy=False)
 
     def _compute_tags(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
         col_schema = super()._compute_tags(col_schema, input_schema)
@@ -140,6 +164,8 @@ def _numpy_dtype(dtype: Any) -> np.dtype:
 
 
 def _is_list(series: pd.Series) -> bool:
+    if arrow_list(series) is not None:
+        return True
     first = series.iloc[0]
     return isinstance(first, (np.ndarray, list))
 
@@ -173,6 +199,17 @@ def _read_vocabulary(path: str, mtime: int, name: str) -> tuple[pd.Index, np.nda
     """The vocabulary's values (as an index for lookups) and their codes."""
     table = pd.read_parquet(path)
     return pd.Index(table[name].to_numpy()), table.index.to_numpy(np.int64)
+
+
+@functools.lru_cache(maxsize=16)
+def _arrow_vocabulary(path: str, mtime: int, name: str) -> pa.Array | None:
+    """The vocabulary's values as an Arrow string array (positions = those of ``_read_vocabulary``),
+    or None when they are not all strings."""
+    index = _read_vocabulary(path, mtime, name)[0]
+    values = index.to_numpy()
+    if len(values) and not all(isinstance(v, str) for v in values):
+        return None
+    return pa.array(values, type=pa.string())
 
 
 def _encode(values: np.ndarray, vocabulary: tuple[pd.Index, np.ndarray]) -> np.ndarray:
