@@ -105,3 +105,17 @@ def test_single_process_world_and_backend(tmp_path, monkeypatch):
     assert ddp_defaults(2, cuda=True, no_cuda=False, backend=None) == (False, "nccl")
     assert ddp_defaults(2, cuda=True, no_cuda=True, backend=None) == (True, "gloo")
     assert ddp_defaults(2, cuda=True, no_cuda=False, backend="gloo") == (False, "gloo")
+
+
+def test_finish_distributed_tears_the_group_down(tmp_path):
+    """Every rank leaves through a barrier and destroy_process_group: a rank exiting with gloo's threads alive
+    aborts ("terminate called without an active exception", pytorch/pytorch#190489)."""
+    import torch.distributed as dist
+
+    from t4r_dmt.training.command import finish_distributed
+
+    store = dist.FileStore(str(tmp_path / "store"), 1)
+    dist.init_process_group("gloo", store=store, rank=0, world_size=1)
+    assert world() == (0, 1) and dist.is_initialized()
+    finish_distributed()
+    assert not dist.is_initialized()

@@ -112,12 +112,23 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     loop = TimeWindowLoop(trainer, data_args, training_args, evaluate, on_window_end)
     records = loop.run(done)
     results = RunResults(task=data_args.task, model=model_name, config=config_dict, windows=records)
-    if rank != 0:
-        return {"run_dir": str(run_dir), "average": results.average, "windows": records}
-    results.write(run_dir)
-    plot_windows(results, run_dir / "plots")
-    logger.info("run finished: metrics in %s, plots in %s", run_dir / "metrics.json", run_dir / "plots")
+    if rank == 0:
+        results.write(run_dir)
+        plot_windows(results, run_dir / "plots")
+        logger.info("run finished: metrics in %s, plots in %s", run_dir / "metrics.json", run_dir / "plots")
+    if world_size > 1:
+        finish_distributed()
     return {"run_dir": str(run_dir), "average": results.average, "windows": records}
+
+
+def finish_distributed() -> None:
+    """Wait for every rank (rank 0 writes the results last), then tear the process group down. A rank that
+    exits while gloo's threads still run aborts ("terminate called without an active exception"), which
+    torchrun reports as a failed run even though every window finished."""
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def _trainer(data_args: DataArguments, model: Any, training_args: RunTrainingArguments, schema: Any) -> Any:
