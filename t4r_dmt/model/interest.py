@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -66,22 +67,21 @@ class DeepInterestTransformer(nn.Module):
         """
         lengths = mask.sum(dim=1)
         order = lengths.argsort(stable=True)
-        lengths, query = lengths[order], query[order]
-        call_cost = CALL_COST_TOKENS.get(x.device.type, DEFAULT_CALL_COST_TOKENS)
-        sizes = length_buckets(lengths.cpu().numpy(), call_cost)
+        sorted_lengths = lengths[order].cpu().numpy()  # one device sync for every bucket
+        sizes = length_buckets(sorted_lengths, CALL_COST_TOKENS.get(x.device.type, DEFAULT_CALL_COST_TOKENS))
+        longest = sorted_lengths[np.cumsum(sizes) - 1].tolist()
         # One gather, then contiguous pieces: the backward writes each gradient once (a gather per bucket would
         # zero-fill a (B, L, d) gradient per bucket).
+        buckets = zip(longest, x[order].split(sizes), mask[order].split(sizes), query[order].split(sizes),
+                      strict=True)
         pieces = []
-        start = 0
-        for size, rows in zip(sizes, x[order].split(sizes), strict=True):
-            longest = int(lengths[start + size - 1])
-            if longest == 0:  # the rows without events: one masked slot
-                memory, rows_mask = x.new_zeros(size, 1, x.shape[2]), mask.new_zeros(size, 1)
+        for n_events, rows, rows_mask, rows_query in buckets:
+            if n_events == 0:  # the rows without events: one masked slot
+                memory, rows_mask = x.new_zeros(len(rows), 1, x.shape[2]), mask.new_zeros(len(rows), 1)
             else:
-                rows_mask = mask[order[start:start + size], :longest]
-                memory = self.encoder(rows[:, :longest], rows_mask)
-            pieces.append(self.decoder(query[start:start + size], memory, rows_mask))
-            start += size
+                rows_mask = rows_mask[:, :n_events]
+                memory = self.encoder(rows[:, :n_events], rows_mask)
+            pieces.append(self.decoder(rows_query, memory, rows_mask))
         return torch.cat(pieces)[order.argsort()]
 
 
