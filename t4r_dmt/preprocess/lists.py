@@ -67,8 +67,15 @@ def list_to_flat(series: Any) -> tuple[np.ndarray, np.ndarray]:
             return _object_rows_to_flat(rows)
         if not _is_plain_list(arrow):
             return _object_rows_to_flat(rows)
+    leaves, offsets = arrow_flat(arrow)
+    return leaves.to_numpy(zero_copy_only=False), offsets
+
+
+def arrow_flat(arrow: pa.ListArray | pa.LargeListArray) -> tuple[pa.Array, np.ndarray]:
+    """Leaves (L,) and int64 offsets (N + 1,) of an Arrow list array, as ``list_to_flat`` returns them but with
+    the leaves left in Arrow (a sliced array's offsets are rebased to start at 0)."""
     offsets = arrow.offsets.to_numpy().astype(np.int64)
-    return arrow.flatten().to_numpy(zero_copy_only=False), offsets - offsets[0]
+    return arrow.flatten(), offsets - offsets[0]
 
 
 def arrow_list(series: Any) -> pa.ListArray | pa.LargeListArray | None:

@@ -35,7 +35,7 @@ from merlin.dag.selector import ColumnSelector
 from merlin.schema import ColumnSchema, Schema
 from nvtabular.ops import Categorify
 
-from t4r_dmt.preprocess.lists import arrow_list, flat_to_list, is_cudf, list_to_flat
+from t4r_dmt.preprocess.lists import arrow_flat, arrow_list, flat_to_list, is_cudf, list_to_flat
 
 NULL_CODE = 1
 OOV_CODE = 2
@@ -118,38 +118,28 @@ class SharedCategorify(Categorify):
             name = self.storage_name[column]
             series = df[column]
             arrow = arrow_list(series)
-            if arrow is not None:  # Arrow-backed list column: encode the leaves, keep the offsets
-                offsets = arrow.offsets.to_numpy().astype(np.int64)
-                codes = self.encode_arrow(name, arrow.flatten())
-                encoded[column] = flat_to_list(codes, offsets - offsets[0]).array
-            elif len(series) and _is_list(series):
-                values, offsets = list_to_flat(series)
+            if arrow is not None or (len(series) and _is_list(series)):  # encode the leaves, keep the offsets
+                values, offsets = arrow_flat(arrow) if arrow is not None else list_to_flat(series)
                 encoded[column] = flat_to_list(self.encode(name, values), offsets).array
             else:
                 encoded[column] = self.encode(name, series.to_numpy())
         return pd.DataFrame(encoded, index=df.index)  # arrays, not series: no index alignment
 
-    def encode(self, vocabulary: str, values: np.ndarray) -> np.ndarray:
-        """Codes of raw ``values`` (shape (N,)) in one fitted vocabulary: int64, shape (N,)."""
-        if vocabulary not in self.categories:
-            raise RuntimeError(f"vocabulary {vocabulary!r} is not fitted yet")
-        return _encode(values, _read_vocabulary(*_key(self.categories[vocabulary]), vocabulary))
+    def encode(self, vocabulary: str, values: np.ndarray | pa.Array) -> np.ndarray:
+        """Codes of raw ``values`` (shape (N,)) in one fitted vocabulary: int64, shape (N,).
 
-    def encode_arrow(self, vocabulary: str, values: pa.Array) -> np.ndarray:
-        """``encode`` of Arrow leaves; string leaves are looked up by Arrow (``pc.index_in``) without
-        turning each one into a Python ``str`` (same codes: exact string match, null -> 1)."""
+        Arrow string leaves (brands of Arrow-backed list columns) are looked up by Arrow (``pc.index_in``)
+        without turning each one into a Python ``str``: the same codes (exact string match, null -> 1)."""
         if vocabulary not in self.categories:
             raise RuntimeError(f"vocabulary {vocabulary!r} is not fitted yet")
         key = _key(self.categories[vocabulary])
-        strings = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
-        value_set = _arrow_vocabulary(*key, vocabulary) if strings else None
-        if value_set is None:
-            return _encode(values.to_numpy(zero_copy_only=False), _read_vocabulary(*key, vocabulary))
-        codes = _read_vocabulary(*key, vocabulary)[1]
-        position = pc.index_in(values, value_set=value_set, skip_nulls=True).fill_null(-1).to_numpy()
-        encoded = np.where(position >= 0, codes[np.maximum(position, 0)] if len(codes) else OOV_CODE, OOV_CODE)
-        encoded[values.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
-        return encoded.astype(np.int64, copy=False)
+        if isinstance(values, pa.Array):
+            strings = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
+            value_set = _arrow_vocabulary(*key, vocabulary) if strings else None
+            if value_set is not None:
+                return _encode_strings(values, value_set, _read_vocabulary(*key, vocabulary)[1])
+            values = values.to_numpy(zero_copy_only=False)
+        return _encode(values, _read_vocabulary(*key, vocabulary))
 
     def _compute_tags(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
         col_schema = super()._compute_tags(col_schema, input_schema)
@@ -218,4 +208,13 @@ def _encode(values: np.ndarray, vocabulary: tuple[pd.Index, np.ndarray]) -> np.n
     encoded = np.where(position >= 0, codes[np.maximum(position, 0)] if len(codes) else OOV_CODE, OOV_CODE)
     if values.dtype.kind not in "iub":  # integer ids cannot be null
         encoded[pd.isna(values)] = NULL_CODE
+    return encoded.astype(np.int64, copy=False)
+
+
+def _encode_strings(values: pa.Array, value_set: pa.Array, codes: np.ndarray) -> np.ndarray:
+    """``_encode`` of Arrow string leaves against the vocabulary's values as Arrow (``value_set``, positions as
+    in ``codes``): unknown -> 2, null -> 1."""
+    position = pc.index_in(values, value_set=value_set, skip_nulls=True).fill_null(-1).to_numpy()
+    encoded = np.where(position >= 0, codes[np.maximum(position, 0)] if len(codes) else OOV_CODE, OOV_CODE)
+    encoded[values.is_null().to_numpy(zero_copy_only=False)] = NULL_CODE
     return encoded.astype(np.int64, copy=False)
