@@ -117,7 +117,7 @@ def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[st
     from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
     from t4r_dmt.model.config import BEHAVIORS, load_config
-    from t4r_dmt.training.command import load_schema
+    from t4r_dmt.training.command import external_loop, load_schema
 
     unknown = sorted(set(behaviors) - set(BEHAVIORS))
     if not behaviors or unknown:
@@ -133,7 +133,7 @@ def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[st
     TensorflowMetadata.from_merlin_schema(schema.excluding_by_name(dropped)).to_proto_text_file(str(view))
     configs: dict[str, str] = {}
     for preset in presets:
-        if preset.startswith("gbdt"):
+        if external_loop(preset) is not None:  # not a DMT config: GBDT reads no sequence
             configs[preset] = preset
             continue
         config = load_config(preset)
@@ -175,6 +175,7 @@ def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str]) -> dict[str, float]:
     """Train one (preset, seed) and, with a truth folder, validate it: the record of one table cell."""
     from t4r_dmt.analysis import validate_run
+    from t4r_dmt.training.command import external_loop
 
     data, truth, run_dir, preset, seed, epochs, config, windows = job
     cached = run_dir / "record.json"
@@ -183,7 +184,7 @@ def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str]) -> 
     start = time.perf_counter()
     record = {k: float(v) for k, v in _train(data, run_dir, config, seed, epochs, windows).items()}
     record["seconds"] = time.perf_counter() - start
-    if truth is not None and not preset.startswith("gbdt"):
+    if truth is not None and external_loop(preset) is None:
         check = validate_run(run_dir, data, truth)
         record["spearman"] = check.spearman
         record["relevance_ndcg@10"] = check.relevance_ndcg
