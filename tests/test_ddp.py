@@ -69,9 +69,23 @@ def test_two_processes_match_one_and_see_disjoint_rows(setup):
     assert weights[0].keys() == weights[1].keys()
     for name, value in weights[0].items():
         torch.testing.assert_close(value, weights[1][name], atol=1e-5, rtol=1e-4, msg=name)
+    # Per-row scores of the evaluation window agree too. Rank metrics (AUC, NDCG) are deliberately not
+    # compared: near-tied scores whose last bits depend on the CPU's float kernels can swap places, so a
+    # rank metric may differ between two correct runs (seen: ndcg@10 0.6007 vs 0.6078 on an AMD EPYC).
+    from t4r_dmt.training.predict import PredictArguments
+    from t4r_dmt.training.predict import run as predict
+
+    scores = []
+    for out in (ddp_out, single_out):
+        predict(PredictArguments(run=str(out), data=str(root / "data"), window=2, split="valid",
+                                 out=str(out / "scores.parquet")))
+        scores.append(pd.read_parquet(out / "scores.parquet"))
+    assert len(scores[0]) == len(scores[1]) > 0
+    pd.testing.assert_frame_equal(scores[0][["request_id", "product_id"]], scores[1][["request_id", "product_id"]])
+    for key in ("p_click", "p_order", "score"):
+        assert scores[0][key].to_numpy() == pytest.approx(scores[1][key].to_numpy(), abs=1e-4), key
     metrics = [json.loads((out / "metrics.json").read_text())["windows"][0] for out in (ddp_out, single_out)]
-    for key in ("auc_click", "auc_order", "logloss_click", "ndcg@10"):
-        assert metrics[0][key] == pytest.approx(metrics[1][key], abs=1e-4), key
+    assert metrics[0]["logloss_click"] == pytest.approx(metrics[1]["logloss_click"], abs=1e-4)
     assert metrics[0]["n_rows"] == metrics[1]["n_rows"] > 0
 
 
