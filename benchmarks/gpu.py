@@ -79,13 +79,14 @@ def run(batch: int = 2048, steps: int = 20, warmup: int = 3, dtype: str = "float
     from model import SIZES, _batch, _schema  # benchmarks/model.py
 
     from t4r_dmt.io_utils import write_json
-    from t4r_dmt.model import build_model, load_config
+    from t4r_dmt.model import build_model
+    from t4r_dmt.presets import load_preset
 
     device = torch.device("cuda")
     amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == "bfloat16")
     size = SIZES["paper"]
     size = type(size)(**{**size.__dict__, "batch_size": batch})
-    config = load_config("dmt")
+    config = load_preset("dmt")
     torch.manual_seed(0)
     model = build_model(_schema(size), config).to(device).train()
     x, y = _batch(size, model.max_sequence_length)

@@ -114,11 +114,12 @@ def measure(size_name: str, steps: int, warmup: int) -> dict[str, Any]:
     """Build the model, run ``warmup`` then ``steps`` forward+backward passes, return the numbers."""
     import torch
 
-    from t4r_dmt.model import DMTConfig, build_model, load_config
+    from t4r_dmt.model import DMTConfig, build_model
+    from t4r_dmt.presets import load_preset
 
     size = SIZES[size_name]
     torch.manual_seed(0)
-    data = load_config("dmt").to_dict()
+    data = load_preset("dmt").to_dict()
     for key, value in size.preset_overrides.items():
         data[key] = {**data[key], **value}
     model = build_model(_schema(size), DMTConfig.from_dict(data))

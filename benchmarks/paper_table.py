@@ -45,7 +45,7 @@ from typing import Any
 from t4r_dmt.io_utils import atomic_path, write_json
 
 TABLE1 = ("gbdt", "dnn", "din", "dien", "dmt_trans", "dmt")
-GBDT_VARIANTS = ("gbdt_current_window", "gbdt_no_history", "gbdt_current_no_history")  # presets in configs/
+GBDT_VARIANTS = ("gbdt_current_window", "gbdt_no_history", "gbdt_current_no_history")  # presets in t4r_dmt/configs/
 GBDT_ABLATION = ("gbdt", *GBDT_VARIANTS, "dnn", "dmt")
 BEHAVIOUR_ABLATION = ("dmt_click", "dmt_click_cart", "dmt")
 MULTITASK_ABLATION = ("dmt_single_task", "dmt_shared_bottom", "dmt")
@@ -116,8 +116,10 @@ def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[st
     the merlin loader cannot batch). Returns (data view, preset -> config path or name)."""
     from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
-    from t4r_dmt.model.config import BEHAVIORS, load_config
-    from t4r_dmt.training.command import external_loop, load_schema
+    from t4r_dmt.model.config import DMTConfig
+    from t4r_dmt.presets import load_preset
+    from t4r_dmt.run_folder import load_schema
+    from t4r_dmt.schema import BEHAVIORS
 
     unknown = sorted(set(behaviors) - set(BEHAVIORS))
     if not behaviors or unknown:
@@ -133,10 +135,10 @@ def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[st
     TensorflowMetadata.from_merlin_schema(schema.excluding_by_name(dropped)).to_proto_text_file(str(view))
     configs: dict[str, str] = {}
     for preset in presets:
-        if external_loop(preset) is not None:  # not a DMT config: GBDT reads no sequence
+        config = load_preset(preset)
+        if not isinstance(config, DMTConfig):  # GBDT reads no sequence
             configs[preset] = preset
             continue
-        config = load_config(preset)
         config.behaviors = [b for b in config.behaviors if b in behaviors]
         path = work / "configs" / f"{preset}.json"
         write_json(path, config.to_dict())
@@ -158,9 +160,9 @@ def _copy_window(source: Path, target: Path, dropped: list[str]) -> None:
 
 def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
            windows: str = "") -> dict[str, float]:
+    from t4r_dmt.commands.train import run as train
+    from t4r_dmt.metrics.results import RunResults
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-    from t4r_dmt.training.command import run as train
-    from t4r_dmt.training.results import RunResults
 
     if (run_dir / "metrics.json").exists() and (run_dir / "done").exists():
         return dict(RunResults.load(run_dir).average)  # finished by an earlier call with the same --work
@@ -175,7 +177,7 @@ def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str]) -> dict[str, float]:
     """Train one (preset, seed) and, with a truth folder, validate it: the record of one table cell."""
     from t4r_dmt.analysis import validate_run
-    from t4r_dmt.training.command import external_loop
+    from t4r_dmt.presets import load_preset
 
     data, truth, run_dir, preset, seed, epochs, config, windows = job
     cached = run_dir / "record.json"
@@ -184,7 +186,7 @@ def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str]) -> 
     start = time.perf_counter()
     record = {k: float(v) for k, v in _train(data, run_dir, config, seed, epochs, windows).items()}
     record["seconds"] = time.perf_counter() - start
-    if truth is not None and external_loop(preset) is None:
+    if truth is not None and load_preset(preset).family != "gbdt":
         check = validate_run(run_dir, data, truth)
         record["spearman"] = check.spearman
         record["relevance_ndcg@10"] = check.relevance_ndcg
@@ -200,9 +202,9 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
                   windows: str = "") -> dict[str, Any]:
     """Train every preset for every seed (the DMT ablations for the first ``ablation_seeds``); write
     ``out/paper_table.json`` and ``.md``; return the JSON object."""
-    from t4r_dmt.model.config import CONFIG_DIR
+    from t4r_dmt.presets import preset_names
 
-    unknown = [p for p in presets if not (CONFIG_DIR / f"{p}.json").is_file()]
+    unknown = [p for p in presets if p not in preset_names()]
     if unknown:
         raise ValueError(f"unknown preset(s) {unknown}; known: {', '.join(ALL_PRESETS)}")
     ablation_seeds = seeds if ablation_seeds is None else ablation_seeds

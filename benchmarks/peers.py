@@ -97,9 +97,8 @@ def load_data(settings: Settings) -> Data:
     import pandas as pd
     from merlin.schema import Tags
 
-    from t4r_dmt.training.arguments import parse_windows
-    from t4r_dmt.training.command import load_schema
-    from t4r_dmt.training.windows import list_windows, window_path
+    from t4r_dmt.run_folder import load_schema
+    from t4r_dmt.windows import list_windows, parse_windows, window_path
 
     task_dir = Path(settings.data) / "ranking"
     schema = load_schema(task_dir)
@@ -137,9 +136,10 @@ def _dmt(data: Data, settings: Settings) -> tuple[Any, Any]:
     """The ``dmt`` preset; inputs: the T4R input dict (each list at its own length)."""
     import torch
 
-    from t4r_dmt.model import build_model, load_config
+    from t4r_dmt.model import build_model
+    from t4r_dmt.presets import load_preset
 
-    model = build_model(data.schema, load_config("dmt"))
+    model = build_model(data.schema, load_preset("dmt"))
 
     def inputs(frames: Frames, rows: slice) -> dict[str, torch.Tensor]:
         x = {k: torch.from_numpy(v[rows]) for k, v in frames.scalars.items()}

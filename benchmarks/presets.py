@@ -35,12 +35,12 @@ def lift_share(auc: float, oracle: float) -> float:
 def run(presets: tuple[str, ...] = DEFAULT_PRESETS, seeds: int = 1, epochs: float = 1.0,
         users: int = 2000, items: int = 1000, days: int = 4, requests_per_day: int = 1500,
         out: Path = RESULTS) -> dict[str, Any]:
+    from t4r_dmt.commands.train import run as train
     from t4r_dmt.preprocess.arguments import PreprocessArguments
     from t4r_dmt.preprocess.command import run as preprocess
     from t4r_dmt.synth.command import SynthArguments
     from t4r_dmt.synth.command import run as synth
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-    from t4r_dmt.training.command import run as train
 
     rows: dict[str, list[dict[str, float]]] = {p: [] for p in presets}
     oracles: list[dict[str, float]] = []

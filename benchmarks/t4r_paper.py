@@ -8,7 +8,7 @@ HR@20 (= recall@20) and MRR@20 are averaged over the windows ("average over time
 (mean ± std).
 
 Models: popularity and V-SkNN (:mod:`t4r_dmt.baselines`), the paper's GRU baseline, and the transformers
-through T4R's configs (``configs/<preset>.json``); the side-information variants need a data set with
+through T4R's configs (``t4r_dmt/configs/<preset>.json``); the side-information variants need a data set with
 side features (REES46: category, brand, behaviour, time).
 
 Usage::
@@ -60,7 +60,7 @@ class ModelSpec:
     Attributes
     ----------
     label: row label (the paper's name).
-    kind: ``t4r`` (a ``configs/<preset>.json`` next-item preset trained by the T4R loop), ``popularity``
+    kind: ``t4r`` (a ``t4r_dmt/configs/<preset>.json`` next-item preset trained by the T4R loop), ``popularity``
         or ``v-sknn``.
     preset: preset name (``t4r`` rows only).
     group: table section, one of ``GROUPS``.
@@ -192,7 +192,7 @@ def default_windows(task_dir: Path, split: str, min_sessions: int) -> str:
     near-empty windows (a partial first or last day, a quiet night hour) are left out."""
     import pyarrow.parquet as pq
 
-    from t4r_dmt.training.windows import list_windows
+    from t4r_dmt.windows import list_windows
 
     full = [w for w in list_windows(task_dir)
             if pq.ParquetFile(task_dir / f"{w:04d}" / f"{split}.parquet").metadata.num_rows >= min_sessions]
@@ -211,13 +211,13 @@ def default_windows(task_dir: Path, split: str, min_sessions: int) -> str:
 
 def run_model(name: str, args: BenchmarkArguments, data_dir: Path, windows: str, seed: int) -> list[dict[str, Any]]:
     """Window records of one model and seed (the runs are kept under ``WORK/runs/<model>/seed<seed>``)."""
-    from t4r_dmt.training.results import RunResults
+    from t4r_dmt.metrics.results import RunResults
 
     spec = MODELS[name]
     run_dir = Path(args.work) / "runs" / name / f"seed{seed}"
     if spec.kind != "t4r":
         from t4r_dmt.baselines import Popularity, VSkNN, catalogue_size, evaluate_scorer
-        from t4r_dmt.training.command import load_schema
+        from t4r_dmt.run_folder import load_schema
 
         task_dir = data_dir / "sessions"
         n_items = catalogue_size(load_schema(task_dir))
@@ -226,8 +226,8 @@ def run_model(name: str, args: BenchmarkArguments, data_dir: Path, windows: str,
         RunResults(task="next-item", model=name, config=dataclasses.asdict(scorer.config),
                    windows=records).write(run_dir)
         return records
+    from t4r_dmt.commands.train import run
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-    from t4r_dmt.training.command import run
 
     result = run(
         DataArguments(data=str(data_dir), out=str(run_dir), config=spec.preset, task="next-item",

@@ -67,14 +67,15 @@ def run(data: str, batch: int = 256, steps: int = 20, warmup: int = 3, tag: str 
 
     import t4r_dmt.training.dense_loader  # noqa: F401  (registers the "dense" engine)
     from t4r_dmt.io_utils import write_json
-    from t4r_dmt.model import build_model, load_config
-    from t4r_dmt.training.command import load_schema
-    from t4r_dmt.training.windows import list_windows, window_path
+    from t4r_dmt.model import build_model
+    from t4r_dmt.presets import load_preset
+    from t4r_dmt.run_folder import load_schema
+    from t4r_dmt.windows import list_windows, window_path
 
     task_dir = Path(data) / "ranking"
     schema = load_schema(task_dir)
     torch.manual_seed(0)
-    model = build_model(schema, load_config("dmt"))
+    model = build_model(schema, load_preset("dmt"))
     model.train()
     path = window_path(task_dir, list_windows(task_dir)[0], "train")
     batches, n_batches, start = [], 0, time.perf_counter()

@@ -40,14 +40,14 @@ ARGUMENTS = (DemoArguments,)
 
 def run(args: DemoArguments) -> dict[str, Any]:
     """Run the whole chain into ``args.out`` (replacing an earlier demo there)."""
+    from t4r_dmt.analysis.report import ReportArguments
+    from t4r_dmt.analysis.report import run as report
+    from t4r_dmt.commands.train import run as train
     from t4r_dmt.preprocess.arguments import PreprocessArguments
     from t4r_dmt.preprocess.command import run as preprocess
     from t4r_dmt.synth.command import SynthArguments
     from t4r_dmt.synth.command import run as synth
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-    from t4r_dmt.training.command import run as train
-    from t4r_dmt.training.report import ReportArguments
-    from t4r_dmt.training.report import run as report
 
     out = Path(args.out)
     if out.exists():

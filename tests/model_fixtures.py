@@ -26,7 +26,8 @@ import pandas as pd
 from merlin.schema import ColumnSchema, Schema, Tags
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
-BEHAVIORS = ("click", "cart", "order")
+from t4r_dmt.schema import BEHAVIORS
+
 NEIGHBORS = 6  # 3 items above + 3 below
 DENSE = ("user_click_count_7d", "item_price_norm")
 FIRST_CODE = 3

@@ -19,13 +19,16 @@ from t4r_dmt.baselines.ranking import (
     sequence_aggregates,
     tabular_features,
 )
-from t4r_dmt.model import DMTConfig, build_model, load_config
+from t4r_dmt.model import DMTConfig, build_model
 from t4r_dmt.model.baseline_network import BaselineNetwork, BaselineOutput, build_interest
 from t4r_dmt.model.bias_inputs import SelectiveBiasTower
-from t4r_dmt.model.config import ABLATION_PRESETS, BASELINE_PRESETS
 from t4r_dmt.model.dien import AUGRUCell, InterestEvolution, auxiliary_loss
 from t4r_dmt.model.inputs import BiasBatch
 from t4r_dmt.model.sequence_interest import MeanPoolInterest, TargetAttentionInterest, masked_softmax
+from t4r_dmt.presets import load_preset, preset_names
+
+BASELINE_PRESETS = preset_names("baseline")
+ABLATION_PRESETS = ("dmt_click", "dmt_click_cart", "dmt_bias_position", "dmt_bias_page", "dmt_bias_neighbors")
 
 
 @pytest.fixture(scope="module")
@@ -87,16 +90,15 @@ def test_gbdt_config_validation(tmp_path: Path) -> None:
         GBDTConfig(feature_fraction=1.5)
     with pytest.raises(ValueError, match="score_weights"):
         GBDTConfig(score_weights=[1.0])
-    bad = tmp_path / "g.json"
-    bad.write_text(json.dumps({"trees": 3}))
     with pytest.raises(ValueError, match="unknown gbdt config key"):
-        GBDTConfig.load(bad)
-    assert GBDTConfig.load(Path(__file__).resolve().parents[1] / "configs" / "gbdt.json") == GBDTConfig()
+        GBDTConfig.from_dict({"trees": 3})
+    with pytest.raises(ValueError, match="a GBDTConfig has family 'gbdt'"):
+        GBDTConfig(family="dmt")
 
 
 def test_gbdt_runs_the_window_loop(fixture: RankingFixture, tmp_path: Path) -> None:
+    from t4r_dmt.commands.train import run
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-    from t4r_dmt.training.command import run
 
     data = tmp_path / "data"
     data.mkdir()
@@ -113,7 +115,7 @@ def test_gbdt_ablation_variants_fit_window_t_alone_and_drop_target_history(fixtu
                                                                           tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     from t4r_dmt.baselines.ranking import gbdt
-    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+    from t4r_dmt.run_folder import DataArguments
 
     spec = GBDTFeatures.from_schema(fixture.schema, target_history=False)
     table = tabular_features(pd.read_parquet(fixture.path(1)), spec)
@@ -123,46 +125,38 @@ def test_gbdt_ablation_variants_fit_window_t_alone_and_drop_target_history(fixtu
         GBDTConfig(train_windows="last")
     seen: list[tuple[int, int]] = []
 
-    def record(train: pd.DataFrame, evaluate: pd.DataFrame, spec: GBDTFeatures, config: GBDTConfig,
-               seed: int = 0) -> pd.DataFrame:
-        seen.append((len(train), len(spec.columns)))
-        return fit_predict(train, evaluate, spec, GBDTConfig(n_estimators=5), seed)
+    class Recording(gbdt.GBDTModels):
+        def __init__(self, train: pd.DataFrame, spec: GBDTFeatures, config: GBDTConfig, seed: int) -> None:
+            seen.append((len(train), len(spec.columns)))
+            super().__init__(train, spec, GBDTConfig(n_estimators=5), seed)
 
-    monkeypatch.setattr(gbdt, "fit_predict", record)
+    monkeypatch.setattr(gbdt, "GBDTModels", Recording)
     data = tmp_path / "data"
     data.mkdir()
     (data / "ranking").symlink_to(fixture.root)
     rows = [len(pd.read_parquet(fixture.path(w))) for w in (1, 2)]
     for train_windows, expected in (("all", [rows[0], rows[0] + rows[1]]), ("current", rows)):
         seen.clear()
-        config = tmp_path / train_windows / "gbdt.json"
-        config.parent.mkdir()
-        config.write_text(json.dumps({"train_windows": train_windows, "target_history": False}))
-        gbdt.run(DataArguments(data=str(data), out=str(tmp_path / f"run_{train_windows}"), config=str(config)),
-                 RunTrainingArguments(output_dir=str(tmp_path / "t"), report_to=[]))
+        gbdt.run(DataArguments(data=str(data), out=str(tmp_path / f"run_{train_windows}")),
+                 GBDTConfig(train_windows=train_windows, target_history=False), seed=0)
         assert [n for n, _ in seen] == expected
 
 
-def test_gbdt_presets_are_routed_by_name_and_read_their_own_file(tmp_path: Path) -> None:
-    """Every ``gbdt`` / ``gbdt_*`` config (preset or file) runs the GBDT loop and reads its own fields."""
-    from t4r_dmt.baselines.ranking import gbdt
-    from t4r_dmt.training.arguments import DataArguments
-    from t4r_dmt.training.command import external_loop
-
-    for config in ("gbdt", "gbdt_no_history", "gbdt_current_window", str(tmp_path / "gbdt_mine.json")):
-        assert external_loop(config) == "t4r_dmt.baselines.ranking.gbdt"
-    for config in ("dmt", "din", "gbdtx", str(tmp_path / "my_gbdt.json")):
-        assert external_loop(config) is None
+def test_gbdt_presets_read_their_own_file(tmp_path: Path) -> None:
+    """Every preset of family ``gbdt`` loads as a GBDTConfig with its own fields."""
+    from t4r_dmt.presets import load_preset
 
     def config_of(name: str) -> GBDTConfig:
-        return gbdt._config(DataArguments(data=str(tmp_path), out=str(tmp_path / "run"), config=name))
+        config = load_preset(name)
+        assert isinstance(config, GBDTConfig)
+        return config
 
     assert config_of("gbdt") == GBDTConfig()
     assert config_of("gbdt_current_window") == GBDTConfig(name="gbdt_current_window", train_windows="current")
     assert config_of("gbdt_no_history") == GBDTConfig(name="gbdt_no_history", target_history=False)
     assert config_of("gbdt_current_no_history") == GBDTConfig(name="gbdt_current_no_history",
                                                               train_windows="current", target_history=False)
-    with pytest.raises(ValueError, match="unknown gbdt preset 'gbdt_deep'; known: gbdt, gbdt_current_no_history"):
+    with pytest.raises(ValueError, match="unknown preset 'gbdt_deep'; choose one of .*gbdt, gbdt_current_no_history"):
         config_of("gbdt_deep")
     with pytest.raises(FileNotFoundError, match="gbdt_none.json does not exist"):
         config_of(str(tmp_path / "gbdt_none.json"))
@@ -223,7 +217,7 @@ def test_dien_auxiliary_loss_and_padding() -> None:
 # ---------------------------------------------------------------- presets
 @pytest.mark.parametrize("preset", BASELINE_PRESETS)
 def test_baseline_presets_build_and_train(fixture: RankingFixture, batch: tuple[dict, dict], preset: str) -> None:
-    paper = load_config(preset)
+    paper = load_preset(preset)
     assert paper.interest.kind == {"dnn": "mean", "din": "din", "dien": "dien"}[preset]
     config = tiny_config(name=preset, behaviors=paper.behaviors, interest=paper.interest.__dict__,
                          multitask={"kind": "shared_bottom"}, bias={"enabled": "off"})
@@ -253,14 +247,14 @@ def test_baseline_presets_build_and_train(fixture: RankingFixture, batch: tuple[
 
 
 def test_ablation_presets_differ_from_dmt_only_where_named() -> None:
-    dmt = load_config("dmt").to_dict()
+    dmt = load_preset("dmt").to_dict()
     changed = {}
     for preset in ABLATION_PRESETS:
-        cfg = load_config(preset).to_dict()
+        cfg = load_preset(preset).to_dict()
         changed[preset] = sorted(k for k in cfg if cfg[k] != dmt[k] and k != "name")
     assert changed == {"dmt_click": ["behaviors"], "dmt_click_cart": ["behaviors"], "dmt_bias_position": ["bias"],
                        "dmt_bias_page": ["bias"], "dmt_bias_neighbors": ["bias"]}
-    assert load_config("dmt_bias_page").bias.inputs == ["page"]
+    assert load_preset("dmt_bias_page").bias.inputs == ["page"]
 
 
 def test_selective_bias_tower_ignores_left_out_inputs(fixture: RankingFixture) -> None:
@@ -291,9 +285,9 @@ def test_config_validation_of_new_fields() -> None:
     with pytest.raises(ValueError, match="bias.inputs entries must be one of"):
         DMTConfig.from_dict({"bias": {"inputs": ["slot"]}})
     with pytest.raises(ValueError, match="is a DMT ablation only"):
-        build_model(_schema(), DMTConfig.from_dict({**tiny_config().to_dict(), "interest": {"kind": "mean"},
+        build_model(_schema(), DMTConfig.from_dict({**tiny_config().to_dict(), "family": "baseline", "interest": {"kind": "mean"},
                                                     "multitask": {"kind": "single_task"}}))
-    assert load_config("dmt").interest.kind == "transformer"
+    assert load_preset("dmt").interest.kind == "transformer"
 
 
 def _schema():  # the module fixture's schema without writing files

@@ -49,7 +49,7 @@ def test_two_processes_match_one_and_see_disjoint_rows(setup):
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
 
-    from t4r_dmt.training.command import run
+    from t4r_dmt.commands.train import run
 
     run(DataArguments(data=str(root / "data"), out=str(single_out), config=str(root / "tiny_nodrop.json")),
         RunTrainingArguments(output_dir=str(single_out / "trainer"), per_device_train_batch_size=32,
@@ -126,7 +126,7 @@ def test_finish_distributed_tears_the_group_down(tmp_path):
     aborts ("terminate called without an active exception", pytorch/pytorch#190489)."""
     import torch.distributed as dist
 
-    from t4r_dmt.training.command import finish_distributed
+    from t4r_dmt.training.runner import finish_distributed
 
     store = dist.FileStore(str(tmp_path / "store"), 1)
     dist.init_process_group("gloo", store=store, rank=0, world_size=1)

@@ -66,8 +66,8 @@ def test_model_on_gpu_matches_cpu(fixture):
 @pytest.mark.gpu
 @needs_cuda
 def test_training_window_on_gpu(fixture, tmp_path):
+    from t4r_dmt.commands.train import run
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-    from t4r_dmt.training.command import run
 
     config = tmp_path / "tiny.json"
     config.write_text(json.dumps(tiny_config().to_dict()))

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from t4r_dmt.errors import InputError
-from t4r_dmt.training.results import RunResults, metric_file_stem, plot_windows, validate_metrics_json
+from t4r_dmt.metrics.results import RunResults, metric_file_stem, plot_windows, validate_metrics_json
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

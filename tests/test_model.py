@@ -13,7 +13,10 @@ from model_fixtures import write_ranking_fixture as write_fixture
 from sklearn.metrics import roc_auc_score
 from transformers4rec import torch as tr
 
-from t4r_dmt.model import PRESETS, DMTNetwork, build_model, export_torchscript, load_config
+from t4r_dmt.model import DMTNetwork, build_model, export_torchscript
+from t4r_dmt.presets import load_preset
+
+PRESETS = ("dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task")
 
 SEQ_COLUMNS = [f"{b}_{c}_seq" for b in ("click", "cart", "order") for c in ("item_id", "category", "brand")]
 
@@ -65,7 +68,7 @@ def test_build_reads_names_and_sizes_from_the_schema(fixture: RankingFixture) ->
 
 @pytest.mark.parametrize("preset", PRESETS)
 def test_every_preset_builds_and_trains(fixture: RankingFixture, batch: tuple[dict, dict], preset: str) -> None:
-    paper = load_config(preset)
+    paper = load_preset(preset)
     config = tiny_config(name=preset, multitask={"kind": paper.multitask.kind},
                          bias={"enabled": paper.bias.enabled})
     torch.manual_seed(0)

@@ -7,21 +7,22 @@ from pathlib import Path
 
 import pytest
 
-from t4r_dmt.model import PRESETS, DMTConfig, load_config
-from t4r_dmt.model.config import CONFIG_DIR
+from t4r_dmt.model import DMTConfig
+from t4r_dmt.presets import load_preset, preset_dir, preset_names
 
 
 def test_every_preset_has_a_json_file_that_round_trips() -> None:
-    assert set(PRESETS) == {"dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task"}
-    for name in PRESETS:
-        config = load_config(name)
+    assert {"dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task"} <= set(preset_names("dmt"))
+    for name in preset_names("dmt") + preset_names("baseline"):
+        config = load_preset(name)
+        assert isinstance(config, DMTConfig)
         assert config.name == name
         assert DMTConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-        assert json.loads((CONFIG_DIR / f"{name}.json").read_text()) == config.to_dict()
+        assert json.loads((preset_dir() / f"{name}.json").read_text()) == config.to_dict()
 
 
 def test_paper_defaults() -> None:
-    c = load_config("dmt")
+    c = load_preset("dmt")
     t = c.transformer
     assert (t.d_model, t.d_ff, t.n_heads, t.n_layers, t.n_decoder_layers, t.dropout) == (80, 320, 4, 1, 1, 0.1)
     assert t.position_encoding == "learned" and t.encoder == "bert"
@@ -31,29 +32,29 @@ def test_paper_defaults() -> None:
     assert (c.bias.enabled, c.bias.units, c.bias.dropout) == ("auto", [32, 16], 0.5)
     assert (c.loss.task_weights, c.loss.order_label) == ([1.0, 1.0], "ctcvr")
     assert c.embeddings.token_dim == 80
-    assert load_config("dmt_no_bias").bias.enabled == "off"
-    assert load_config("dmt_trans").multitask.kind == "towers"
-    assert load_config("dmt_shared_bottom").multitask.kind == "shared_bottom"
-    assert load_config("dmt_single_task").multitask.kind == "single_task"
+    assert load_preset("dmt_no_bias").bias.enabled == "off"
+    assert load_preset("dmt_trans").multitask.kind == "towers"
+    assert load_preset("dmt_shared_bottom").multitask.kind == "shared_bottom"
+    assert load_preset("dmt_single_task").multitask.kind == "single_task"
 
 
 def test_load_config_from_a_path(tmp_path: Path) -> None:
     path = tmp_path / "mine.json"
-    path.write_text(json.dumps({"name": "mine", "behaviors": [], "loss": {"order_label": "cvr"}}))
-    config = load_config(path)
+    path.write_text(json.dumps({"name": "mine", "family": "dmt", "behaviors": [], "loss": {"order_label": "cvr"}}))
+    config = load_preset(path)
     assert (config.name, config.behaviors, config.loss.order_label) == ("mine", [], "cvr")
     assert config.transformer.d_model == 80  # unspecified fields keep their defaults
 
 
 def test_load_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown preset 'dmtx'"):
-        load_config("dmtx")
+        load_preset("dmtx")
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        load_config(tmp_path / "absent.json")
+        load_preset(tmp_path / "absent.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
-        load_config(bad)
+        load_preset(bad)
 
 
 @pytest.mark.parametrize(
@@ -84,6 +85,9 @@ def test_load_config_errors(tmp_path: Path) -> None:
         ({"loss": {"task_weights": [1.0, -1.0]}}, "loss.task_weights must be >= 0"),
         ({"loss": {"pos_weights": [1.0]}}, "loss.pos_weights needs one value > 0 per task"),
         ({"loss": {"order_label": "order"}}, "loss.order_label must be one of ctcvr, cvr"),
+        ({"family": "gbdt"}, "family must be one of dmt, baseline; got 'gbdt'"),
+        ({"family": "baseline"}, "family 'baseline' does not match interest.kind 'transformer'"),
+        ({"family": "dmt", "interest": {"kind": "din"}}, "family 'dmt' does not match interest.kind 'din'"),
     ],
 )
 def test_validation_errors(data: dict, match: str) -> None:
@@ -94,3 +98,8 @@ def test_validation_errors(data: dict, match: str) -> None:
 def test_input_projection_allows_any_token_width() -> None:
     config = DMTConfig.from_dict({"embeddings": {"item_dim": 8, "input_projection": True}})
     assert config.embeddings.token_dim == 40
+
+
+def test_family_follows_the_interest_kind_when_a_saved_config_has_none() -> None:
+    assert DMTConfig.from_dict({}).family == "dmt"
+    assert DMTConfig.from_dict({"interest": {"kind": "mean"}}).family == "baseline"

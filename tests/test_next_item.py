@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import torch
 
+from t4r_dmt.presets import load_preset, preset_names
 from t4r_dmt.training.next_item import (
     BODY_MASKINGS,
-    CONFIG_DIR,
     ItemMultipliedSum,
     NextItemConfig,
     ReplacedTokenDetectionHead,
@@ -63,7 +63,7 @@ def sessions_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def schema(sessions_dir):
-    from t4r_dmt.training.command import load_schema
+    from t4r_dmt.run_folder import load_schema
 
     return load_schema(sessions_dir / "sessions")
 
@@ -115,24 +115,23 @@ def test_config_errors(kwargs, message):
 
 
 def test_presets_load_build_and_round_trip(schema, tmp_path):
-    presets = sorted(p.stem for p in CONFIG_DIR.glob("*.json")
-                     if json.loads(p.read_text()).get("task") == "next-item")
+    presets = preset_names("next_item")
     assert {"xlnet_clm", "xlnet_mlm", "xlnet_plm", "xlnet_rtd", "bert_mlm", "electra_rtd", "gpt2_clm", "gru_clm",
             "xlnet_clm_concat", "xlnet_clm_concat_sohe", "xlnet_clm_elementwise", "xlnet_clm_behaviour"} <= set(presets)
     for name in presets:
-        config = NextItemConfig.load(name)
+        config = load_preset(name)
+        assert isinstance(config, NextItemConfig)
         assert config.name == name and config.masking in BODY_MASKINGS[config.transformer]
         model = build_next_item_model(schema, config)  # every preset builds on the session schema
         assert set(model.heads[0].body[0].schema.column_names) == set(config.features)
         path = tmp_path / f"{name}.json"
-        path.write_text(json.dumps({"task": "next-item", **config.to_dict()}))
-        assert NextItemConfig.load(str(path)) == config
+        path.write_text(json.dumps(config.to_dict()))
+        assert load_preset(path) == config
     assert NextItemConfig().item_dim == 64 and tiny(item_embedding_dim=24).item_dim == 24
-    with pytest.raises(FileNotFoundError, match="next-item config .*nope.json not found"):
-        NextItemConfig.load("nope")
-    (tmp_path / "ranking.json").write_text(json.dumps({"task": "ranking"}))
-    with pytest.raises(ValueError, match="is a 'ranking' config; --task next-item needs a next-item preset"):
-        NextItemConfig.load(str(tmp_path / "ranking.json"))
+    with pytest.raises(ValueError, match="unknown next-item config key"):
+        NextItemConfig.from_dict({"task": "next-item"})
+    with pytest.raises(ValueError, match="a NextItemConfig has family 'next_item'"):
+        NextItemConfig(family="dmt")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,11 +287,11 @@ def test_select_features_names_unknown_columns(schema):
 # The incremental loop with a next-item preset
 # --------------------------------------------------------------------------------------------------
 def test_train_command_runs_next_item_windows(sessions_dir, tmp_path):
+    from t4r_dmt.commands.train import run
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-    from t4r_dmt.training.command import run
 
     config = tmp_path / "tiny_gru.json"
-    config.write_text(json.dumps({"task": "next-item", **dataclasses.asdict(tiny(transformer="gru", n_head=1, name="tiny_gru"))}))
+    config.write_text(json.dumps(dataclasses.asdict(tiny(transformer="gru", n_head=1, name="tiny_gru"))))
     result = run(DataArguments(data=str(sessions_dir), out=str(tmp_path / "run"), config=str(config),
                                task="next-item", eval_split="test"),
                  RunTrainingArguments(output_dir=str(tmp_path / "run" / "trainer"), report_to=[], seed=3,

@@ -113,8 +113,8 @@ def test_benchmark_errors(paper_table: ModuleType, tmp_path: Path) -> None:
 
 
 def test_restrict_behaviors_trims_schema_and_configs(paper_table: ModuleType, tmp_path: Path) -> None:
-    from t4r_dmt.model import load_config
-    from t4r_dmt.training.command import load_schema
+    from t4r_dmt.presets import load_preset
+    from t4r_dmt.run_folder import load_schema
 
     data = tmp_path / "data"
     write_ranking_fixture(data / "ranking", n_windows=2)
@@ -122,6 +122,6 @@ def test_restrict_behaviors_trims_schema_and_configs(paper_table: ModuleType, tm
     names = set(load_schema(view / "ranking").column_names)
     assert "click_item_id_seq" in names and not {"cart_item_id_seq", "order_brand_seq"} & names
     assert (view / "ranking" / "0001" / "train.parquet").exists()
-    assert configs["gbdt"] == "gbdt" and load_config(configs["dmt"]).behaviors == ["click"]
+    assert configs["gbdt"] == "gbdt" and load_preset(configs["dmt"]).behaviors == ["click"]
     with pytest.raises(ValueError, match="--behaviors must name some of"):
         paper_table.restrict_behaviors(data, ("view",), ("dmt",), tmp_path / "work2")

@@ -44,7 +44,7 @@ def trained(tmp_path_factory):
     ))
     config = root / "tiny_dmt.json"
     config.write_text(json.dumps(tiny_config().to_dict()))
-    from t4r_dmt.training.command import run as train
+    from t4r_dmt.commands.train import run as train
 
     run_dir = root / "run"
     train(DataArguments(data=str(data), out=str(run_dir), config=str(config), windows="1:2"),

@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from t4r_dmt.preprocess.config import BEHAVIOR_EVENTS, COUNT_HORIZONS, RankingConfig
+from t4r_dmt.preprocess.config import COUNT_HORIZONS, RankingConfig
 from t4r_dmt.preprocess.ops import activity_columns
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
 from t4r_dmt.preprocess.workflow import output_columns
+from t4r_dmt.schema import BEHAVIOR_EVENTS
 
 LENGTHS = {"click": 3, "cart": 2, "order": 2}
 CONFIG = RankingConfig(click_length=3, cart_length=2, order_length=2, events_per_bucket=60)

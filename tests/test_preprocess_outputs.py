@@ -10,8 +10,8 @@ from merlin.schema import Tags
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 from test_preprocess import CONFIG, LENGTHS, make_logs
 
-from t4r_dmt.preprocess.config import BEHAVIORS
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
+from t4r_dmt.schema import BEHAVIORS
 
 
 @pytest.fixture(scope="module")

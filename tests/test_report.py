@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from transformers import HfArgumentParser
 
+from t4r_dmt.analysis.report import ARGUMENTS, ReportArguments, markdown_table, rewrite_argv, run
 from t4r_dmt.errors import InputError
-from t4r_dmt.training.report import ARGUMENTS, ReportArguments, markdown_table, rewrite_argv, run
-from t4r_dmt.training.results import RunResults
+from t4r_dmt.metrics.results import RunResults
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -35,7 +35,7 @@ def two_runs(tmp_path: Path) -> tuple[Path, Path]:
 def test_report_writes_table_and_plots(two_runs: tuple[Path, Path], tmp_path: Path,
                                        caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "out"
-    with caplog.at_level(logging.INFO, logger="t4r_dmt.training.report"):
+    with caplog.at_level(logging.INFO, logger="t4r_dmt.analysis.report"):
         summary = run(ReportArguments(runs=[str(p) for p in two_runs], out=str(out)))
     # dmt: auc (0.7 + 0.8) / 2 = 0.75, logloss 0.35; din: auc 0.6 (NaN window ignored), logloss 0.34.
     # Best: higher auc (dmt), lower logloss (din).

@@ -13,7 +13,8 @@ from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.session_events import prepare_events
-from t4r_dmt.preprocess.sessions import OUTPUT_COLUMNS, SessionConfig, valid_half, write_sessions
+from t4r_dmt.preprocess.sessions import OUTPUT_COLUMNS, SessionConfig, write_sessions
+from t4r_dmt.windows import valid_half
 
 T0 = pd.Timestamp("2024-01-01")  # a Monday
 YOOCHOOSE = Path(__file__).resolve().parents[2] / "shared" / "data" / "yoochoose_rsc15_100k"
@@ -304,7 +305,7 @@ def test_events_must_be_a_dataframe(tmp_path: Path) -> None:
         ({"window": "fortnight"}, "not a pandas offset alias"),
         ({"window": "1W"}, "fixed length"),
         ({"window": "1M"}, "fixed length"),
-        ({"window": "0h"}, "longer than zero"),
+        ({"window": "0h"}, "must be a positive duration"),
         ({"min_length": 1}, "min_length must be >= 2"),
         ({"max_length": 2, "min_length": 3}, r"max_length \(2\) must be >= min_length \(3\)"),
         ({"freq_threshold": -1}, "freq_threshold must be >= 0"),

@@ -36,7 +36,7 @@ def events_file(tmp_path_factory) -> Path:
 
 def test_tiny_benchmark_writes_the_table(events_file, tmp_path):
     from t4r_dmt.baselines import Popularity, catalogue_size, evaluate_scorer
-    from t4r_dmt.training.command import load_schema
+    from t4r_dmt.run_folder import load_schema
 
     args = bench.BenchmarkArguments(data=str(events_file), format="rees46", dataset="yoochoose", out=str(tmp_path),
                                     work=str(tmp_path / "t4r_paper_work"),

@@ -10,8 +10,8 @@ import pytest
 from model_fixtures import FixtureSpec, tiny_config, write_ranking_fixture
 
 from t4r_dmt.training import loop as loop_module
-from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments, parse_windows
-from t4r_dmt.training.windows import list_windows, select_windows
+from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+from t4r_dmt.windows import list_windows, parse_windows, select_windows
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +24,12 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "tiny_dmt.json"
-    path.write_text(json.dumps(tiny_config().to_dict()))
+    path.write_text(json.dumps(tiny_config(name="tiny_dmt").to_dict()))
     return path
 
 
 def _train(data_dir, config_file, out, report_to=(), **data_kwargs):
-    from t4r_dmt.training.command import run
+    from t4r_dmt.commands.train import run
 
     data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), **data_kwargs)
     targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=list(report_to), seed=7,
@@ -39,7 +39,7 @@ def _train(data_dir, config_file, out, report_to=(), **data_kwargs):
 
 
 def test_loop_over_three_windows_writes_valid_results(data_dir, config_file, tmp_path):
-    from t4r_dmt.training.results import RunResults, validate_metrics_json
+    from t4r_dmt.metrics.results import RunResults, validate_metrics_json
 
     result = _train(data_dir, config_file, tmp_path / "run", report_to=["tensorboard"])
     run_dir = tmp_path / "run"

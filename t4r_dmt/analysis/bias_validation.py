@@ -156,10 +156,10 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
     protocol) and averages over the windows; the position curve reads the last checkpoint's bias tower on
     the last window's rows.
     """
-    from t4r_dmt.training.command import load_schema
+    from t4r_dmt.run_folder import load_schema
     from t4r_dmt.training.predict import PredictArguments, last_checkpoint, load_run_model
     from t4r_dmt.training.predict import run as predict
-    from t4r_dmt.training.windows import list_windows, window_path
+    from t4r_dmt.windows import list_windows, window_path
 
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     planted = load_bias_curve(truth_dir)

@@ -14,12 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
-from tqdm import tqdm
 
 from t4r_dmt.baselines.sessions import SessionBatch, read_sessions
 from t4r_dmt.metrics.next_item import metrics_from_ranks, target_ranks
-from t4r_dmt.training.arguments import EVAL_SPLITS
-from t4r_dmt.training.windows import list_windows, select_windows, window_path
+from t4r_dmt.windows import EVAL_SPLITS, list_windows, run_windows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
 
@@ -63,21 +61,19 @@ def evaluate_scorer(scorer: SessionScorer, task_dir: Path, windows: str = "", ev
         raise ValueError(f"eval_split must be one of {EVAL_SPLITS}, got {eval_split!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    selected = select_windows(list_windows(Path(task_dir)), windows)
-    records = []
-    pairs = list(zip(selected[:-1], selected[1:], strict=True))
-    for train_window, eval_window in tqdm(pairs, desc=f"{scorer.name} windows", disable=None):
-        scorer.fit(read_sessions(window_path(Path(task_dir), train_window, "train")))
-        batch = read_sessions(window_path(Path(task_dir), eval_window, eval_split))
-        histories, targets = batch.last_item_examples()
+    task_dir = Path(task_dir)
+    selected = select_windows(list_windows(task_dir), windows)
+
+    def fit(train_window: int) -> None:
+        scorer.fit(read_sessions(window_path(task_dir, train_window, "train")))
+
+    def evaluate(train_window: int, eval_window: int) -> tuple[int, dict[str, float]]:
+        histories, targets = read_sessions(window_path(task_dir, eval_window, eval_split)).last_item_examples()
         ranks = [np.empty(0, dtype=np.int64)]
         for start in range(0, len(targets), batch_size):
             stop = start + batch_size
             scores = np.asarray(scorer.score(histories[start:stop]), dtype=np.float64)
             ranks.append(target_ranks(scores, targets[start:stop], k=k))
-        metrics = metrics_from_ranks(np.concatenate(ranks), k=k)
-        logger.info("%s: window %d -> %d: %s", scorer.name, train_window, eval_window,
-                    ", ".join(f"{name}={value:.4f}" for name, value in metrics.items()))
-        records.append({"train_window": train_window, "eval_window": eval_window, "n_rows": len(targets),
-                        **metrics})
-    return records
+        return len(targets), metrics_from_ranks(np.concatenate(ranks), k=k)
+
+    return run_windows(selected, fit, evaluate, name=scorer.name)

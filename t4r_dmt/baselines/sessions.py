@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from t4r_dmt.errors import InputError
+from t4r_dmt.schema import SESSION_ITEM_COLUMN, SESSION_TIME_COLUMN
 
-ITEM_COLUMN = "item_id-list"
-TIME_COLUMN = "timestamp-first"
+ITEM_COLUMN, TIME_COLUMN = SESSION_ITEM_COLUMN, SESSION_TIME_COLUMN
 
 
 @dataclass(frozen=True)
@@ -106,7 +106,7 @@ def catalogue_size(schema: object, column: str = ITEM_COLUMN) -> int:
     Parameters
     ----------
     schema:
-        The Merlin schema of ``DIR/sessions`` (``t4r_dmt.training.command.load_schema``).
+        The Merlin schema of ``DIR/sessions`` (``t4r_dmt.run_folder.load_schema``).
     """
     names = getattr(schema, "column_names", [])
     if column not in names:

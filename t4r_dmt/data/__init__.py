@@ -8,7 +8,7 @@ The table layouts are documented in :mod:`t4r_dmt.data.canonical`.
 
 from __future__ import annotations
 
-from t4r_dmt.data.canonical import EVENT_DTYPES, EVENT_TYPES, IMPRESSION_DTYPES
+from t4r_dmt.data.canonical import EVENT_DTYPES, IMPRESSION_DTYPES
 from t4r_dmt.data.logs import FORMATS, load_logs
 from t4r_dmt.data.reader import Logs
 from t4r_dmt.data.rees46 import read_events, read_impressions, read_items
@@ -16,7 +16,6 @@ from t4r_dmt.data.validate import ON_BAD_ROWS
 
 __all__ = [
     "EVENT_DTYPES",
-    "EVENT_TYPES",
     "FORMATS",
     "IMPRESSION_DTYPES",
     "ON_BAD_ROWS",

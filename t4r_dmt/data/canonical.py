@@ -33,7 +33,6 @@ import pandas as pd
 
 from t4r_dmt.data.validate import BadRows, Columns
 
-EVENT_TYPES = ("view", "cart", "purchase", "remove_from_cart")
 EVENT_DTYPES: dict[str, str] = {
     "event_time": "datetime64[ns]", "event_type": "object", "product_id": "int64", "category_id": "int64",
     "category_code": "object", "brand": "object", "price": "float64", "user_id": "int64",

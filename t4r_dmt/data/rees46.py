@@ -16,7 +16,6 @@ import pandas as pd
 
 from t4r_dmt.data.canonical import (
     EVENT_DTYPES,
-    EVENT_TYPES,
     IMPRESSION_DTYPES,
     NO_CATEGORY,
     check_impressions,
@@ -34,6 +33,7 @@ from t4r_dmt.data.columns import (
 from t4r_dmt.data.reader import Layout, Logs, counts, every_file, read
 from t4r_dmt.data.sources import PARQUET_SUFFIXES, Selection
 from t4r_dmt.data.validate import BadRows, Batch, Columns
+from t4r_dmt.schema import EVENT_TYPES
 
 SELECTION = Selection(suffixes=(".csv", ".csv.gz") + PARQUET_SUFFIXES)
 ITEM_DTYPES = {"product_id": "int64", "category_id": "int64", "category_code": "object", "brand": "object",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-TASKS: tuple[str, ...] = ("ranking", "next-item")
+from t4r_dmt.schema import TASKS
 
 # The default names, in the order tables and plots show them.
 RANKING_METRICS: tuple[str, ...] = (

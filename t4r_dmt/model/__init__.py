@@ -7,10 +7,11 @@ Train it with T4R's Trainer (``DMTTrainer`` only renames metrics to ``eval_auc_c
 
     import torch
     from transformers4rec.config.trainer import T4RecTrainingArguments
-    from t4r_dmt.model import DMTTrainer, build_model, load_config
+    from t4r_dmt.model import DMTTrainer, build_model
+    from t4r_dmt.presets import load_preset
 
     torch.manual_seed(0)
-    model = build_model(schema, load_config("dmt"))
+    model = build_model(schema, load_preset("dmt"))
     args = T4RecTrainingArguments(
         output_dir=out_dir, max_sequence_length=model.max_sequence_length, per_device_train_batch_size=512,
         per_device_eval_batch_size=1024, learning_rate=1e-3, num_train_epochs=1, no_cuda=True, report_to=[],
@@ -30,16 +31,12 @@ from __future__ import annotations
 
 from t4r_dmt.model.build import build_model
 from t4r_dmt.model.config import (
-    BEHAVIORS,
-    PRESETS,
-    TASKS,
     BiasConfig,
     DMTConfig,
     EmbeddingConfig,
     LossConfig,
     MultiTaskConfig,
     TransformerConfig,
-    load_config,
 )
 from t4r_dmt.model.export import export_torchscript
 from t4r_dmt.model.features import FeatureSpec
@@ -48,9 +45,6 @@ from t4r_dmt.model.t4r import DMTBody, DMTHead, RankingTask
 from t4r_dmt.model.trainer import DMTTrainer
 
 __all__ = [
-    "BEHAVIORS",
-    "PRESETS",
-    "TASKS",
     "BiasConfig",
     "DMTBody",
     "DMTConfig",
@@ -66,5 +60,4 @@ __all__ = [
     "TransformerConfig",
     "build_model",
     "export_torchscript",
-    "load_config",
 ]

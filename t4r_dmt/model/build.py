@@ -27,7 +27,7 @@ def build_model(schema: Schema, config: DMTConfig) -> tr.Model:
     ----------
     schema: Merlin schema of the preprocessed ranking output (``DIR/ranking/schema.pbtxt``); a
         ``merlin_standard_lib`` schema is converted.
-    config: e.g. ``load_config("dmt")``.
+    config: e.g. ``t4r_dmt.presets.load_preset("dmt")``.
 
     Returns
     -------
@@ -37,7 +37,7 @@ def build_model(schema: Schema, config: DMTConfig) -> tr.Model:
     ``{"p_click", "p_order", "score"}``, each ``(B,)``.
     """
     if not isinstance(config, DMTConfig):
-        raise ValueError(f"config must be a DMTConfig (see load_config); got {type(config).__name__}")
+        raise ValueError(f"config must be a DMTConfig (see t4r_dmt.presets.load_preset); got {type(config).__name__}")
     if not isinstance(schema, Schema):
         from transformers4rec.torch.utils.data_utils import to_core_schema
 

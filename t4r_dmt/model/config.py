@@ -5,34 +5,27 @@ Defaults are the paper's and its public TF code's (``DMT_code/conf/settings/dmt.
 and one 32-unit tower per task; a bias tower 32-16 with dropout 0.5; loss weights 1, 1.
 
 A config is plain nested dataclasses: ``to_dict()`` / ``from_dict()`` round-trip through JSON, and
-``load_config("dmt")`` reads ``configs/dmt.json``. Every field is validated in ``__post_init__``.
+``t4r_dmt.presets.load_preset("dmt")`` reads the shipped ``t4r_dmt/configs/dmt.json``. Every field is validated in ``__post_init__``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-TASKS: tuple[str, ...] = ("click", "order")
-BEHAVIORS: tuple[str, ...] = ("click", "cart", "order")
+from t4r_dmt.schema import BEHAVIORS, LABELS
+
 ENCODER_NAMES: tuple[str, ...] = ("bert", "roberta", "electra", "albert", "gpt2", "xlnet")
 POSITION_ENCODINGS: tuple[str, ...] = ("learned", "none")
 MULTITASK_KINDS: tuple[str, ...] = ("mmoe", "shared_bottom", "towers", "single_task")
 BIAS_MODES: tuple[str, ...] = ("auto", "on", "off")
 ORDER_LABELS: tuple[str, ...] = ("ctcvr", "cvr")
-PRESETS: tuple[str, ...] = ("dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task")
-# Torch baselines of the paper's Table 1 and the ablations of Tables 4 and 5 (configs/<name>.json).
-BASELINE_PRESETS: tuple[str, ...] = ("dnn", "din", "dien")
-ABLATION_PRESETS: tuple[str, ...] = ("dmt_click", "dmt_click_cart", "dmt_bias_position", "dmt_bias_page",
-                                     "dmt_bias_neighbors")
 INTEREST_KINDS: tuple[str, ...] = ("transformer", "mean", "din", "dien")
+#: The preset families a DMTConfig belongs to (t4r_dmt.presets).
+FAMILIES: tuple[str, ...] = ("dmt", "baseline")
 BIAS_INPUTS: tuple[str, ...] = ("position", "page", "neighbors")
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -59,7 +52,7 @@ def _units(name: str, units: list[int], allow_empty: bool = False) -> None:
 
 def _weights(name: str, weights: list[float], n: int) -> None:
     if len(weights) != n:
-        raise ValueError(f"{name} needs one value per task {TASKS}; got {weights!r}")
+        raise ValueError(f"{name} needs one value per task {LABELS}; got {weights!r}")
     if any(w < 0 for w in weights) or sum(weights) <= 0:
         raise ValueError(f"{name} must be >= 0 with a positive sum; got {weights!r}")
 
@@ -189,10 +182,10 @@ class LossConfig:
     order_label: str = "ctcvr"
 
     def __post_init__(self) -> None:
-        _weights("loss.task_weights", self.task_weights, len(TASKS))
+        _weights("loss.task_weights", self.task_weights, len(LABELS))
         if self.pos_weights is not None:
-            if len(self.pos_weights) != len(TASKS) or any(w <= 0 for w in self.pos_weights):
-                raise ValueError(f"loss.pos_weights needs one value > 0 per task {TASKS}; "
+            if len(self.pos_weights) != len(LABELS) or any(w <= 0 for w in self.pos_weights):
+                raise ValueError(f"loss.pos_weights needs one value > 0 per task {LABELS}; "
                                  f"got {self.pos_weights!r}")
         _choice("loss.order_label", self.order_label, ORDER_LABELS)
 
@@ -202,6 +195,8 @@ class DMTConfig:
     """The whole model. ``behaviors`` lists the behaviour sequences read (``[]`` = no sequences)."""
 
     name: str = "dmt"
+    family: str = "dmt"
+    """"dmt" (transformer interest) or "baseline" (the Table 1 DNN / DIN / DIEN extractors)."""
     behaviors: list[str] = field(default_factory=lambda: list(BEHAVIORS))
     embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
@@ -212,11 +207,16 @@ class DMTConfig:
     interest: InterestConfig = field(default_factory=InterestConfig)
 
     def __post_init__(self) -> None:
+        _choice("family", self.family, FAMILIES)
+        expected = "dmt" if self.interest.kind == "transformer" else "baseline"
+        if self.family != expected:
+            raise ValueError(f"family {self.family!r} does not match interest.kind {self.interest.kind!r} "
+                             f"(expected family {expected!r})")
         if len(set(self.behaviors)) != len(self.behaviors):
             raise ValueError(f"behaviors must not repeat; got {self.behaviors!r}")
         for b in self.behaviors:
             _choice("behaviors entries", b, BEHAVIORS)
-        _weights("score_weights", self.score_weights, len(TASKS))
+        _weights("score_weights", self.score_weights, len(LABELS))
         if not self.embeddings.input_projection and self.embeddings.token_dim != self.transformer.d_model:
             raise ValueError(
                 f"embeddings item_dim + category_dim + brand_dim = {self.embeddings.token_dim} must equal "
@@ -235,7 +235,13 @@ class DMTConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DMTConfig:
-        """Build from nested dicts; unknown keys are an error (a typo must not be silently ignored)."""
+        """Build from nested dicts; unknown keys are an error (a typo must not be silently ignored).
+
+        Without ``family`` (configs saved before it existed) the family follows from ``interest.kind``."""
+        if isinstance(data, dict) and "family" not in data:
+            kind = data.get("interest", {}).get("kind", "transformer") if isinstance(data.get("interest"), dict) \
+                else "transformer"
+            data = {**data, "family": "dmt" if kind == "transformer" else "baseline"}
         return _from_dict(cls, data, "")
 
 
@@ -262,21 +268,3 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
             if key in kwargs:
                 kwargs[key] = _from_dict(sub, kwargs[key], f".{key}")
     return cls(**kwargs)
-
-
-def load_config(path_or_preset: str | os.PathLike[str]) -> DMTConfig:
-    """Load a JSON config file, or a preset name (``"dmt"`` reads ``configs/dmt.json``)."""
-    text = str(path_or_preset)
-    path = Path(text)
-    if path.suffix != ".json" and not path.is_file():
-        if not (CONFIG_DIR / f"{text}.json").is_file():
-            raise ValueError(f"unknown preset {text!r}; choose one of "
-                             f"{', '.join(PRESETS + BASELINE_PRESETS + ABLATION_PRESETS)} or a .json file")
-        path = CONFIG_DIR / f"{text}.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
-    return DMTConfig.from_dict(data)

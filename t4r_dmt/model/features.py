@@ -11,14 +11,13 @@ from dataclasses import dataclass
 
 from merlin.schema import ColumnSchema, Schema, Tags
 
-from t4r_dmt.model.config import TASKS, DMTConfig
+from t4r_dmt.model.config import DMTConfig
+from t4r_dmt.schema import BIAS_COLUMNS, BIAS_TAG, LABELS, SEQUENCE_SUFFIXES, TARGET_ITEM_COLUMNS
 
 LOG = logging.getLogger(__name__)
 
-ITEM, CATEGORY, BRAND = "item_id", "item_category", "item_brand"
-SEQ_SUFFIXES = {"item": "_item_id_seq", "category": "_category_seq", "brand": "_brand_seq"}
-BIAS_TAG = "bias"
-POSITION, PAGE, NEIGHBORS = "position_index", "position_page", "neighbor_category_seq"
+ITEM, CATEGORY, BRAND = TARGET_ITEM_COLUMNS.values()
+POSITION, PAGE, NEIGHBORS = BIAS_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ class FeatureSpec:
     dense: tuple[str, ...]
     users: tuple[tuple[str, int], ...]
     bias: BiasColumns | None
-    targets: tuple[str, ...] = TASKS
+    targets: tuple[str, ...] = LABELS
     item: str = ITEM
     category: str = CATEGORY
     brand: str = BRAND
@@ -88,7 +87,7 @@ class FeatureSpec:
         for name in (ITEM, CATEGORY, BRAND):
             if name not in names:
                 raise ValueError(f"schema has no column {name!r} (the target item; see DESIGN.md)")
-        for target in TASKS:
+        for target in LABELS:
             if target not in names or Tags.TARGET not in schema[target].tags:
                 raise ValueError(f"schema has no target column {target!r} tagged TARGET")
 
@@ -112,7 +111,7 @@ class FeatureSpec:
             )
         spec = cls(n_items, n_categories, n_brands, behaviors, dense, users, bias)
         features = {c.name for c in schema if {Tags.CATEGORICAL, Tags.CONTINUOUS} & set(c.tags)}
-        ignored = sorted(features - set(spec.input_columns) - set(TASKS))
+        ignored = sorted(features - set(spec.input_columns) - set(LABELS))
         if ignored:
             LOG.info("model ignores feature columns %s", ignored)
         return spec
@@ -121,13 +120,13 @@ class FeatureSpec:
 def _behavior(schema: Schema, behavior: str) -> BehaviorColumns:
     tagged = schema.select_by_tag(f"behavior_{behavior}")
     cols: dict[str, ColumnSchema] = {}
-    for role, suffix in SEQ_SUFFIXES.items():
-        found = [c for c in tagged if c.name.endswith(suffix)]
+    for role, suffix in SEQUENCE_SUFFIXES.items():
+        found = [c for c in tagged if c.name.endswith(f"_{suffix}")]
         if len(found) != 1:
             available = sorted({t for c in schema for t in c.tags if str(t).startswith("behavior_")},
                                key=str)
             raise ValueError(
-                f"schema needs exactly one column '*{suffix}' tagged 'behavior_{behavior}' "
+                f"schema needs exactly one column '*_{suffix}' tagged 'behavior_{behavior}' "
                 f"(found {[c.name for c in found]}); behaviour tags in the schema: {available}. "
                 f"Remove {behavior!r} from config.behaviors to build without it."
             )

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.history import user_bucket
 from t4r_dmt.preprocess.lists import to_numpy
-from t4r_dmt.preprocess.windows import assign_windows
+from t4r_dmt.windows import assign_windows
 
 IMPRESSION_COLUMNS = ("request_id", "user_id", "event_time", "product_id", "position", "click", "order")
 PAGE_SIZE = 10  # pages when a frame has no ``page`` column (the readers always fill it)

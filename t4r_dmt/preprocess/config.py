@@ -11,11 +11,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from t4r_dmt.preprocess.windows import window_delta
+from t4r_dmt.windows import window_delta
 
-#: behaviour name -> canonical ``event_type`` that logs it
-BEHAVIOR_EVENTS: dict[str, str] = {"click": "view", "cart": "cart", "order": "purchase"}
-BEHAVIORS: tuple[str, ...] = tuple(BEHAVIOR_EVENTS)
 #: look-back horizons of the user's windowed event counts
 COUNT_HORIZONS: dict[str, pd.Timedelta] = {
     "1d": pd.Timedelta(days=1),

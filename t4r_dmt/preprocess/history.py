@@ -30,8 +30,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from t4r_dmt.preprocess.asof import AsOfIndex
-from t4r_dmt.preprocess.config import BEHAVIOR_EVENTS, BEHAVIORS
 from t4r_dmt.preprocess.lists import arrow_leaves, to_numpy
+from t4r_dmt.schema import BEHAVIOR_EVENTS, BEHAVIORS
 
 
 def user_bucket(user_ids: np.ndarray, n_buckets: int) -> np.ndarray:

@@ -28,7 +28,7 @@ import pandas as pd
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.candidates import CandidateFiles, check_windows, item_window_counts, write_window
 from t4r_dmt.preprocess.lists import to_numpy
-from t4r_dmt.preprocess.windows import assign_windows
+from t4r_dmt.windows import assign_windows
 
 _MAX_REDRAWS = 50
 

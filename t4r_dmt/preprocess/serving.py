@@ -36,9 +36,9 @@ from t4r_dmt.preprocess.executor import use_list_safe_executor
 from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
-from t4r_dmt.preprocess.windows import window_numbers
 from t4r_dmt.preprocess.workflow import output_columns
 from t4r_dmt.preprocess.writer import arrow_schema, write_windows
+from t4r_dmt.windows import window_numbers
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,7 @@ import pandas as pd
 from merlin.dag import ColumnSelector
 from nvtabular import ops
 
-#: NVTabular's code for null values.
-NULL_CODE = 1
+from t4r_dmt.schema import NULL_CODE
 
 
 class NullSafeCategorify(ops.Categorify):

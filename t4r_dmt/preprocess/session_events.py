@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from t4r_dmt.errors import InputError
+from t4r_dmt.windows import first_window_start, window_delta, window_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -81,26 +82,6 @@ class PreparedEvents:
     n_repeats_removed: int
     session_lengths: np.ndarray
     session_windows: np.ndarray
-
-
-def window_nanos(window: str) -> int:
-    """Length of a window in nanoseconds; raise ``ValueError`` unless it is a fixed positive length.
-
-    Calendar offsets ("1W", "1M") are refused: their length varies, so "floor to the window" is
-    undefined. Windows are aligned to multiples of their length since the Unix epoch (for "1d":
-    midnight UTC).
-    """
-    try:
-        offset = pd.tseries.frequencies.to_offset(window)
-    except (TypeError, ValueError) as err:
-        raise ValueError(f"window {window!r} is not a pandas offset alias such as '1d' or '6h'") from err
-    if not isinstance(offset, pd.offsets.Tick):
-        raise ValueError(f"window {window!r} must be a fixed length such as '1d', '12h' or '30min' "
-                         f"(calendar offsets like weeks and months vary in length)")
-    nanos = int(offset.nanos)
-    if nanos <= 0:
-        raise ValueError(f"window {window!r} must be longer than zero")
-    return nanos
 
 
 def validate_events(events: pd.DataFrame) -> None:
@@ -160,7 +141,7 @@ def prepare_events(events: pd.DataFrame, window: str) -> PreparedEvents:
         A fixed-length pandas offset alias. Window 1 is the one holding the earliest event of
         ``events``; a session belongs to the window of its first event.
     """
-    nanos = window_nanos(window)
+    window_delta(window)  # a clear error for a bad alias before any work
     validate_events(events)
     codes, ids = session_hash(events["user_session"])
     time_ns = events["event_time"].to_numpy().astype("datetime64[ns]").view(np.int64)
@@ -198,8 +179,7 @@ def prepare_events(events: pd.DataFrame, window: str) -> PreparedEvents:
     first[1:] = kept_sess[1:] != kept_sess[:-1]
     first_rows = np.flatnonzero(first)
     lengths = np.diff(np.append(first_rows, len(kept))).astype(np.int64)
-    origin = int(time_ns.min()) // nanos
-    session_windows = (time_ns[kept][first_rows] // nanos - origin + 1).astype(np.int64)
+    session_windows = window_numbers(time_ns[kept][first_rows], window, first_window_start(time_ns, window))
     frame["window"] = np.repeat(session_windows, lengths)
 
     n_repeats = len(events) - len(kept)

@@ -81,24 +81,23 @@ from tqdm import tqdm
 
 from t4r_dmt.errors import InputError
 from t4r_dmt.io_utils import atomic_dir, atomic_path
-from t4r_dmt.preprocess.session_events import EVENTS_SOURCE, PreparedEvents, prepare_events, window_nanos
+from t4r_dmt.preprocess.session_events import EVENTS_SOURCE, PreparedEvents, prepare_events
 from t4r_dmt.preprocess.session_workflow import (
     CATEGORICAL_LISTS,
     CONTINUOUS_LISTS,
     SCALARS,
     build_session_workflow,
 )
+from t4r_dmt.windows import MAX_WINDOWS, valid_half, window_delta
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SessionConfig", "write_sessions", "valid_half", "OUTPUT_COLUMNS"]
+__all__ = ["SessionConfig", "write_sessions", "OUTPUT_COLUMNS"]
 
 #: Output columns, in file order.
 OUTPUT_COLUMNS: tuple[str, ...] = SCALARS + CATEGORICAL_LISTS + CONTINUOUS_LISTS
 
 _ROWS_PER_PARTITION = 250_000
-_MAX_WINDOWS = 9999  # folder names have 4 digits
-_GOLDEN = 0x9E3779B97F4A7C15
 
 
 @dataclass
@@ -118,7 +117,7 @@ class SessionConfig:
         "help": "Seed of the session-id hash that splits each window 50:50 into valid and test."})
 
     def __post_init__(self) -> None:
-        window_nanos(self.window)  # raises ValueError naming the bad alias
+        window_delta(self.window)  # raises ValueError naming the bad alias
         if self.min_length < 2:
             raise ValueError(f"min_length must be >= 2 (a session needs a next item), got {self.min_length}")
         if self.max_length < self.min_length:
@@ -127,25 +126,6 @@ class SessionConfig:
             raise ValueError(f"freq_threshold must be >= 0, got {self.freq_threshold}")
         if self.split_seed < 0:
             raise ValueError(f"split_seed must be >= 0, got {self.split_seed}")
-
-
-def valid_half(session_id: np.ndarray, seed: int) -> np.ndarray:
-    """Which sessions go to ``valid`` (the rest go to ``test``): a seeded hash, about 50:50.
-
-    Parameters
-    ----------
-    session_id:
-        ``(S,)`` int64 session ids.
-    seed:
-        Non-negative int; the same ids and seed always give the same split.
-
-    Returns
-    -------
-    ``(S,)`` bool, True for valid.
-    """
-    mix = np.uint64((seed * _GOLDEN) % (1 << 64))
-    hashed = pd.util.hash_array(np.asarray(session_id, dtype=np.int64).view(np.uint64) ^ mix)
-    return (hashed & np.uint64(1)) == 0
 
 
 def write_sessions(
@@ -185,8 +165,8 @@ def write_sessions(
         raise InputError(EVENTS_SOURCE, f"no session has at least min_length={config.min_length} "
                          "interactions after removing consecutive repeats", column="user_session")
     n_windows = int(prepared.session_windows.max())
-    if n_windows > _MAX_WINDOWS:
-        raise ValueError(f"window {config.window!r} gives {n_windows} windows (at most {_MAX_WINDOWS}); "
+    if n_windows > MAX_WINDOWS:
+        raise ValueError(f"window {config.window!r} gives {n_windows} windows (at most {MAX_WINDOWS}); "
                          f"use a longer window")
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".categories.", dir=out_dir) as scratch:

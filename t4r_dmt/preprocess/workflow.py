@@ -28,7 +28,7 @@ import nvtabular as nvt
 from merlin.schema import Tags
 from nvtabular import ops as nvt_ops
 
-from t4r_dmt.preprocess.config import BEHAVIORS, RankingConfig
+from t4r_dmt.preprocess.config import RankingConfig
 from t4r_dmt.preprocess.executor import use_list_safe_executor
 from t4r_dmt.preprocess.ops import (
     BehaviorSequences,
@@ -39,21 +39,24 @@ from t4r_dmt.preprocess.ops import (
     SharedCategorify,
     UserActivity,
     activity_columns,
+)
+from t4r_dmt.schema import (
+    BEHAVIORS,
+    BIAS_COLUMNS,
+    CATEGORICAL_ID_COLUMNS,
+    LABELS,
+    PASSTHROUGH_COLUMNS,
+    TARGET_ITEM_COLUMNS,
+    USER_ID,
+    behavior_tag,
+    sequence_column,
     sequence_columns,
 )
 
-PASSTHROUGH_COLUMNS = ["request_id", "window", "product_id"]
-ID_COLUMNS = ["user_id", "item_id", "item_category", "item_brand"]
-BIAS_COLUMNS = ["position_index", "position_page", "neighbor_category_seq"]
-LABEL_COLUMNS = ["click", "order"]
+LABEL_COLUMNS = list(LABELS)
 LABEL_TAGS = [Tags.TARGET, Tags.BINARY_CLASSIFICATION, Tags.BINARY, Tags.CLASSIFICATION]
 RATE_COLUMNS = ["item_ctr", "item_cvr"]
 CATEGORY_MEAN_PRICE = "item_category_item_price_mean"
-
-
-def behavior_tag(behavior: str) -> str:
-    """Custom schema tag of a behaviour's sequence columns, e.g. ``"behavior_click"``."""
-    return f"behavior_{behavior}"
 
 
 def dense_columns() -> list[str]:
@@ -64,8 +67,8 @@ def dense_columns() -> list[str]:
 def output_columns(with_bias: bool) -> list[str]:
     """All output columns in the order they are written."""
     sequences = [c for b in BEHAVIORS for c in sequence_columns(b)]
-    bias = BIAS_COLUMNS if with_bias else []
-    return [*PASSTHROUGH_COLUMNS, *ID_COLUMNS, *sequences, *bias, *dense_columns(), *LABEL_COLUMNS]
+    bias = list(BIAS_COLUMNS) if with_bias else []
+    return [*PASSTHROUGH_COLUMNS, *CATEGORICAL_ID_COLUMNS, *sequences, *bias, *dense_columns(), *LABEL_COLUMNS]
 
 
 def build_ranking_workflow(
@@ -98,7 +101,7 @@ def build_ranking_workflow(
         _vocabularies(), freq_threshold=config.freq_threshold, out_path=stats_path, column_tags=_id_tags()
     )
     encoded = (item_id + attributes[["item_category", "item_brand"]] + sequences + ["user_id"]) >> encoder
-    outputs: Any = PASSTHROUGH_COLUMNS + encoded
+    outputs: Any = list(PASSTHROUGH_COLUMNS) + encoded
     if with_bias:
         outputs += (attributes[["item_category"]] + ["request_id", "position", "page"]) >> BiasFeatures(
             encoder, max_position_index, max_position_page
@@ -124,12 +127,9 @@ def build_ranking_workflow(
 
 
 def _vocabularies() -> dict[str, list[str]]:
-    return {
-        "item": ["item_id", *[f"{b}_item_id_seq" for b in BEHAVIORS]],
-        "category": ["item_category", *[f"{b}_category_seq" for b in BEHAVIORS]],
-        "brand": ["item_brand", *[f"{b}_brand_seq" for b in BEHAVIORS]],
-        "user": ["user_id"],
-    }
+    groups = {attribute: [target, *[sequence_column(b, attribute) for b in BEHAVIORS]]
+              for attribute, target in TARGET_ITEM_COLUMNS.items()}
+    return {**groups, "user": [USER_ID]}
 
 
 def _id_tags() -> dict[str, list[Any]]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import dask
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -23,14 +22,7 @@ from merlin.core.utils import global_dask_client
 from merlin.schema import Schema
 
 from t4r_dmt.preprocess.lists import is_cudf
-
-SPLITS = ("train", "valid", "test")
-
-
-def is_valid_request(request_id: np.ndarray) -> np.ndarray:
-    """True for requests of the validation half, False for the test half (stable across runs)."""
-    hashed = pd.util.hash_array(np.asarray(request_id, dtype=np.int64), categorize=False)
-    return (hashed % np.uint64(2)) == 0
+from t4r_dmt.windows import SPLITS, valid_half, window_dir
 
 
 def arrow_schema(schema: Schema, columns: list[str]) -> pa.Schema:
@@ -72,12 +64,12 @@ def write_windows(
     rows: dict[str, dict[str, int]] = {}
     try:
         for w in sorted(set(windows)):
-            folder = root / f"{w:04d}"
+            folder = window_dir(root, w)
             folder.mkdir(parents=True, exist_ok=True)
             writers[w] = {split: pq.ParquetWriter(folder / f"{split}.parquet", schema) for split in SPLITS}
             rows[str(w)] = dict.fromkeys(SPLITS, 0)
         for w, table in zip(windows, _tables(ddf, schema, in_flight), strict=True):
-            valid = pa.array(is_valid_request(table.column("request_id").to_numpy()))
+            valid = pa.array(valid_half(table.column("request_id").to_numpy()))
             halves = {"train": table, "valid": table.filter(valid), "test": table.filter(pc.invert(valid))}
             for split, part in halves.items():
                 if part.num_rows:

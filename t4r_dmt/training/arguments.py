@@ -1,65 +1,17 @@
-"""Argument dataclasses of ``t4r-dmt train`` and ``t4r-dmt predict`` (parsed by ``HfArgumentParser``)."""
+"""Training arguments of ``t4r-dmt train`` (parsed by ``HfArgumentParser`` beside ``run_folder.DataArguments``)."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from transformers4rec.config.trainer import T4RecTrainingArguments
 
 import t4r_dmt.training.dense_loader  # noqa: F401  (registers --data_loader_engine dense with T4R)
+from t4r_dmt.run_folder import DataArguments
 
-TASKS = ("ranking", "next-item")
-EVAL_SPLITS = ("valid", "test", "train")
-
-
-@dataclass
-class DataArguments:
-    """Where the data and the run live, and which windows the loop walks."""
-
-    data: str = field(metadata={"help": "Output folder of `t4r-dmt preprocess` (has ranking/ and sessions/)."})
-    out: str = field(metadata={"help": "Run folder: metrics.json, metrics.csv, plots/, checkpoints/, config.json."})
-    config: str = field(
-        default="dmt",
-        metadata={"help": "Model preset name (configs/<name>.json) or a path to a config JSON file."},
-    )
-    windows: str = field(
-        default="",
-        metadata={"help": "A:B (inclusive): train on t and evaluate on t+1 for t in A..B-1. Default: all windows."},
-    )
-    task: str = field(default="ranking", metadata={"help": f"One of {TASKS}."})
-    eval_split: str = field(
-        default="valid", metadata={"help": f"File of window t+1 to evaluate on, one of {EVAL_SPLITS}."}
-    )
-    resume: bool = field(default=False, metadata={"help": "Continue after the last finished window of --out."})
-    overwrite: bool = field(default=False, metadata={"help": "Replace an existing run folder."})
-
-    def __post_init__(self) -> None:
-        if self.task not in TASKS:
-            raise ValueError(f"--task must be one of {TASKS}, got {self.task!r}")
-        if self.eval_split not in EVAL_SPLITS:
-            raise ValueError(f"--eval_split must be one of {EVAL_SPLITS}, got {self.eval_split!r}")
-        if self.resume and self.overwrite:
-            raise ValueError("--resume and --overwrite exclude each other")
-        if self.windows:
-            parse_windows(self.windows)  # fail fast on a malformed range
-
-    @property
-    def task_dir(self) -> Path:
-        return Path(self.data) / ("ranking" if self.task == "ranking" else "sessions")
-
-
-def parse_windows(text: str) -> tuple[int, int]:
-    """Parse ``"A:B"`` into ``(A, B)`` with ``1 <= A < B``."""
-    parts = text.split(":")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"--windows must look like A:B (e.g. 1:4), got {text!r}")
-    first, last = int(parts[0]), int(parts[1])
-    if not 1 <= first < last:
-        raise ValueError(f"--windows A:B needs 1 <= A < B (train on A..B-1, evaluate on A+1..B), got {text!r}")
-    return first, last
+__all__ = ["DataArguments", "RunTrainingArguments", "ddp_defaults"]
 
 
 @dataclass

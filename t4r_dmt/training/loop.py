@@ -35,12 +35,12 @@ import torch.distributed as dist
 from merlin.schema import Schema
 from transformers import set_seed
 
+from t4r_dmt.schema import RANKING_ID_COLUMNS
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-from t4r_dmt.training.windows import list_windows, n_rows, select_windows, window_path
+from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
 
-RANKING_ID_COLUMNS = ["request_id", "user_id", "click", "order"]
 
 
 def world() -> tuple[int, int]:
@@ -175,7 +175,7 @@ def predict_frame(trainer: Any, path: Path) -> pd.DataFrame:
     preds = trainer.predict(str(readable)).predictions if world()[1] == 1 else _predict_here(trainer, readable)
     if not isinstance(preds, dict) or not {"p_click", "p_order", "score"} <= set(preds):
         raise TypeError("the model's eval forward must return a dict with p_click, p_order and score")
-    frame = pd.read_parquet(path, columns=RANKING_ID_COLUMNS)
+    frame = pd.read_parquet(path, columns=list(RANKING_ID_COLUMNS))
     for key in ("p_click", "p_order", "score"):
         values = np.asarray(preds[key], dtype=np.float64).reshape(-1)
         if len(values) != len(frame):
@@ -233,40 +233,42 @@ class TimeWindowLoop:
         task_dir = self.data_args.task_dir
         windows = select_windows(list_windows(task_dir), self.data_args.windows)
         records = list(done or [])
-        finished = {r["train_window"] for r in records}
-        run_dir = Path(self.data_args.out)
-        rank, world_size = world()
-        if finished:
-            last = max(finished)
-            load_checkpoint(self.trainer.model, run_dir, last)
+        if records:
+            last = max(int(r["train_window"]) for r in records)
+            load_checkpoint(self.trainer.model, Path(self.data_args.out), last)
             logger.info("resuming after window %d", last)
-        for train_window, eval_window in zip(windows[:-1], windows[1:], strict=True):
-            if train_window in finished:
-                continue
-            train_path = window_path(task_dir, train_window, "train")
-            if n_rows(train_path) < world_size:
-                logger.warning("window %d has %d training rows for %d process(es): the weights carry over "
-                               "unchanged", train_window, n_rows(train_path), world_size)
+        rank = world()[0]
+        return run_windows(windows, self._fit, self._evaluate, done=records,
+                           on_window_end=self.on_window_end if rank == 0 else None,
+                           name=str(getattr(self.trainer.model, "name", None) or "t4r"))
+
+    def _fit(self, window: int) -> None:
+        """Train on ``window`` (continuing from the current weights); rank 0 then saves a checkpoint."""
+        task_dir = self.data_args.task_dir
+        rank, world_size = world()
+        train_path = window_path(task_dir, window, "train")
+        if n_rows(train_path) < world_size:
+            logger.warning("window %d has %d training rows for %d process(es): the weights carry over "
+                           "unchanged", window, n_rows(train_path), world_size)
+        else:
+            self._train_window(task_dir, window)
+        if rank == 0:
+            save_checkpoint(self.trainer.model, Path(self.data_args.out), window)
+
+    def _evaluate(self, train_window: int, eval_window: int) -> tuple[int, dict[str, float]]:
+        """Rank 0 scores window ``eval_window`` and broadcasts ``(rows, metrics)`` to the other ranks."""
+        eval_path = window_path(self.data_args.task_dir, eval_window, self.data_args.eval_split)
+        rank, world_size = world()
+        outcome: list[Any] = [0, {}]
+        if rank == 0:
+            if n_rows(eval_path) == 0:
+                # An empty evaluation set has no metric; the merlin loader would wait forever on it.
+                logger.warning("%s has no rows: window %d is not evaluated", eval_path, eval_window)
             else:
-                self._train_window(task_dir, train_window)
-            eval_path = window_path(task_dir, eval_window, self.data_args.eval_split)
-            outcome: list[Any] = [0, {}]
-            if rank == 0:
-                save_checkpoint(self.trainer.model, run_dir, train_window)
-                if n_rows(eval_path) == 0:
-                    # An empty evaluation set has no metric; the merlin loader would wait forever on it.
-                    logger.warning("%s has no rows: window %d is not evaluated", eval_path, eval_window)
-                else:
-                    outcome = list(self.evaluate(self.trainer, eval_path))
-            if world_size > 1:
-                dist.broadcast_object_list(outcome, src=0)  # also holds the other ranks until rank 0 is done
-            rows, metrics = outcome
-            record = {"train_window": train_window, "eval_window": eval_window, "n_rows": int(rows), **metrics}
-            logger.info("window %d -> %d: %s", train_window, eval_window, _fmt(metrics))
-            records.append(record)
-            if rank == 0:
-                self.on_window_end(records)
-        return records
+                outcome = list(self.evaluate(self.trainer, eval_path))
+        if world_size > 1:
+            dist.broadcast_object_list(outcome, src=0)  # also holds the other ranks until rank 0 is done
+        return int(outcome[0]), outcome[1]
 
     def _train_window(self, task_dir: Path, window: int) -> None:
         # Same seed stream whether or not the run was resumed: seed + window.
@@ -286,10 +288,6 @@ class TimeWindowLoop:
 def shard_path(output_dir: str, rank: int) -> Path:
     """Where rank ``rank`` keeps its shard of the current training window (overwritten each window)."""
     return Path(output_dir) / "shards" / f"rank_{rank:03d}.parquet"
-
-
-def _fmt(metrics: dict[str, float]) -> str:
-    return ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
 
 
 def max_list_length(schema: Schema) -> int:

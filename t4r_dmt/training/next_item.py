@@ -21,8 +21,7 @@ Two corrections to T4R 23.12, both following the paper's setup:
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -48,7 +47,6 @@ BODY_MASKINGS: dict[str, tuple[str, ...]] = {
 AGGREGATIONS = ("concat", "element-wise-sum", "element-wise-sum-item-multi")
 ITEM_ID_COLUMN = "item_id-list"
 
-CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
 def _item_only() -> list[str]:
@@ -86,6 +84,7 @@ class NextItemConfig:
     """
 
     name: str = "xlnet_clm"
+    family: str = "next_item"
     transformer: str = "xlnet"
     masking: str = "clm"
     d_model: int = 64
@@ -110,6 +109,8 @@ class NextItemConfig:
     top_k: int = 20
 
     def __post_init__(self) -> None:
+        if self.family != "next_item":
+            raise ValueError(f"a NextItemConfig has family 'next_item'; got {self.family!r}")
         if self.transformer not in BODIES:
             raise ValueError(f"transformer must be one of {BODIES}, got {self.transformer!r}")
         if self.masking not in MASKINGS:
@@ -146,18 +147,13 @@ class NextItemConfig:
         return self.item_embedding_dim or self.d_model
 
     @classmethod
-    def load(cls, path_or_preset: str) -> NextItemConfig:
-        """Load a JSON file, or ``configs/<preset>.json`` when given a preset name."""
-        path = Path(path_or_preset)
-        if not path.suffix:
-            path = CONFIG_DIR / f"{path_or_preset}.json"
-        if not path.exists():
-            raise FileNotFoundError(f"next-item config {path} not found")
-        data = json.loads(path.read_text())
-        task = data.pop("task", "next-item")
-        if task != "next-item":
-            raise ValueError(f"{path} is a {task!r} config; --task next-item needs a next-item preset")
-        data.setdefault("name", path.stem)
+    def from_dict(cls, data: dict[str, Any]) -> NextItemConfig:
+        """Build from a dict of fields (``t4r_dmt.presets.load_preset`` reads the files); unknown keys are an
+        error."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown next-item config key(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:

@@ -100,10 +100,10 @@ def run(args: PredictArguments) -> dict[str, Any]:
     import transformers4rec.torch as tr
 
     from t4r_dmt.preprocess.serving import SavedPreprocess
+    from t4r_dmt.run_folder import load_schema
     from t4r_dmt.training.arguments import RunTrainingArguments
-    from t4r_dmt.training.command import load_schema
     from t4r_dmt.training.loop import max_list_length, predict_frame
-    from t4r_dmt.training.windows import window_path
+    from t4r_dmt.windows import window_path
 
     saved = SavedPreprocess.load(args.data) if args.impressions else None  # fail before loading a model
     task_dir = Path(args.data) / "ranking"

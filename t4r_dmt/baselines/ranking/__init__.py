@@ -1,6 +1,6 @@
 """Baselines of the DMT paper's Table 1 that are not T4R models.
 
-The torch baselines (DNN, DIN, DIEN) are presets of ``build_model`` (``configs/dnn.json`` ...); GBDT
+The torch baselines (DNN, DIN, DIEN) are presets of ``build_model`` (``t4r_dmt/configs/dnn.json`` ...); GBDT
 (:mod:`t4r_dmt.baselines.ranking.gbdt`) runs its own window loop over the same files and metrics and is
 dispatched by ``t4r-dmt train --config gbdt``.
 """

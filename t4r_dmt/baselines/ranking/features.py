@@ -19,11 +19,12 @@ import numpy as np
 import pandas as pd
 from merlin.schema import Schema, Tags
 
-from t4r_dmt.model.config import BEHAVIORS
+from t4r_dmt.schema import BEHAVIORS, FIRST_VALUE_CODE, SEQUENCE_SUFFIXES, TARGET_ITEM_COLUMNS
 
-CATEGORICAL: tuple[str, ...] = ("item_id", "item_category", "item_brand")
-TARGET_OF = {"item_id_seq": "item_id", "category_seq": "item_category", "brand_seq": "item_brand"}
-SHORT = {"item_id_seq": "item", "category_seq": "category", "brand_seq": "brand"}
+CATEGORICAL: tuple[str, ...] = tuple(TARGET_ITEM_COLUMNS.values())
+#: Sequence suffix -> the target item column it is matched against, and the attribute's short name.
+TARGET_OF = {SEQUENCE_SUFFIXES[a]: TARGET_ITEM_COLUMNS[a] for a in SEQUENCE_SUFFIXES}
+SHORT = {SEQUENCE_SUFFIXES[a]: a for a in SEQUENCE_SUFFIXES}
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,6 @@ class GBDTFeatures:
         return [*self.categorical, *self.dense, *seq]
 
 
-FIRST_VALUE_CODE = 3
-"""Categorify's codes: 0 padding, 1 null, 2 out-of-vocabulary, 3+ values."""
 
 
 def sequence_aggregates(lists: pd.Series, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

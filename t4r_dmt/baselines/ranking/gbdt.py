@@ -8,14 +8,13 @@ split and computes the same metrics as the T4R models (``ranking_metrics``): ``p
 (the Trivago log) ``p_order`` is the constant rate and ``auc_order`` is NaN.
 
 Run it as ``t4r-dmt train --config gbdt``, or a variant of the GBDT ablation (``gbdt_current_window``,
-``gbdt_no_history``, ``gbdt_current_no_history``): every config named ``gbdt`` or ``gbdt_*`` (a preset or a JSON
-file) runs here; ``configs/gbdt*.json`` hold the ``GBDTConfig`` fields.
+``gbdt_no_history``, ``gbdt_current_no_history``): every preset of family ``gbdt`` (``t4r_dmt/configs/gbdt*.json``
+or a JSON file with ``"family": "gbdt"``) runs here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,12 +24,13 @@ import numpy as np
 import pandas as pd
 
 from t4r_dmt.baselines.ranking.features import GBDTFeatures, tabular_features
-from t4r_dmt.model.config import CONFIG_DIR
-from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+from t4r_dmt.run_folder import DataArguments, load_schema, prepare_run_dir
+from t4r_dmt.schema import RANKING_ID_COLUMNS
+from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
 
-ID_COLUMNS = ["request_id", "user_id", "click", "order"]
+ID_COLUMNS = list(RANKING_ID_COLUMNS)
 
 
 @dataclass
@@ -38,6 +38,7 @@ class GBDTConfig:
     """LightGBM settings shared by the click and the order model."""
 
     name: str = "gbdt"
+    family: str = "gbdt"
     n_estimators: int = 300
     learning_rate: float = 0.05
     num_leaves: int = 31
@@ -51,6 +52,8 @@ class GBDTConfig:
     """Build the target-in-history aggregates (``{b}_item_hits`` ..., see ``features``)."""
 
     def __post_init__(self) -> None:
+        if self.family != "gbdt":
+            raise ValueError(f"a GBDTConfig has family 'gbdt'; got {self.family!r}")
         if self.train_windows not in ("all", "current"):
             raise ValueError(f"gbdt train_windows must be 'all' or 'current'; got {self.train_windows!r}")
         if not isinstance(self.target_history, bool):
@@ -68,22 +71,41 @@ class GBDTConfig:
                              f"got {self.score_weights!r}")
 
     @classmethod
-    def load(cls, path: str | Path) -> GBDTConfig:
-        """Read a JSON file of ``GBDTConfig`` fields (unknown keys are an error)."""
-        data = json.loads(Path(path).read_text())
+    def from_dict(cls, data: dict[str, Any]) -> GBDTConfig:
+        """Build from a dict of ``GBDTConfig`` fields (unknown keys are an error)."""
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"{path}: unknown gbdt config key(s) {unknown}; known: {sorted(known)}")
+            raise ValueError(f"unknown gbdt config key(s) {unknown}; known: {sorted(known)}")
         return cls(**data)
 
 
-def _fit_one(x: pd.DataFrame, y: np.ndarray, x_eval: pd.DataFrame, categorical: list[str],
-             config: GBDTConfig, seed: int) -> np.ndarray:
-    """P(y = 1) of ``x_eval`` (M,) from a model fitted on ``x (N, F)``, ``y (N,)``; constant if y is."""
+class GBDTModels:
+    """The click and the order model fitted on one training set; a label without both classes is a constant."""
+
+    def __init__(self, train: pd.DataFrame, spec: GBDTFeatures, config: GBDTConfig, seed: int) -> None:
+        x = tabular_features(train, spec)
+        self.spec, self.config = spec, config
+        self.click = _fit_one(x, train["click"].to_numpy(), list(spec.categorical), config, seed)
+        self.order = _fit_one(x, train["order"].to_numpy(), list(spec.categorical), config, seed)
+
+    def predict(self, evaluate: pd.DataFrame) -> pd.DataFrame:
+        """``request_id, user_id, click, order`` of ``evaluate`` (M rows) with ``p_click``, ``p_order``,
+        ``score = Σ w_k p_k / Σ w_k``."""
+        x_eval = tabular_features(evaluate, self.spec)
+        out = evaluate[ID_COLUMNS].reset_index(drop=True).copy()
+        out["p_click"] = _predict_one(self.click, x_eval)
+        out["p_order"] = _predict_one(self.order, x_eval)
+        w = np.asarray(self.config.score_weights, dtype=np.float64)
+        out["score"] = (w[0] * out["p_click"] + w[1] * out["p_order"]) / w.sum()
+        return out
+
+
+def _fit_one(x: pd.DataFrame, y: np.ndarray, categorical: list[str], config: GBDTConfig, seed: int) -> Any:
+    """A LightGBM classifier fitted on ``x (N, F)``, ``y (N,)``; the rate of ``y`` (a float) if y is constant."""
     rate = float(y.mean()) if len(y) else 0.0
     if len(np.unique(y)) < 2:
-        return np.full(len(x_eval), rate)
+        return rate
     import lightgbm as lgb
 
     model = lgb.LGBMClassifier(
@@ -92,80 +114,61 @@ def _fit_one(x: pd.DataFrame, y: np.ndarray, x_eval: pd.DataFrame, categorical: 
         cat_smooth=config.cat_smooth, random_state=seed, n_jobs=1, verbose=-1,
     )
     model.fit(x, y, categorical_feature=categorical)
+    return model
+
+
+def _predict_one(model: Any, x_eval: pd.DataFrame) -> np.ndarray:
+    """P(y = 1) of ``x_eval`` (M,)."""
+    if isinstance(model, float):
+        return np.full(len(x_eval), model)
     return np.asarray(model.predict_proba(x_eval), dtype=np.float64)[:, 1]
 
 
 def fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, spec: GBDTFeatures, config: GBDTConfig,
                 seed: int = 0) -> pd.DataFrame:
-    """Fit on ``train`` rows, score ``evaluate`` rows.
-
-    Returns
-    -------
-    ``request_id, user_id, click, order`` of ``evaluate`` (M rows) with ``p_click``, ``p_order``, ``score``.
-    """
-    x, x_eval = tabular_features(train, spec), tabular_features(evaluate, spec)
-    categorical = list(spec.categorical)
-    out = evaluate[ID_COLUMNS].reset_index(drop=True).copy()
-    out["p_click"] = _fit_one(x, train["click"].to_numpy(), x_eval, categorical, config, seed)
-    out["p_order"] = _fit_one(x, train["order"].to_numpy(), x_eval, categorical, config, seed)
-    w = np.asarray(config.score_weights, dtype=np.float64)
-    out["score"] = (w[0] * out["p_click"] + w[1] * out["p_order"]) / w.sum()
-    return out
+    """Fit on ``train`` rows, score ``evaluate`` rows (:meth:`GBDTModels.predict`)."""
+    return GBDTModels(train, spec, config, seed).predict(evaluate)
 
 
-def _config(data_args: DataArguments) -> GBDTConfig:
-    path = Path(data_args.config)
-    if path.suffix == ".json":
-        if not path.is_file():
-            raise FileNotFoundError(f"config file {path} does not exist")
-        return GBDTConfig.load(path)
-    preset = CONFIG_DIR / f"{path.name}.json"
-    if not preset.is_file():
-        known = sorted(p.stem for p in CONFIG_DIR.glob("gbdt*.json"))
-        raise ValueError(f"unknown gbdt preset {data_args.config!r}; known: {', '.join(known)}")
-    return GBDTConfig.load(preset)
-
-
-def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[str, Any]:
+def run(data_args: DataArguments, config: GBDTConfig, seed: int = 42) -> dict[str, Any]:
     """The window loop of ``t4r-dmt train`` for GBDT; returns ``{"run_dir", "average", "windows"}``."""
     from t4r_dmt.io_utils import write_json
     from t4r_dmt.metrics.ranking import ranking_metrics
-    from t4r_dmt.training.command import load_schema, prepare_run_dir
-    from t4r_dmt.training.results import RunResults, plot_windows
-    from t4r_dmt.training.windows import list_windows, n_rows, select_windows, window_path
+    from t4r_dmt.metrics.results import RunResults, plot_windows
 
-    config = _config(data_args)
     run_dir = Path(data_args.out)
-    records = prepare_run_dir(data_args)
     task_dir = data_args.task_dir
     spec = GBDTFeatures.from_schema(load_schema(task_dir), target_history=config.target_history)
-    write_json(run_dir / "config.json", {"model": config.name, "config": dataclasses.asdict(config),
-                                         "data": dataclasses.asdict(data_args),
-                                         "training": {"seed": training_args.seed}})
-    windows = select_windows(list_windows(task_dir), data_args.windows)
     all_windows = list_windows(task_dir)
-    finished = {r["train_window"] for r in records}
+    windows = select_windows(all_windows, data_args.windows)
+    done = prepare_run_dir(data_args)
+    write_json(run_dir / "config.json", {"model": config.name, "config": dataclasses.asdict(config),
+                                         "data": dataclasses.asdict(data_args), "training": {"seed": seed}})
     columns = [*ID_COLUMNS, *spec.columns]
-    for train_window, eval_window in zip(windows[:-1], windows[1:], strict=True):
-        if train_window in finished:
-            continue
+    fitted: dict[int, GBDTModels | None] = {}
+
+    def fit(train_window: int) -> None:
         # Every window up to t, from the first one on disk (not only the selected range), or t alone.
         fit_windows = [w for w in all_windows if w <= train_window] if config.train_windows == "all" else [train_window]
-        paths = [window_path(task_dir, w, "train") for w in fit_windows]
-        train = pd.concat([pd.read_parquet(p, columns=columns) for p in paths if n_rows(p) > 0],
-                          ignore_index=True)
+        frames = [pd.read_parquet(p, columns=columns)
+                  for p in (window_path(task_dir, w, "train") for w in fit_windows) if n_rows(p) > 0]
+        fitted.clear()
+        fitted[train_window] = (GBDTModels(pd.concat(frames, ignore_index=True), spec, config, seed + train_window)
+                                if frames else None)
+
+    def evaluate(train_window: int, eval_window: int) -> tuple[int, dict[str, float]]:
         eval_path = window_path(task_dir, eval_window, data_args.eval_split)
-        if n_rows(eval_path) == 0 or train.empty:
+        models = fitted[train_window]
+        if models is None or n_rows(eval_path) == 0:
             logger.warning("window %d -> %d: no rows to train on or to evaluate", train_window, eval_window)
-            rows, metrics = 0, dict[str, float]()
-        else:
-            evaluate = pd.read_parquet(eval_path, columns=columns)
-            frame = fit_predict(train, evaluate, spec, config, seed=training_args.seed + train_window)
-            rows, metrics = len(frame), ranking_metrics(frame)
-        records.append({"train_window": train_window, "eval_window": eval_window, "n_rows": int(rows), **metrics})
-        logger.info("gbdt window %d -> %d: %s", train_window, eval_window, metrics)
-        RunResults(task="ranking", model=config.name, config=dataclasses.asdict(config),
-                   windows=records).write(run_dir)
+            return 0, {}
+        frame = models.predict(pd.read_parquet(eval_path, columns=columns))
+        return len(frame), ranking_metrics(frame)
+
+    def write(records: list[dict[str, Any]]) -> None:
+        RunResults(task="ranking", model=config.name, config=dataclasses.asdict(config), windows=records).write(run_dir)
+
+    records = run_windows(windows, fit, evaluate, done=done, on_window_end=write, name=config.name)
     results = RunResults(task="ranking", model=config.name, config=dataclasses.asdict(config), windows=records)
     results.write(run_dir)
     plot_windows(results, run_dir / "plots")

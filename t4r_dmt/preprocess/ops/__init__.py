@@ -1,7 +1,7 @@
 """NVTabular operators of the ranking workflow, one per file (as ``nvtabular/ops``)."""
 
 from t4r_dmt.preprocess.ops.behavior_sequences import BehaviorSequences, sequence_columns
-from t4r_dmt.preprocess.ops.bias_features import BIAS_TAG, BiasFeatures
+from t4r_dmt.preprocess.ops.bias_features import BiasFeatures
 from t4r_dmt.preprocess.ops.candidate_attributes import CandidateAttributes
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 from t4r_dmt.preprocess.ops.item_rates import ItemRates
@@ -10,7 +10,6 @@ from t4r_dmt.preprocess.ops.shared_categorify import SharedCategorify
 from t4r_dmt.preprocess.ops.user_activity import UserActivity, activity_columns
 
 __all__ = [
-    "BIAS_TAG",
     "BehaviorSequences",
     "BiasFeatures",
     "CandidateAttributes",

@@ -16,18 +16,13 @@ import numpy as np
 import pyarrow as pa
 
 from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
-from t4r_dmt.preprocess.config import BEHAVIORS
 from t4r_dmt.preprocess.history import user_bucket
 from t4r_dmt.preprocess.lists import flat_to_list, new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
+from t4r_dmt.schema import BEHAVIORS, sequence_columns
 
-#: sequence column suffix -> attribute of ``BehaviorEvents`` it is read from
-SEQUENCE_FIELDS: dict[str, str] = {"item_id_seq": "product", "category_seq": "category", "brand_seq": "brand"}
-
-
-def sequence_columns(behavior: str) -> list[str]:
-    """``["click_item_id_seq", "click_category_seq", "click_brand_seq"]`` for ``"click"``."""
-    return [f"{behavior}_{suffix}" for suffix in SEQUENCE_FIELDS]
+#: sequence attribute -> the field of ``BehaviorEvents`` it is read from (in ``SEQUENCE_SUFFIXES`` order)
+SEQUENCE_FIELDS: dict[str, str] = {"item": "product", "category": "category", "brand": "brand"}
 
 
 class BehaviorSequences(HistoryOperator):

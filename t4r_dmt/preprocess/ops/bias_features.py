@@ -25,9 +25,7 @@ from nvtabular.ops.operator import Operator
 
 from t4r_dmt.preprocess.lists import flat_to_list, new_frame, to_numpy
 from t4r_dmt.preprocess.ops.shared_categorify import SharedCategorify
-
-NEIGHBOR_OFFSETS = (-3, -2, -1, 1, 2, 3)
-BIAS_TAG = "bias"
+from t4r_dmt.schema import BIAS_TAG, NEIGHBOR_CATEGORY_SEQ, NEIGHBOR_OFFSETS
 
 
 class BiasFeatures(Operator):
@@ -84,7 +82,7 @@ class BiasFeatures(Operator):
             {
                 "position_index": position + 1,
                 "position_page": page + 1,
-                "neighbor_category_seq": flat_to_list(neighbors.reshape(-1), offsets, like=df),
+                NEIGHBOR_CATEGORY_SEQ: flat_to_list(neighbors.reshape(-1), offsets, like=df),
             },
             like=df,
         )
@@ -93,26 +91,26 @@ class BiasFeatures(Operator):
         return {
             "position_index": ["position"],
             "position_page": ["page"],
-            "neighbor_category_seq": ["request_id", "position", "item_category"],
+            NEIGHBOR_CATEGORY_SEQ: ["request_id", "position", "item_category"],
         }
 
     def _compute_dtype(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
-        is_list = col_schema.name == "neighbor_category_seq"
+        is_list = col_schema.name == NEIGHBOR_CATEGORY_SEQ
         return col_schema.with_dtype(np.int64, is_list=is_list, is_ragged=False)
 
     def _compute_shape(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
-        if col_schema.name == "neighbor_category_seq":
+        if col_schema.name == NEIGHBOR_CATEGORY_SEQ:
             return col_schema.with_shape((None, len(NEIGHBOR_OFFSETS)))
         return col_schema.with_shape((None,))
 
     def _compute_tags(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
         tags: list[Any] = [Tags.CATEGORICAL, BIAS_TAG]
-        if col_schema.name == "neighbor_category_seq":
+        if col_schema.name == NEIGHBOR_CATEGORY_SEQ:
             tags.append(Tags.LIST)
         return col_schema.with_tags(tags)
 
     def _compute_properties(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
-        if col_schema.name == "neighbor_category_seq":
+        if col_schema.name == NEIGHBOR_CATEGORY_SEQ:
             cardinality, dimension = self.categorify.get_embedding_sizes([self.vocabulary])[self.vocabulary]
             return col_schema.with_properties(
                 {

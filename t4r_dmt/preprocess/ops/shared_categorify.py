@@ -36,9 +36,7 @@ from merlin.schema import ColumnSchema, Schema
 from nvtabular.ops import Categorify
 
 from t4r_dmt.preprocess.lists import arrow_flat, arrow_list, flat_to_list, is_cudf, list_to_flat
-
-NULL_CODE = 1
-OOV_CODE = 2
+from t4r_dmt.schema import NULL_CODE, OOV_CODE
 
 
 class SharedCategorify(Categorify):

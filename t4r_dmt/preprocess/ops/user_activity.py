@@ -18,10 +18,11 @@ import numpy as np
 import pandas as pd
 
 from t4r_dmt.preprocess.asof import unique_queries
-from t4r_dmt.preprocess.config import BEHAVIORS, COUNT_HORIZONS
+from t4r_dmt.preprocess.config import COUNT_HORIZONS
 from t4r_dmt.preprocess.history import user_bucket
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
+from t4r_dmt.schema import BEHAVIORS
 
 
 def activity_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> list[str]:

@@ -1,0 +1,1 @@
+"""Subcommands that compose several packages (top layer: only ``cli`` imports them)."""

@@ -1,0 +1,39 @@
+"""``t4r-dmt train``: train a preset on window t, evaluate on t+1, for every window of a preprocessed folder.
+
+The preset's ``family`` (:mod:`t4r_dmt.presets`) picks the runner: the T4R Trainer loop
+(:mod:`t4r_dmt.training.runner`) for ``dmt``, ``baseline`` and ``next_item``, the LightGBM refit
+(:mod:`t4r_dmt.baselines.ranking.gbdt`) for ``gbdt``. Every runner walks the windows with
+:func:`t4r_dmt.windows.run_windows` and writes the same run folder.
+
+Example::
+
+    t4r-dmt train --data runs/demo/data --config dmt --out runs/demo/dmt --windows 1:4 \\
+        --per_device_train_batch_size 256 --learning_rate 1e-3 --seed 42
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
+from t4r_dmt.baselines.ranking.gbdt import run as run_gbdt
+from t4r_dmt.presets import load_preset
+from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+from t4r_dmt.training.runner import run as run_t4r
+
+ARGUMENTS = (DataArguments, RunTrainingArguments)
+
+#: family -> the task its models solve.
+FAMILY_TASKS: dict[str, str] = {"dmt": "ranking", "baseline": "ranking", "gbdt": "ranking", "next_item": "next-item"}
+
+
+def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[str, Any]:
+    """Load ``data_args.config`` and hand it to its family's runner; returns ``{"run_dir", "average", "windows"}``."""
+    config = load_preset(data_args.config)
+    task = FAMILY_TASKS[config.family]
+    if task != data_args.task:
+        raise ValueError(f"--config {data_args.config} is a {config.family} preset ({task}); "
+                         f"it cannot run with --task {data_args.task}")
+    if isinstance(config, GBDTConfig):
+        return run_gbdt(data_args, config, seed=training_args.seed)
+    return run_t4r(data_args, training_args, config)

@@ -1,0 +1,92 @@
+"""Presets: named model configurations, shipped as package data (``t4r_dmt/configs/<name>.json``).
+
+One registry for every model family. A preset file (or a user's JSON file of the same form) names its
+``family``, which picks the typed config and the runner of ``t4r-dmt train``:
+
+======== ============================================== ========================================
+family   config                                         runner
+======== ============================================== ========================================
+dmt      :class:`t4r_dmt.model.DMTConfig` (transformer) T4R Trainer, time-window loop
+baseline :class:`t4r_dmt.model.DMTConfig` (DNN/DIN/DIEN) T4R Trainer, time-window loop
+next_item :class:`t4r_dmt.training.next_item.NextItemConfig` T4R Trainer, session windows
+gbdt     :class:`t4r_dmt.baselines.ranking.GBDTConfig`  LightGBM refit per window
+======== ============================================== ========================================
+
+Example::
+
+    from t4r_dmt.presets import load_preset
+    config = load_preset("dmt")            # or load_preset("path/to/my_config.json")
+    config.family                          # "dmt"
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
+from t4r_dmt.model.config import DMTConfig
+from t4r_dmt.training.next_item import NextItemConfig
+
+Preset = DMTConfig | GBDTConfig | NextItemConfig
+
+#: family -> the config class its files parse into.
+FAMILIES: dict[str, type[DMTConfig] | type[GBDTConfig] | type[NextItemConfig]] = {
+    "dmt": DMTConfig,
+    "baseline": DMTConfig,
+    "gbdt": GBDTConfig,
+    "next_item": NextItemConfig,
+}
+
+
+def preset_dir() -> Path:
+    """The folder of the shipped presets (inside the installed package, editable or wheel)."""
+    return Path(str(resources.files("t4r_dmt") / "configs"))
+
+
+def preset_names(family: str | None = None) -> list[str]:
+    """Names of the shipped presets, sorted; only those of ``family`` when given."""
+    names = sorted(p.stem for p in preset_dir().glob("*.json"))
+    if family is None:
+        return names
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return [n for n in names if _read(preset_dir() / f"{n}.json").get("family") == family]
+
+
+def load_preset(name_or_path: str | os.PathLike[str]) -> Preset:
+    """The typed config of a preset name (``"dmt"``) or of a JSON file of the same form.
+
+    Raises ValueError naming every shipped preset for an unknown name, or the file and the key for a file
+    without a known ``family`` or with unknown keys; FileNotFoundError for a missing file.
+    """
+    text = str(name_or_path)
+    path = Path(text)
+    if path.suffix != ".json" and not path.is_file():
+        path = preset_dir() / f"{text}.json"
+        if not path.is_file():
+            raise ValueError(f"unknown preset {text!r}; choose one of {', '.join(preset_names())} "
+                             f"or a .json file")
+    elif not path.is_file():
+        raise FileNotFoundError(f"config file {path} does not exist")
+    data = _read(path)
+    family = data.get("family")
+    if family not in FAMILIES:
+        raise ValueError(f"{path}: 'family' must be one of {', '.join(FAMILIES)}; got {family!r}")
+    try:
+        return FAMILIES[family].from_dict(data)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: a config must be a JSON object; got {type(data).__name__}")
+    return data

@@ -1,0 +1,82 @@
+"""The preset registry: every shipped preset loads into its family's typed config, user files too, and the
+presets ship inside the wheel (a non-editable install finds them)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
+from t4r_dmt.model import DMTConfig
+from t4r_dmt.presets import FAMILIES, load_preset, preset_dir, preset_names
+from t4r_dmt.training.next_item import NextItemConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_every_shipped_preset_loads_into_its_family_and_round_trips() -> None:
+    names = preset_names()
+    assert {"dmt", "dnn", "din", "dien", "gbdt", "gbdt_no_history", "xlnet_clm", "gru_clm"} <= set(names)
+    for name in names:
+        config = load_preset(name)
+        assert config.name == name
+        assert isinstance(config, FAMILIES[config.family])
+        if isinstance(config, DMTConfig):  # DMT presets spell every field out
+            assert json.loads((preset_dir() / f"{name}.json").read_text()) == config.to_dict()
+    assert preset_names("gbdt") == ["gbdt", "gbdt_current_no_history", "gbdt_current_window", "gbdt_no_history"]
+    assert set(preset_names("baseline")) == {"dnn", "din", "dien"}
+    assert isinstance(load_preset("gbdt"), GBDTConfig) and load_preset("gbdt") == GBDTConfig()
+    assert isinstance(load_preset("xlnet_clm"), NextItemConfig)
+
+
+def test_a_user_file_is_read_by_its_family(tmp_path: Path) -> None:
+    path = tmp_path / "mine.json"
+    path.write_text(json.dumps({"name": "fast_gbdt", "family": "gbdt", "n_estimators": 20}))
+    config = load_preset(path)
+    assert isinstance(config, GBDTConfig) and (config.name, config.n_estimators) == ("fast_gbdt", 20)
+    # No file-name rule: a file named like a GBDT preset is what its family says.
+    named = tmp_path / "gbdt_like.json"
+    named.write_text(json.dumps({"name": "x", "family": "dmt"}))
+    assert isinstance(load_preset(named), DMTConfig)
+
+
+def test_errors_name_the_choices_and_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"unknown preset 'dmtx'; choose one of .*gbdt_no_history.*xlnet_clm"):
+        load_preset("dmtx")
+    with pytest.raises(FileNotFoundError, match="absent.json does not exist"):
+        load_preset(tmp_path / "absent.json")
+    no_family = tmp_path / "old.json"
+    no_family.write_text(json.dumps({"name": "old"}))
+    with pytest.raises(ValueError, match=r"old.json: 'family' must be one of dmt, baseline, gbdt, next_item; got None"):
+        load_preset(no_family)
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"family": "gbdt", "n_trees": 3}))
+    with pytest.raises(ValueError, match=r"typo.json: unknown gbdt config key\(s\) \['n_trees'\]"):
+        load_preset(typo)
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"family": "next_item", "transformer": "lstm"}))
+    with pytest.raises(ValueError, match="wrong.json: transformer must be one of"):
+        load_preset(wrong)
+    listed = tmp_path / "list.json"
+    listed.write_text("[1]")
+    with pytest.raises(ValueError, match="a config must be a JSON object"):
+        load_preset(listed)
+    with pytest.raises(ValueError, match="unknown family 'gbm'"):
+        preset_names("gbm")
+
+
+@pytest.mark.slow
+def test_the_wheel_ships_every_preset(tmp_path: Path) -> None:
+    """``pip wheel`` builds the package as a user's ``pip install .`` would: the presets are in it."""
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                           "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    wheel = next(tmp_path.glob("t4r_dmt-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:
+        shipped = {Path(n).stem for n in archive.namelist() if n.startswith("t4r_dmt/configs/") and n.endswith(".json")}
+    assert shipped == set(preset_names())
