@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from t4r_dmt.model import PRESETS, DMTConfig, load_config
-from t4r_dmt.model.config import CONFIG_DIR
+from t4r_dmt.model.config import ABLATION_PRESETS, BASELINE_PRESETS, CONFIG_DIR
 
 
 def test_every_preset_has_a_json_file_that_round_trips() -> None:
@@ -84,11 +84,24 @@ def test_load_config_errors(tmp_path: Path) -> None:
         ({"loss": {"task_weights": [1.0, -1.0]}}, "loss.task_weights must be >= 0"),
         ({"loss": {"pos_weights": [1.0]}}, "loss.pos_weights needs one value > 0 per task"),
         ({"loss": {"order_label": "order"}}, "loss.order_label must be one of ctcvr, cvr"),
+        ({"fast_dropout": 1}, "fast_dropout must be true or false; got 1"),
+        ({"fast_dropout": "false"}, "fast_dropout must be true or false; got 'false'"),
     ],
 )
 def test_validation_errors(data: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         DMTConfig.from_dict(data)
+
+
+def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> None:
+    presets = PRESETS + BASELINE_PRESETS + ABLATION_PRESETS
+    for name in presets:
+        assert json.loads((CONFIG_DIR / f"{name}.json").read_text())["fast_dropout"] is True
+        assert load_config(name).fast_dropout is True
+    off = DMTConfig.from_dict({"fast_dropout": False})
+    assert off.to_dict()["fast_dropout"] is False
+    assert DMTConfig.from_dict(json.loads(json.dumps(off.to_dict()))) == off
+    assert DMTConfig().fast_dropout is True  # configs written before the option existed keep their dropout
 
 
 def test_input_projection_allows_any_token_width() -> None:
