@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from t4r_dmt.training.next_item import (
+from t4r_dmt.model.next_item import (
     BODY_MASKINGS,
     CONFIG_DIR,
     ItemMultipliedSum,
@@ -257,7 +257,7 @@ def test_elementwise_aggregation_needs_soft_embeddings_for_continuous_features(s
 
 
 def test_gru_encoder_is_causal_and_checks_its_arguments():
-    from t4r_dmt.baselines import GRUSequenceEncoder, gru_block
+    from t4r_dmt.model.next_item import GRUSequenceEncoder, gru_block
 
     torch.manual_seed(0)
     encoder = GRUSequenceEncoder(4, 6, n_layer=2, dropout=0.0).eval()

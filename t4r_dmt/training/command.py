@@ -157,7 +157,8 @@ def _build(data_args: DataArguments, schema: Any) -> tuple[str, dict[str, Any], 
 
         config = load_config(data_args.config)
         return Path(data_args.config).stem, config.to_dict(), build_model(schema, config), evaluate_ranking
-    from t4r_dmt.training.next_item import NextItemConfig, build_next_item_model, evaluate_next_item
+    from t4r_dmt.model.next_item import NextItemConfig, build_next_item_model
+    from t4r_dmt.training.next_item import evaluate_next_item
 
     nconfig = NextItemConfig.load(data_args.config)
     return nconfig.name, nconfig.to_dict(), build_next_item_model(schema, nconfig), evaluate_next_item
