@@ -113,7 +113,7 @@ def run(batch: int = 2048, steps: int = 20, warmup: int = 3, dtype: str = "float
 
     def transformer_step() -> None:
         with amp:
-            out = sum(net.interests[b](tokens[b], masks[b], target).float().sum() for b in size.lengths)
+            out = sum(net.interests[b](tokens[b], masks[b], target)[0].float().sum() for b in size.lengths)
         out.backward()  # type: ignore[union-attr]
         model.zero_grad(set_to_none=True)
 

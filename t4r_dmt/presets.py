@@ -8,7 +8,7 @@ family   config                                         runner
 ======== ============================================== ========================================
 dmt      :class:`t4r_dmt.model.DMTConfig` (transformer) T4R Trainer, time-window loop
 baseline :class:`t4r_dmt.model.DMTConfig` (DNN/DIN/DIEN) T4R Trainer, time-window loop
-next_item :class:`t4r_dmt.training.next_item.NextItemConfig` T4R Trainer, session windows
+next_item :class:`t4r_dmt.model.next_item.NextItemConfig` T4R Trainer, session windows
 gbdt     :class:`t4r_dmt.baselines.ranking.GBDTConfig`  LightGBM refit per window
 ======== ============================================== ========================================
 
@@ -29,7 +29,7 @@ from typing import Any
 
 from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
 from t4r_dmt.model.config import DMTConfig
-from t4r_dmt.training.next_item import NextItemConfig
+from t4r_dmt.model.next_item import NextItemConfig
 
 Preset = DMTConfig | GBDTConfig | NextItemConfig
 

@@ -20,10 +20,11 @@ from t4r_dmt.baselines.ranking import (
     tabular_features,
 )
 from t4r_dmt.model import DMTConfig, build_model
-from t4r_dmt.model.baseline_network import BaselineNetwork, BaselineOutput, build_interest
 from t4r_dmt.model.bias_inputs import SelectiveBiasTower
 from t4r_dmt.model.dien import AUGRUCell, InterestEvolution, auxiliary_loss
 from t4r_dmt.model.inputs import BiasBatch
+from t4r_dmt.model.multi_behavior import build_interest
+from t4r_dmt.model.network import RankingNetwork, RankingOutput
 from t4r_dmt.model.sequence_interest import MeanPoolInterest, TargetAttentionInterest, masked_softmax
 from t4r_dmt.presets import load_preset, preset_names
 
@@ -184,8 +185,10 @@ def test_din_attends_to_real_events_only() -> None:
     out2, _ = din(changed, mask, target)
     torch.testing.assert_close(out[1], out2[1])
     torch.testing.assert_close(out[2], torch.zeros(4))  # no history: zero interest
-    with pytest.raises(ValueError, match="no baseline extractor"):
-        build_interest("transformer", 4, [8])
+    config = tiny_config()
+    object.__setattr__(config.interest, "kind", "lstm")  # bypass the config's validation on purpose
+    with pytest.raises(ValueError, match="unknown interest.kind 'lstm'; choose one of transformer, mean"):
+        build_interest(config, 4)
 
 
 def test_augru_with_zero_attention_keeps_the_state() -> None:
@@ -224,11 +227,11 @@ def test_baseline_presets_build_and_train(fixture: RankingFixture, batch: tuple[
     torch.manual_seed(0)
     model = build_model(fixture.schema, config)
     net = model.heads[0].body.module
-    assert isinstance(net, BaselineNetwork) and net.bias_tower is None
-    assert net.encoder.out_size == (len(paper.behaviors) + 1) * 16 + 2
+    assert isinstance(net, RankingNetwork) and net.bias_tower is None and len(net.encoders) == 1
+    assert net.encoders[0].out_size == (len(paper.behaviors) + 1) * 16 + 2
     inputs, targets = batch
     out = net({k: v.clone() for k, v in inputs.items()})
-    assert isinstance(out, BaselineOutput) and out.task_logits.shape == (32, 2)
+    assert isinstance(out, RankingOutput) and out.task_logits.shape == (32, 2)
     assert (float(out.aux_loss) > 0) == (preset == "dien")
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     model.train()

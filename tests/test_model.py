@@ -13,7 +13,7 @@ from model_fixtures import write_ranking_fixture as write_fixture
 from sklearn.metrics import roc_auc_score
 from transformers4rec import torch as tr
 
-from t4r_dmt.model import DMTNetwork, build_model, export_torchscript
+from t4r_dmt.model import RankingNetwork, build_model, export_torchscript
 from t4r_dmt.presets import load_preset
 
 PRESETS = ("dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task")
@@ -31,7 +31,7 @@ def batch(fixture: RankingFixture) -> tuple[dict, dict]:
     return loader_batches(fixture, fixture.path(1), batch_size=32, max_sequence_length=8)[0]
 
 
-def _network(model: tr.Model) -> DMTNetwork:
+def _network(model: tr.Model) -> RankingNetwork:
     return model.heads[0].body.module
 
 

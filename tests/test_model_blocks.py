@@ -111,20 +111,20 @@ def test_interest_transformer_positions_and_padding() -> None:
     dit = DeepInterestTransformer(TINY, token_dim=6, max_length=4).eval()
     tokens, target = torch.randn(2, 4, 6), torch.randn(2, 6)
     mask = torch.tensor([[1, 1, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
-    out = dit(tokens, mask, target)
-    assert out.shape == (2, 8)
+    out, aux = dit(tokens, mask, target)
+    assert out.shape == (2, 8) and torch.equal(aux, torch.zeros(()))  # no auxiliary loss
     changed = tokens.clone()
     changed[0, 2:] = -3.0
-    torch.testing.assert_close(dit(changed, mask, target)[0], out[0])
+    torch.testing.assert_close(dit(changed, mask, target)[0][0], out[0])
     # Learned positions: swapping two real events changes the interest vector.
     swapped = tokens.clone()
     swapped[1, [0, 1]] = tokens[1, [1, 0]]
-    assert not torch.allclose(dit(swapped, mask, target)[1], out[1])
+    assert not torch.allclose(dit(swapped, mask, target)[0][1], out[1])
     no_pos = DeepInterestTransformer(
         TransformerConfig(d_model=8, d_ff=16, n_heads=2, dropout=0.0, position_encoding="none"), 6, 4).eval()
     assert no_pos.positions is None
     # Shorter inputs than N use the first rows of the position table.
-    assert dit(tokens[:, :2], mask[:, :2], target).shape == (2, 8)
+    assert dit(tokens[:, :2], mask[:, :2], target)[0].shape == (2, 8)
 
 
 def test_loss_values_ctcvr_cvr_bias_and_weights() -> None:

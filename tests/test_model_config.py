@@ -88,11 +88,25 @@ def test_load_config_errors(tmp_path: Path) -> None:
         ({"family": "gbdt"}, "family must be one of dmt, baseline; got 'gbdt'"),
         ({"family": "baseline"}, "family 'baseline' does not match interest.kind 'transformer'"),
         ({"family": "dmt", "interest": {"kind": "din"}}, "family 'dmt' does not match interest.kind 'din'"),
+        ({"fast_dropout": 1}, "fast_dropout must be true or false; got 1"),
+        ({"fast_dropout": "false"}, "fast_dropout must be true or false; got 'false'"),
     ],
 )
 def test_validation_errors(data: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         DMTConfig.from_dict(data)
+
+
+def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> None:
+    presets = preset_names("dmt") + preset_names("baseline")
+    assert len(presets) == 13
+    for name in presets:
+        assert json.loads((preset_dir() / f"{name}.json").read_text())["fast_dropout"] is True
+        assert load_preset(name).fast_dropout is True
+    off = DMTConfig.from_dict({"fast_dropout": False})
+    assert off.to_dict()["fast_dropout"] is False
+    assert DMTConfig.from_dict(json.loads(json.dumps(off.to_dict()))) == off
+    assert DMTConfig().fast_dropout is True  # configs written before the option existed keep their dropout
 
 
 def test_input_projection_allows_any_token_width() -> None:

@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 import torch
 
-from t4r_dmt.presets import load_preset, preset_names
-from t4r_dmt.training.next_item import (
+from t4r_dmt.model.next_item import (
     BODY_MASKINGS,
     ItemMultipliedSum,
     NextItemConfig,
@@ -21,6 +20,7 @@ from t4r_dmt.training.next_item import (
     build_next_item_model,
     select_features,
 )
+from t4r_dmt.presets import load_preset, preset_names
 
 T0 = pd.Timestamp("2024-01-01")
 CATEGORICAL_SIDE = ["category-list", "brand-list", "event_type-list"]
@@ -256,7 +256,7 @@ def test_elementwise_aggregation_needs_soft_embeddings_for_continuous_features(s
 
 
 def test_gru_encoder_is_causal_and_checks_its_arguments():
-    from t4r_dmt.baselines import GRUSequenceEncoder, gru_block
+    from t4r_dmt.model.next_item import GRUSequenceEncoder, gru_block
 
     torch.manual_seed(0)
     encoder = GRUSequenceEncoder(4, 6, n_layer=2, dropout=0.0).eval()

@@ -13,8 +13,8 @@ import pytest
 
 from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
 from t4r_dmt.model import DMTConfig
+from t4r_dmt.model.next_item import NextItemConfig
 from t4r_dmt.presets import FAMILIES, load_preset, preset_dir, preset_names
-from t4r_dmt.training.next_item import NextItemConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,7 +1,9 @@
 """The DMT model (Gu et al., CIKM 2020) as Transformers4Rec blocks.
 
 Plain ``nn.Module`` blocks with explicit sizes (``DeepInterestTransformer``, ``MultiBehaviorEncoder``, ``MMoE``,
-``BiasTower``, ``MultiTaskLoss``, assembled in ``DMTNetwork``) are adapted to T4R in one place (``t4r.py``).
+``BiasTower``, ``MultiTaskLoss``, assembled in ``RankingNetwork``) are adapted to T4R in one place (``t4r.py``).
+The same network runs the Table 1 baselines (DNN, DIN, DIEN) when ``config.interest.kind`` names their
+interest extractor. The session-based next-item models are in ``t4r_dmt.model.next_item``.
 
 Train it with T4R's Trainer (``DMTTrainer`` only renames metrics to ``eval_auc_click`` ... and turns them on)::
 
@@ -40,7 +42,7 @@ from t4r_dmt.model.config import (
 )
 from t4r_dmt.model.export import export_torchscript
 from t4r_dmt.model.features import FeatureSpec
-from t4r_dmt.model.network import DMTNetwork, DMTOutput
+from t4r_dmt.model.network import RankingNetwork, RankingOutput
 from t4r_dmt.model.t4r import DMTBody, DMTHead, RankingTask
 from t4r_dmt.model.trainer import DMTTrainer
 
@@ -49,13 +51,13 @@ __all__ = [
     "DMTBody",
     "DMTConfig",
     "DMTHead",
-    "DMTNetwork",
-    "DMTOutput",
     "DMTTrainer",
     "EmbeddingConfig",
     "FeatureSpec",
     "LossConfig",
     "MultiTaskConfig",
+    "RankingNetwork",
+    "RankingOutput",
     "RankingTask",
     "TransformerConfig",
     "build_model",

@@ -30,6 +30,13 @@ class BiasTower(nn.Module):
         self.categories = nn.Embedding(n_categories, embedding_dim, padding_idx=0)
         self.tower = Tower(4 * embedding_dim, units, dropout)
 
+    def reset_parameters(self) -> None:
+        """Draw every parameter again, in construction order: the values (and the random numbers used) of a
+        freshly built tower."""
+        for module in self.modules():
+            if module is not self and isinstance(module, (nn.Embedding, nn.Linear)):
+                module.reset_parameters()
+
     def forward(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
         valid = (bias.neighbors != 0).unsqueeze(-1).to(self.categories.weight.dtype)  # (B, 6, 1)
         neighbors = (self.categories(bias.neighbors) * valid).sum(1) / valid.sum(1).clamp(min=1.0)

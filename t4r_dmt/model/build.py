@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import logging
-from typing import cast
 
 from merlin.schema import Schema
 from transformers4rec import torch as tr
 
-from t4r_dmt.model.baseline_network import BaselineNetwork, BaselineRankingTask
-from t4r_dmt.model.bias_inputs import SelectiveBiasTower
-from t4r_dmt.model.config import BIAS_INPUTS, DMTConfig
-from t4r_dmt.model.dropout import swap_dropouts
+from t4r_dmt.model.config import DMTConfig
 from t4r_dmt.model.features import FeatureSpec
 from t4r_dmt.model.loss import MultiTaskLoss
-from t4r_dmt.model.network import DMTNetwork
+from t4r_dmt.model.network import RankingNetwork
 from t4r_dmt.model.t4r import DMTBody, DMTHead, RankingTask
 
 LOG = logging.getLogger(__name__)
@@ -27,7 +23,8 @@ def build_model(schema: Schema, config: DMTConfig) -> tr.Model:
     ----------
     schema: Merlin schema of the preprocessed ranking output (``DIR/ranking/schema.pbtxt``); a
         ``merlin_standard_lib`` schema is converted.
-    config: e.g. ``t4r_dmt.presets.load_preset("dmt")``.
+    config: e.g. ``t4r_dmt.presets.load_preset("dmt")``; ``config.interest.kind`` picks DMT or a Table 1
+        baseline, ``config.fast_dropout`` the dropout layers (see ``RankingNetwork``).
 
     Returns
     -------
@@ -45,20 +42,9 @@ def build_model(schema: Schema, config: DMTConfig) -> tr.Model:
     spec = FeatureSpec.from_schema(schema, config)
     loss = MultiTaskLoss(config.loss.task_weights, config.loss.pos_weights, config.loss.order_label,
                          config.bias.unbiased_loss_term)
-    network: DMTNetwork | BaselineNetwork
-    if config.interest.kind == "transformer":
-        network = DMTNetwork(spec, config)
-        task = RankingTask(loss, config.score_weights, spec.targets)
-    else:  # the Table 1 baselines: DNN, DIN, DIEN
-        network = BaselineNetwork(spec, config)
-        task = BaselineRankingTask(loss, config.score_weights, spec.targets, config.interest.aux_loss_weight)
-    if network.bias_tower is not None and set(config.bias.inputs) != set(BIAS_INPUTS):
-        b, old = config.bias, network.bias_tower  # the Table 5 ablations: a tower reading fewer inputs
-        network.bias_tower = SelectiveBiasTower(old.positions.num_embeddings, old.pages.num_embeddings,
-                                                old.categories.num_embeddings, b.embedding_dim, b.units,
-                                                b.dropout, b.inputs)
-    swap_dropouts(network)  # every dropout layer, the HF encoders' included, draws its CPU mask faster
-    model = tr.Model(DMTHead(DMTBody(cast(DMTNetwork, network), schema), task), max_sequence_length=spec.max_sequence_length,
+    network = RankingNetwork(spec, config)
+    task = RankingTask(loss, config.score_weights, spec.targets, config.interest.aux_loss_weight)
+    model = tr.Model(DMTHead(DMTBody(network, schema), task), max_sequence_length=spec.max_sequence_length,
                      name=config.name)
     model.__dict__["dmt_config"] = config.to_dict()  # a plain attribute, saved with the model
     n_params = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -9,7 +9,8 @@ same seeded torch generator, at ~2.5x the speed. Off the CPU, in evaluation, and
 ``nn.Dropout`` itself (CUDA's fused dropout is already fast).
 
 ``swap_dropouts(module)`` replaces every ``nn.Dropout`` inside a model, the HuggingFace encoders' included
-(hidden and attention-probability dropout are ``nn.Dropout`` modules there).
+(hidden and attention-probability dropout are ``nn.Dropout`` modules there). ``RankingNetwork`` calls it when
+``DMTConfig.fast_dropout`` is true (every preset).
 """
 
 from __future__ import annotations

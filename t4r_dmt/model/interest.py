@@ -24,7 +24,8 @@ class DeepInterestTransformer(nn.Module):
     max_length: the behaviour's length N (the size of the learned position table).
 
     Shapes: ``tokens (B, L, token_dim)`` with ``L <= N``, ``mask (B, L)`` bool (True = real event),
-    ``target (B, token_dim)`` ``-> (B, d_model)``.
+    ``target (B, token_dim)`` ``-> (interest (B, d_model), aux_loss ())``; the auxiliary loss is always 0 (the
+    interface of every interest extractor, see ``multi_behavior.build_interest``).
     """
 
     def __init__(self, cfg: TransformerConfig, token_dim: int, max_length: int) -> None:
@@ -41,7 +42,8 @@ class DeepInterestTransformer(nn.Module):
         # The paper's code scales embeddings by sqrt(d_model) before adding positions.
         self.scale = math.sqrt(cfg.d_model)
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor,
+                target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # A traced graph (export) must not bake in one batch's lengths: it takes the plain path.
         tracing = torch.jit.is_tracing()
         if not tracing:
@@ -51,8 +53,10 @@ class DeepInterestTransformer(nn.Module):
             x = x + self.positions.weight[: x.shape[1]].unsqueeze(0)
         query = self.project(target) * self.scale
         if tracing:
-            return self.decoder(query, self.encoder(x, mask), mask)
-        return self._bucketed(x, mask, query)
+            interest = self.decoder(query, self.encoder(x, mask), mask)
+        else:
+            interest = self._bucketed(x, mask, query)
+        return interest, interest.new_zeros(())
 
     def _bucketed(self, x: torch.Tensor, mask: torch.Tensor, query: torch.Tensor) -> torch.Tensor:
         """Encoder and decoder over buckets of rows of similar length: ``(B, L, d), (B, L), (B, d) -> (B, d)``.

@@ -1,6 +1,8 @@
 """MultiBehaviorEncoder: the shared input of the multi-task part.
 
-``[interest_click ⊕ interest_cart ⊕ interest_order] ⊕ target item ⊕ dense features (⊕ user embeddings)``.
+One interest vector per behaviour sequence, from the extractor ``config.interest.kind`` names (chosen once, at
+construction, by ``build_interest``), concatenated with the target item, the dense features and the optional
+user embeddings.
 """
 
 from __future__ import annotations
@@ -8,10 +10,12 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from t4r_dmt.model.config import DMTConfig
+from t4r_dmt.model.config import INTEREST_KINDS, DMTConfig
+from t4r_dmt.model.dien import InterestEvolution
 from t4r_dmt.model.features import FeatureSpec
 from t4r_dmt.model.inputs import RankingBatch
 from t4r_dmt.model.interest import DeepInterestTransformer
+from t4r_dmt.model.sequence_interest import MeanPoolInterest, TargetAttentionInterest
 
 
 class ItemEmbedding(nn.Module):
@@ -33,14 +37,41 @@ class ItemEmbedding(nn.Module):
         return torch.cat([self.items(items), self.categories(categories), self.brands(brands)], dim=-1)
 
 
+def build_interest(config: DMTConfig, max_length: int) -> nn.Module:
+    """The extractor ``config.interest.kind`` names, for one behaviour of length ``max_length``.
+
+    "transformer" (DMT): ``DeepInterestTransformer``; "mean" (DNN): ``MeanPoolInterest``; "din":
+    ``TargetAttentionInterest``; "dien": ``InterestEvolution``. Every extractor maps ``tokens (B, L, token_dim)``,
+    ``mask (B, L)``, ``target (B, token_dim)`` to ``(interest (B, interest_size(config)), aux_loss ())``.
+    """
+    kind, dim = config.interest.kind, config.embeddings.token_dim
+    if kind == "transformer":
+        return DeepInterestTransformer(config.transformer, dim, max_length)
+    if kind == "mean":
+        return MeanPoolInterest()
+    if kind == "din":
+        return TargetAttentionInterest(dim, config.interest.attention_units)
+    if kind == "dien":
+        return InterestEvolution(dim, config.interest.attention_units)
+    raise ValueError(f"unknown interest.kind {kind!r}; choose one of {', '.join(INTEREST_KINDS)}")
+
+
+def interest_size(config: DMTConfig) -> int:
+    """Width of one interest vector: ``d_model`` for the transformer, the token width for the others."""
+    return config.transformer.d_model if config.interest.kind == "transformer" else config.embeddings.token_dim
+
+
 class MultiBehaviorEncoder(nn.Module):
-    """Embeds the target item, runs one DeepInterestTransformer per behaviour, concatenates.
+    """Embeds the target item, extracts one interest per behaviour, concatenates.
 
-    Each behaviour has its own transformer (own weights, own length N); the entity tables are shared by the
-    target item and every sequence.
+    Each behaviour has its own extractor (own weights, own length N); the entity tables are shared by the
+    target item and every sequence. The target item comes after the interests for DMT and before them for the
+    baselines: the column order each was first trained with, kept so trained weights and published results
+    stay valid.
 
-    Shapes: ``RankingBatch -> (B, out_size)`` with
-    ``out_size = n_behaviors * d_model + token_dim + n_dense + n_users * user_dim``.
+    Shapes: ``RankingBatch -> (shared (B, out_size), aux_loss ())`` with
+    ``out_size = n_behaviors * interest_size + token_dim + n_dense + n_users * user_dim``; ``aux_loss`` is the
+    sum of the extractors' auxiliary losses (0 except for DIEN).
     """
 
     def __init__(self, spec: FeatureSpec, config: DMTConfig) -> None:
@@ -49,21 +80,23 @@ class MultiBehaviorEncoder(nn.Module):
         self.embedding = ItemEmbedding(spec.n_items, spec.n_categories, spec.n_brands,
                                        (emb.item_dim, emb.category_dim, emb.brand_dim),
                                        emb.init_std if emb.init_std is not None else emb.token_dim ** -0.5)
-        self.interests = nn.ModuleDict({
-            b.name: DeepInterestTransformer(config.transformer, emb.token_dim, b.max_length)
-            for b in spec.behaviors
-        })
+        self.interests = nn.ModuleDict({b.name: build_interest(config, b.max_length) for b in spec.behaviors})
         self.behaviors = tuple(b.name for b in spec.behaviors)
         self.users = nn.ModuleList(nn.Embedding(n, emb.user_dim) for _, n in spec.users)
-        self.out_size = (len(spec.behaviors) * config.transformer.d_model + emb.token_dim + len(spec.dense)
+        self.target_first = config.interest.kind != "transformer"
+        self.out_size = (len(spec.behaviors) * interest_size(config) + emb.token_dim + len(spec.dense)
                          + len(spec.users) * emb.user_dim)
 
-    def forward(self, batch: RankingBatch) -> torch.Tensor:
+    def forward(self, batch: RankingBatch) -> tuple[torch.Tensor, torch.Tensor]:
         target = self.embedding(batch.item, batch.category, batch.brand)  # (B, token_dim)
-        parts = []
+        interests = []
+        aux = target.new_zeros(())
         for name, seq in zip(self.behaviors, batch.sequences, strict=True):
             tokens = self.embedding(seq.items, seq.categories, seq.brands)  # (B, L, token_dim)
-            parts.append(self.interests[name](tokens, seq.items != 0, target))  # (B, d_model)
-        parts += [target, batch.dense]
+            interest, loss = self.interests[name](tokens, seq.items != 0, target)  # (B, interest_size), ()
+            interests.append(interest)
+            aux = aux + loss
+        parts = [target, *interests] if self.target_first else [*interests, target]
+        parts.append(batch.dense)
         parts += [table(batch.users[:, i]) for i, table in enumerate(self.users)]
-        return torch.cat(parts, dim=1)
+        return torch.cat(parts, dim=1), aux

@@ -1,8 +1,15 @@
-"""DMTNetwork: the whole DMT as one plain ``nn.Module`` (no T4R in here; ``t4r.py`` adapts it).
+"""RankingNetwork: DMT and its Table 1 baselines (DNN, DIN, DIEN) as one plain ``nn.Module``.
 
-``inputs dict -> RankingBatch -> MultiBehaviorEncoder -> multi-task block -> task logits u (B, K)``, plus the
-bias tower's logit ``y_b (B,)`` when the schema has bias features. Variant "single_task" builds one whole
-network (embeddings, transformers, bottom, tower) per task.
+No T4R in here (``t4r.py`` adapts it). Its parts are chosen from the config at construction and named by role:
+
+* ``encoders``: the ``MultiBehaviorEncoder`` (entity embeddings, one interest extractor per behaviour, of the
+  kind ``config.interest.kind`` names); one per task for the "single_task" ablation, else one;
+* ``multitask``: the multi-task block above each encoder (``config.multitask.kind``);
+* ``bias_tower``: the position-bias tower, when the schema has bias features; a ``SelectiveBiasTower`` when
+  ``config.bias.inputs`` leaves some inputs out.
+
+``inputs dict -> RankingBatch -> encoders -> multitask -> task logits u (B, K)``, plus the bias logit
+``y_b (B,)`` and the extractors' auxiliary loss (DIEN's; 0 for the others).
 """
 
 from __future__ import annotations
@@ -13,34 +20,61 @@ import torch
 from torch import nn
 
 from t4r_dmt.model.bias import BiasTower
-from t4r_dmt.model.config import DMTConfig
+from t4r_dmt.model.bias_inputs import SelectiveBiasTower
+from t4r_dmt.model.config import BIAS_INPUTS, DMTConfig
+from t4r_dmt.model.dropout import swap_dropouts
 from t4r_dmt.model.features import FeatureSpec
 from t4r_dmt.model.inputs import read_batch
 from t4r_dmt.model.multi_behavior import MultiBehaviorEncoder
 from t4r_dmt.model.multitask import build_multitask
 
 
-class DMTOutput(NamedTuple):
-    """``task_logits (B, K)`` relevance logits u_k; ``bias_logit (B,)`` y_b, or None without a bias tower."""
+class RankingOutput(NamedTuple):
+    """``task_logits (B, K)`` relevance logits u_k; ``bias_logit (B,)`` y_b, or None without a bias tower;
+    ``aux_loss ()`` the interest extractors' auxiliary loss (DIEN's; 0 for every other kind)."""
 
     task_logits: torch.Tensor
     bias_logit: torch.Tensor | None
+    aux_loss: torch.Tensor
 
 
-class DMTNetwork(nn.Module):
+def build_bias_tower(spec: FeatureSpec, config: DMTConfig) -> BiasTower | None:
+    """The bias tower ``config.bias`` describes, or None when the schema has no bias features.
+
+    All of ``BIAS_INPUTS`` give a ``BiasTower``; fewer (the Table 5 ablations) a ``SelectiveBiasTower``, whose
+    parameters are drawn twice: those presets were first trained with a full tower drawn and then replaced
+    by this one, and drawing again keeps their initial values and the random stream after them (dropout
+    masks) those of the runs in ``benchmarks/results``.
+    """
+    if spec.bias is None:
+        return None
+    b = config.bias
+    sizes = (spec.bias.n_positions, spec.bias.n_pages, spec.n_categories)
+    if set(b.inputs) == set(BIAS_INPUTS):
+        return BiasTower(*sizes, b.embedding_dim, b.units, b.dropout)
+    tower = SelectiveBiasTower(*sizes, b.embedding_dim, b.units, b.dropout, b.inputs)
+    tower.reset_parameters()
+    return tower
+
+
+class RankingNetwork(nn.Module):
     """Parameters
     ----------
     spec: column names and sizes read from the schema.
-    config: the model configuration.
+    config: the model configuration; ``config.fast_dropout`` turns every ``nn.Dropout`` inside (the HF
+        encoders' included) into a ``BitsDropout``.
 
-    Shapes: ``dict[str, Tensor]`` (T4R's padded inputs) ``-> DMTOutput``.
+    Shapes: ``dict[str, Tensor]`` (T4R's padded inputs) ``-> RankingOutput``.
     """
 
     def __init__(self, spec: FeatureSpec, config: DMTConfig) -> None:
         super().__init__()
+        single = config.multitask.kind == "single_task"
+        if single and config.interest.kind != "transformer":
+            raise ValueError("the baselines share one network between the tasks: multitask.kind 'single_task' "
+                             "is a DMT ablation only")
         self.spec = spec
         self.num_tasks = len(spec.targets)
-        single = config.multitask.kind == "single_task"
         n_networks = self.num_tasks if single else 1
         tasks_per_network = 1 if single else self.num_tasks
         encoders = [MultiBehaviorEncoder(spec, config) for _ in range(n_networks)]
@@ -49,18 +83,18 @@ class DMTNetwork(nn.Module):
         self.multitask = nn.ModuleList(
             build_multitask(config.multitask, self.shared_size, tasks_per_network) for _ in encoders
         )
-        self.bias_tower: BiasTower | None = None
-        if spec.bias is not None:
-            b = config.bias
-            self.bias_tower = BiasTower(spec.bias.n_positions, spec.bias.n_pages, spec.n_categories,
-                                        b.embedding_dim, b.units, b.dropout)
+        self.bias_tower = build_bias_tower(spec, config)
+        if config.fast_dropout:
+            swap_dropouts(self)
 
-    def forward(self, inputs: dict[str, torch.Tensor]) -> DMTOutput:
+    def forward(self, inputs: dict[str, torch.Tensor]) -> RankingOutput:
         batch = read_batch(inputs, self.spec)
-        logits = torch.cat(
-            [block(encoder(batch)) for encoder, block in zip(self.encoders, self.multitask, strict=True)], dim=1
-        )
+        logits, aux_losses = [], []
+        for encoder, block in zip(self.encoders, self.multitask, strict=True):
+            shared, aux = encoder(batch)  # (B, D), ()
+            logits.append(block(shared))  # (B, K / n_networks)
+            aux_losses.append(aux)
         bias_logit = None
         if self.bias_tower is not None and batch.bias is not None:
             bias_logit = self.bias_tower(batch.bias, batch.category)
-        return DMTOutput(logits, bias_logit)
+        return RankingOutput(torch.cat(logits, dim=1), bias_logit, sum(aux_losses[1:], aux_losses[0]))

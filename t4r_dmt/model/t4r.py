@@ -1,8 +1,10 @@
 """The one place where the plain DMT modules are adapted to Transformers4Rec.
 
-* ``DMTBody`` (a ``tr.Block``): wraps ``DMTNetwork`` and reports its fixed output size, which ``tr.Head`` needs.
+* ``DMTBody`` (a ``tr.Block``): wraps ``RankingNetwork`` and reports its fixed output size, which ``tr.Head``
+  needs.
 * ``RankingTask`` (a ``tr.PredictionTask``): the loss, the eval outputs and the metrics. In training or
-  testing it returns ``{"loss", "labels" (B, K), "predictions" (B, K) = σ(u_k)}``; in inference a dict of
+  testing it returns ``{"loss", "labels" (B, K), "predictions" (B, K) = σ(u_k)}``; the training loss adds
+  ``aux_weight`` times the network's auxiliary loss (DIEN's; 0 for the other kinds). In inference a dict of
   ``p_click``, ``p_order`` and ``score`` = ``Σ w_k σ(u_k) / Σ w_k``, each ``(B,)``. Its metrics are
   ``BinaryAUROC`` on probabilities (T4R's ``BinaryClassificationTask`` rounds them first), updated per batch
   and computed once over the whole evaluation set: ``auc_click``, ``auc_order``. With
@@ -24,7 +26,7 @@ from torchmetrics.classification import BinaryAUROC
 from transformers4rec import torch as tr
 
 from t4r_dmt.model.loss import MultiTaskLoss
-from t4r_dmt.model.network import DMTNetwork, DMTOutput
+from t4r_dmt.model.network import RankingNetwork, RankingOutput
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:
@@ -32,12 +34,12 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 
 
 class DMTBody(tr.Block):
-    """``tr.Block`` around ``DMTNetwork``: ``dict[str, Tensor] -> DMTOutput``; output size ``[None, K + 1]``.
+    """``tr.Block`` around ``RankingNetwork``: ``dict[str, Tensor] -> RankingOutput``; output size ``[None, K + 1]``.
 
     ``inputs.schema`` is the schema of the columns the network reads (what ``tr.Model.input_schema`` reports).
     """
 
-    def __init__(self, network: DMTNetwork, schema: Schema) -> None:
+    def __init__(self, network: RankingNetwork, schema: Schema) -> None:
         super().__init__(network, cast(list[int], [None, network.num_tasks + 1]))
         self.set_schema(schema.select_by_name(network.spec.input_columns))
 
@@ -48,7 +50,7 @@ class DMTBody(tr.Block):
     def output_size(self, input_size: Any = None) -> list[int | None]:
         return list(self._output_size)
 
-    def forward(self, inputs: dict[str, torch.Tensor], **kwargs: Any) -> DMTOutput:
+    def forward(self, inputs: dict[str, torch.Tensor], **kwargs: Any) -> RankingOutput:
         return self.module(inputs)
 
 
@@ -58,18 +60,23 @@ class RankingTask(tr.PredictionTask):
     loss: the multi-task loss (holds λ_k, positive weights, the order label mode).
     score_weights: w_k of the ranking score.
     targets: label column per task, in logit order.
+    aux_weight: weight of the network's auxiliary loss in the training loss (``interest.aux_loss_weight``).
     """
 
     loss: MultiTaskLoss
     score_weights: torch.Tensor
 
-    def __init__(self, loss: MultiTaskLoss, score_weights: list[float], targets: tuple[str, ...]) -> None:
-        # summary_type=None: the inputs are a DMTOutput, never a sequence to summarise.
+    def __init__(self, loss: MultiTaskLoss, score_weights: list[float], targets: tuple[str, ...],
+                 aux_weight: float = 0.0) -> None:
+        if not aux_weight >= 0:
+            raise ValueError(f"aux_weight must be >= 0; got {aux_weight!r}")
+        # summary_type=None: the inputs are a RankingOutput, never a sequence to summarise.
         super().__init__(loss=loss, metrics=[BinaryAUROC() for _ in targets], task_name="ranking",
                          summary_type=None,  # type: ignore[arg-type]
                          forward_to_prediction_fn=_identity)
         self.targets = tuple(targets)
         self.target_dim = len(targets)
+        self.aux_weight = float(aux_weight)
         self.register_buffer("score_weights", torch.tensor(score_weights, dtype=torch.float32))
 
     def stack_labels(self, targets: Any) -> torch.Tensor:
@@ -89,11 +96,13 @@ class RankingTask(tr.PredictionTask):
         return out
 
     def forward(  # type: ignore[override]
-        self, inputs: DMTOutput, targets: Any = None, training: bool = False, testing: bool = False
+        self, inputs: RankingOutput, targets: Any = None, training: bool = False, testing: bool = False
     ) -> dict[str, Any]:
         if training or testing:
             labels = self.stack_labels(targets)
             loss = self.loss(inputs.task_logits, inputs.bias_logit, labels, training=training)
+            if training and self.aux_weight > 0:
+                loss = loss + self.aux_weight * inputs.aux_loss
             return {"loss": loss, "labels": labels, "predictions": torch.sigmoid(inputs.task_logits)}
         return self.scores(inputs.task_logits)
 

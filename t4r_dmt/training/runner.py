@@ -15,10 +15,10 @@ from typing import Any
 
 from t4r_dmt.io_utils import write_json
 from t4r_dmt.model.config import DMTConfig
+from t4r_dmt.model.next_item import NextItemConfig
 from t4r_dmt.run_folder import load_schema, prepare_run_dir
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame, world
-from t4r_dmt.training.next_item import NextItemConfig
 
 logger = logging.getLogger(__name__)
 
@@ -111,7 +111,8 @@ def _build(config: DMTConfig | NextItemConfig, schema: Any) -> tuple[str, dict[s
         from t4r_dmt.model import build_model
 
         return config.name, config.to_dict(), build_model(schema, config), evaluate_ranking
-    from t4r_dmt.training.next_item import build_next_item_model, evaluate_next_item
+    from t4r_dmt.model.next_item import build_next_item_model
+    from t4r_dmt.training.next_item import evaluate_next_item
 
     return config.name, config.to_dict(), build_next_item_model(schema, config), evaluate_next_item
 

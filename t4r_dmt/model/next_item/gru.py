@@ -1,4 +1,4 @@
-"""The paper's GRU baseline: a GRU in place of the transformer, inside the same T4R meta-architecture.
+"""The paper's GRU baseline body: a GRU in place of the transformer, inside the same T4R meta-architecture.
 
 Transformers4Rec 23.12 has no recurrent block in its torch API, so the GRU is a plain ``torch.nn.GRU``
 adapted to T4R in one place (:func:`gru_block`). It runs under the same ``TabularSequenceFeatures``
@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import transformers4rec.torch as tr
 
 
 class GRUSequenceEncoder(torch.nn.Module):
@@ -27,6 +28,8 @@ class GRUSequenceEncoder(torch.nn.Module):
         Stacked GRU layers.
     dropout:
         Dropout on the outputs of each layer (``torch.nn.GRU``'s between layers, and after the last).
+
+    Shapes: ``(B, L, d_input) -> (B, L, d_hidden)``.
     """
 
     def __init__(self, d_input: int, d_hidden: int, n_layer: int = 1, dropout: float = 0.0) -> None:
@@ -48,10 +51,8 @@ class GRUSequenceEncoder(torch.nn.Module):
         return self.output_dropout(outputs)
 
 
-def gru_block(d_input: int, d_hidden: int, n_layer: int, dropout: float, max_sequence_length: int) -> Any:
+def gru_block(d_input: int, d_hidden: int, n_layer: int, dropout: float, max_sequence_length: int) -> tr.Block:
     """A ``tr.Block`` around :class:`GRUSequenceEncoder` with its fixed output size ``(None, L, d_hidden)``."""
-    import transformers4rec.torch as tr
-
     encoder = GRUSequenceEncoder(d_input, d_hidden, n_layer, dropout)
     output_size: list[Any] = [None, max_sequence_length, d_hidden]  # None: any batch size
     return tr.Block(encoder, output_size)
