@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check t4r_dmt tests benchmarks workflows
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy t4r_dmt
