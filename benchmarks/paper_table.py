@@ -148,7 +148,7 @@ def restrict_behaviors(data: Path, behaviors: tuple[str, ...], presets: tuple[st
 
 def _copy_window(source: Path, target: Path, dropped: list[str]) -> None:
     """Copy one window folder without the ``dropped`` columns (empty lists stay empty: the training loop
-    pads them for the merlin loader, ``t4r_dmt.training.loop.loader_file``)."""
+    pads them for the merlin loader, ``t4r_dmt.compat.merlin_loader.loader_file``)."""
     import pyarrow.parquet as pq
 
     target.mkdir(parents=True)

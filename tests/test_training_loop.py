@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from model_fixtures import FixtureSpec, tiny_config, write_ranking_fixture
 
+from t4r_dmt.compat import merlin_loader
 from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.windows import list_windows, parse_windows, select_windows
@@ -160,13 +161,13 @@ def test_pad_empty_lists_writes_the_padding_code_in_empty_and_null_rows():
     import pyarrow as pa
 
     array = pa.array([[5, 6], [], None, [], [7]], pa.list_(pa.int64()))
-    assert loop_module.pad_empty_lists(array).to_pylist() == [[5, 6], [0], [0], [0], [7]]
+    assert merlin_loader.pad_empty_lists(array).to_pylist() == [[5, 6], [0], [0], [0], [7]]
     large = pa.large_list(pa.int64())
     chunked = pa.chunked_array([pa.array([[], [3]], large), pa.array([[]], large)])
-    padded = loop_module.pad_empty_lists(chunked)
+    padded = merlin_loader.pad_empty_lists(chunked)
     assert padded.type == pa.large_list(pa.int64()) and padded.to_pylist() == [[0], [3], [0]]
-    assert loop_module.pad_empty_lists(pa.array([[], []], pa.list_(pa.int64()))).to_pylist() == [[0], [0]]
-    all_empty = loop_module.pad_empty_lists(pa.array([[], []]))  # pandas writes list<null> then
+    assert merlin_loader.pad_empty_lists(pa.array([[], []], pa.list_(pa.int64()))).to_pylist() == [[0], [0]]
+    all_empty = merlin_loader.pad_empty_lists(pa.array([[], []]))  # pandas writes list<null> then
     assert all_empty.type == pa.list_(pa.int64()) and all_empty.to_pylist() == [[0], [0]]
 
 
@@ -181,7 +182,7 @@ def test_loader_file_pads_only_when_needed_and_the_loader_sees_the_same_tensors(
     for column in ("cart_item_id_seq", "cart_category_seq", "cart_brand_seq"):  # users without carts
         frame[column] = [[] if i % 3 == 0 else v for i, v in enumerate(frame[column])]
     frame.to_parquet(source, index=False)
-    padded = loop_module.loader_file(source, schema, tmp_path / "loader")
+    padded = merlin_loader.loader_file(source, schema, tmp_path / "loader")
     assert padded == tmp_path / "loader" / "0001_train.parquet"
     frame, raw = pd.read_parquet(padded), pd.read_parquet(source)
     assert (frame["cart_item_id_seq"].map(len) > 0).all() and len(frame) == len(raw)
@@ -196,7 +197,7 @@ def test_loader_file_pads_only_when_needed_and_the_loader_sees_the_same_tensors(
             assert torch.equal(x0[key], x1[key]), key
         assert all(torch.equal(y0[k], y1[k]) for k in y0)
     # Nothing empty: the file itself.
-    assert loop_module.loader_file(padded, schema, tmp_path / "again") == padded
+    assert merlin_loader.loader_file(padded, schema, tmp_path / "again") == padded
 
 
 def test_a_log_without_carts_and_orders_trains_and_evaluates(config_file, tmp_path):

@@ -10,7 +10,7 @@ a window (rows ``i ≡ rank (mod N)``, the same number on every rank, so every r
 steps and DDP never waits on a missing batch); rank 0 alone evaluates, writes metrics, checkpoints and plots,
 and broadcasts the window's metrics to the other ranks.
 
-The merlin loader fails (``KeyError: 0`` in ``_convert_df_to_tensors``) on a batch whose list column is empty
+The merlin loader fails (``KeyError: 0`` in ``_convert_df_to_tensors``; :mod:`t4r_dmt.compat.merlin_loader`) on a batch whose list column is empty
 in every row: a log without carts or orders (Trivago), or a short last batch of users without history. Every
 file the loop hands to the merlin loader (``data_loader_engine="merlin"``, T4R's default) therefore goes
 through :func:`loader_file`, which writes empty lists as ``[0]``: one padding code, which every model masks,
@@ -27,14 +27,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
 from merlin.schema import Schema
 from transformers import set_seed
 
+from t4r_dmt.compat.merlin_loader import loader_file
 from t4r_dmt.schema import RANKING_ID_COLUMNS
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
@@ -65,52 +64,6 @@ def shard_rows(path: Path, rank: int, world_size: int, out: Path) -> Path:
         raise ValueError(f"{path}: {table.num_rows} rows cannot be shared among {world_size} processes")
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table.take(np.arange(rank, per_rank * world_size, world_size)), out)
-    return out
-
-
-def pad_empty_lists(array: pa.Array | pa.ChunkedArray) -> pa.Array:
-    """A list array with every empty (or null) list replaced by ``[0]``; other rows unchanged.
-
-    ``array``: (N,) lists of integer codes. Returns (N,) lists of the same type, each of length >= 1.
-    """
-    if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
-    lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False).astype(np.int64)
-    values = pc.list_flatten(array)  # the values of the non-null rows, in row order
-    value_type = pa.int64() if pa.types.is_null(values.type) else values.type  # all empty when written by pandas
-    flat = values.to_numpy(zero_copy_only=False).astype(value_type.to_pandas_dtype(), copy=False)
-    empty = np.flatnonzero(lengths == 0)
-    starts = np.cumsum(lengths) - lengths
-    flat = np.insert(flat, starts[empty], 0)  # several empty rows at one start: one 0 each, in row order
-    offsets = np.concatenate([[0], np.cumsum(np.maximum(lengths, 1))])
-    offset_type = pa.int64() if pa.types.is_large_list(array.type) else pa.int32()
-    cls = pa.LargeListArray if pa.types.is_large_list(array.type) else pa.ListArray
-    return cls.from_arrays(pa.array(offsets, offset_type), pa.array(flat, type=value_type))
-
-
-def loader_file(path: Path, schema: Schema, out_dir: Path) -> Path:
-    """``path`` itself if no list column of ``schema`` has an empty row in it, else a copy in ``out_dir``
-    (named after the window folder and the file; overwritten) whose empty lists read ``[0]``.
-
-    The merlin loader cannot batch a list column that is empty in every row of a batch (module docstring);
-    ``[0]`` is the padding code, so the models see the same tensors.
-    """
-    lists = [c.name for c in schema if c.is_list]
-    available = set(pq.ParquetFile(path).schema_arrow.names)
-    lists = [c for c in lists if c in available]
-    if not lists:
-        return path
-    columns = pq.read_table(path, columns=lists)
-    needs = [c for c in lists if len(columns[c]) and pc.min(pc.fill_null(pc.list_value_length(columns[c]), 0))
-             .as_py() == 0]
-    if not needs:
-        return path
-    table = pq.read_table(path)
-    for name in needs:
-        table = table.set_column(table.schema.get_field_index(name), name, pad_empty_lists(table[name]))
-    out = out_dir / f"{path.parent.name}_{path.name}"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out)
     return out
 
 

@@ -1,0 +1,21 @@
+"""Workarounds of defects in the pinned Merlin stack, in one place (bottom layer: imports no t4r_dmt module).
+
+Each module names the version it applies to and its entry in ``docs/STACK_NOTES.md``; when a pin moves,
+this is the list to re-check.
+
+========================= ======================== ==============================================================
+module                    applies to               defect
+========================= ======================== ==============================================================
+``t4r_recall``            transformers4rec 23.12   ``RecallAt`` crashes on a batch with one relevant row
+``merlin_loader``         merlin-dataloader 23.08  a list column empty in every row of a batch fails to batch
+========================= ======================== ==============================================================
+
+Workarounds that are subclasses of a stack class stay beside the code that uses them (they are features of
+that code, not patches): ``preprocess.executor.ListSafeExecutor`` (merlin.dag dtype capture on leafless list
+columns), ``preprocess.session_categorify.NullSafeCategorify`` (Categorify on all-null columns),
+``preprocess.ops.history_operator`` (merlin.dag runs a node once per downstream path),
+``model.next_item.body.CausalXLNetModel`` (T4R's XLNet CLM attends to its labels) and
+``model.next_item.rtd.ReplacedTokenDetectionHead`` (T4R's RTD trains plain MLM); ``training.dense_loader``
+replaces the merlin loader by default. Swaps into stock modules are config options, never silent defaults:
+``DMTConfig.fast_dropout`` puts ``model.dropout.BitsDropout`` into every layer, HF encoders included.
+"""
