@@ -10,7 +10,7 @@ import torch
 
 ranking_metric = pytest.importorskip("transformers4rec.torch.ranking_metric")
 
-from t4r_dmt.metrics import next_item  # noqa: E402
+from t4r_dmt.compat import t4r_recall  # noqa: E402
 from t4r_dmt.metrics.next_item import (  # noqa: E402
     RecallAt,
     apply_ranking_metric_fix,
@@ -32,7 +32,7 @@ def test_original_recall_crashes_on_one_relevant_row() -> None:
     # Documents the upstream bug; if T4R fixes it this test fails and the fix can go.
     original = ranking_metric.RecallAt(top_ks=[2])
     with pytest.raises(IndexError):
-        next_item._ORIGINAL_RECALL_METRIC(original, [2, 4], SCORES_3, LABELS_3)
+        t4r_recall._ORIGINAL_RECALL_METRIC(original, [2, 4], SCORES_3, LABELS_3)
 
 
 def test_fixed_recall_one_relevant_row_hand_computed() -> None:
@@ -55,17 +55,17 @@ def test_fixed_recall_agrees_with_original_on_normal_batches() -> None:
     labels = (torch.rand(16, 30, generator=generator) < 0.1).float()
     labels[3] = 0  # a row without relevant items
     metric = ranking_metric.RecallAt(top_ks=[5, 10])
-    expected = next_item._ORIGINAL_RECALL_METRIC(metric, [5, 10], scores, labels)
+    expected = t4r_recall._ORIGINAL_RECALL_METRIC(metric, [5, 10], scores, labels)
     assert torch.equal(RecallAt(top_ks=[5, 10])._metric([5, 10], scores, labels), expected)
 
 
 def test_apply_fix_is_idempotent_and_fixes_existing_instances(monkeypatch: pytest.MonkeyPatch) -> None:
     # monkeypatch restores T4R's method after the test
-    monkeypatch.setattr(ranking_metric.RecallAt, "_metric", next_item._ORIGINAL_RECALL_METRIC)
+    monkeypatch.setattr(ranking_metric.RecallAt, "_metric", t4r_recall._ORIGINAL_RECALL_METRIC)
     existing = ranking_metric.RecallAt(top_ks=[2, 4])
     apply_ranking_metric_fix()
     apply_ranking_metric_fix()
-    assert ranking_metric.RecallAt._metric is next_item._fixed_recall_metric
+    assert ranking_metric.RecallAt._metric is t4r_recall._fixed_recall_metric
     assert torch.allclose(existing._metric([2, 4], SCORES_3, LABELS_3)[1], torch.tensor([0.5, 1.0]))
 
 
