@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
+from paths import NOTEBOOKS
 
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01-end-to-end.ipynb"
+NOTEBOOK = NOTEBOOKS / "01-end-to-end.ipynb"
 
 TINY = """OUT = "nb_out"
 USERS, ITEMS, DAYS, REQUESTS_PER_DAY = 150, 80, 3, 60

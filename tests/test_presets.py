@@ -10,13 +10,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from paths import ROOT
 
 from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
 from t4r_dmt.model import DMTConfig
 from t4r_dmt.model.next_item import NextItemConfig
 from t4r_dmt.presets import FAMILIES, load_preset, preset_dir, preset_names
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = ROOT
 
 
 def test_every_shipped_preset_loads_into_its_family_and_round_trips() -> None:

@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
+from paths import BENCHMARKS
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_table.py"
+SCRIPT = BENCHMARKS / "paper_table.py"
 DAY = 86_400
 START = 1_541_548_800  # 2018-11-07 00:00 UTC
 

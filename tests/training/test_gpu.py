@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import math
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from model_fixtures import FixtureSpec, loader_batches, tiny_config, write_ranking_fixture
+from paths import BENCHMARKS
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(BENCHMARKS))
 import gpu  # noqa: E402  (benchmarks/gpu.py)
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 from model_fixtures import FixtureSpec, write_ranking_fixture
+from paths import BENCHMARKS
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(BENCHMARKS))
 import peers  # noqa: E402  (benchmarks/peers.py)
 
 

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from paths import SHARED_DATA
 
 from t4r_dmt.data import EVENT_DTYPES, load_logs, read_events
 from t4r_dmt.errors import InputError
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 
 
 def sample(name: str) -> Path:

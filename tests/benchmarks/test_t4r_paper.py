@@ -9,11 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from paths import ROOT
 from test_next_item import session_events
 
 from t4r_dmt.errors import InputError
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = ROOT
 
 
 def _load_benchmark():

@@ -11,8 +11,9 @@ from types import ModuleType
 
 import pytest
 from model_fixtures import write_ranking_fixture
+from paths import BENCHMARKS
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "paper_table.py"
+SCRIPT = BENCHMARKS / "paper_table.py"
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from merlin.schema import Tags
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
+from paths import SHARED_DATA
 
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.session_events import prepare_events
@@ -17,7 +18,7 @@ from t4r_dmt.preprocess.sessions import OUTPUT_COLUMNS, SessionConfig, write_ses
 from t4r_dmt.windows import valid_half
 
 T0 = pd.Timestamp("2024-01-01")  # a Monday
-YOOCHOOSE = Path(__file__).resolve().parents[2] / "shared" / "data" / "yoochoose_rsc15_100k"
+YOOCHOOSE = SHARED_DATA / "yoochoose_rsc15_100k"
 CONTINUOUS = ("et_hour_sin-list", "et_hour_cos-list", "et_dayofweek_sin-list", "et_dayofweek_cos-list",
               "time_gap_log_norm-list")
 
