@@ -36,13 +36,13 @@ import argparse
 import json
 import logging
 import math
-import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from t4r_dmt.io_utils import atomic_path, write_json
+from t4r_dmt.metrics.seeds import mean_std, relaimpr
 
 TABLE1 = ("gbdt", "dnn", "din", "dien", "dmt_trans", "dmt")
 GBDT_VARIANTS = ("gbdt_current_window", "gbdt_no_history", "gbdt_current_no_history")  # presets in t4r_dmt/configs/
@@ -76,21 +76,6 @@ SYNTH_DEFAULT = {"users": 2000, "items": 1000, "days": 4, "requests_per_day": 15
 SYNTH_QUICK = {"users": 150, "items": 80, "days": 3, "requests_per_day": 60}
 
 logger = logging.getLogger("paper_table")
-
-
-def relaimpr(auc: float, base: float) -> float:
-    """The paper's RelaImpr in percent: ``((auc - 0.5) / (base - 0.5) - 1) * 100``; NaN if undefined."""
-    if math.isnan(auc) or math.isnan(base) or base == 0.5:
-        return math.nan
-    return ((auc - 0.5) / (base - 0.5) - 1.0) * 100.0
-
-
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and sample std of the non-NaN values (std 0 for one value; NaN, NaN for none)."""
-    finite = [v for v in values if not math.isnan(v)]
-    if not finite:
-        return math.nan, math.nan
-    return statistics.fmean(finite), (statistics.stdev(finite) if len(finite) > 1 else 0.0)
 
 
 def _prepare_synthetic(root: Path, seed: int, size: dict[str, int]) -> tuple[Path, Path]:

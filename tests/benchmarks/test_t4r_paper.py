@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from log_fixtures import session_events
 from paths import ROOT
-from test_next_item import session_events
 
 from t4r_dmt.errors import InputError
 

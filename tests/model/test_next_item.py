@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from log_fixtures import session_events
 
 from t4r_dmt.model.next_item import (
     BODY_MASKINGS,
@@ -22,34 +23,10 @@ from t4r_dmt.model.next_item import (
 )
 from t4r_dmt.presets import load_preset, preset_names
 
-T0 = pd.Timestamp("2024-01-01")
 CATEGORICAL_SIDE = ["category-list", "brand-list", "event_type-list"]
 CONTINUOUS_SIDE = ["et_hour_sin-list", "time_gap_log_norm-list"]
 
 
-def session_events(n_days: int = 3, sessions_per_day: int = 40, n_items: int = 24, seed: int = 0) -> pd.DataFrame:
-    """Canonical events of sessions that walk an item chain (item i is followed by i + 1), all behaviours.
-
-    Each day holds ``sessions_per_day`` sessions of 2..6 distinct items starting at a random item; the
-    category is ``item % 3``, the brand ``item % 4``, and every 5th event is a cart.
-    """
-    rng = np.random.default_rng(seed)
-    rows = []
-    for day in range(n_days):
-        for index in range(sessions_per_day):
-            start, length = int(rng.integers(n_items)), int(rng.integers(2, 7))
-            began = T0 + pd.Timedelta(days=day, minutes=10 * index)
-            for step in range(length):
-                item = 100 + (start + step) % n_items
-                rows.append((began + pd.Timedelta(seconds=40 * step), "cart" if len(rows) % 5 == 4 else "view",
-                             item, item % 3, f"b{item % 4}", f"d{day}s{index}"))
-    when, kind, item, category, brand, session = zip(*rows, strict=True)
-    return pd.DataFrame({
-        "event_time": pd.to_datetime(list(when)), "event_type": list(kind),
-        "product_id": np.array(item, dtype=np.int64), "category_id": np.array(category, dtype=np.int64),
-        "category_code": None, "brand": np.array(brand, dtype=object), "price": 1.0,
-        "user_id": np.int64(1), "user_session": list(session),
-    })
 
 
 @pytest.fixture(scope="module")

@@ -12,73 +12,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from log_fixtures import CONFIG, LENGTHS, OOV, PAD, T0, make_logs
 
-from t4r_dmt.preprocess.config import COUNT_HORIZONS, RankingConfig
+from t4r_dmt.preprocess.config import COUNT_HORIZONS
 from t4r_dmt.preprocess.ops import activity_columns
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
 from t4r_dmt.preprocess.workflow import output_columns
 from t4r_dmt.schema import BEHAVIOR_EVENTS
-
-LENGTHS = {"click": 3, "cart": 2, "order": 2}
-CONFIG = RankingConfig(click_length=3, cart_length=2, order_length=2, events_per_bucket=60)
-T0 = pd.Timestamp("2020-01-01")
-PAD, OOV = "<pad>", "<oov>"
-# The planted leak: user 106 sees request 900 at LEAK_TIME; a view of item 14 (a candidate) is
-# logged in the same second, a view of item 13 one second before.
-LEAK_TIME = T0 + pd.Timedelta(hours=12)
-
-
-def make_logs(seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """~300 events and ~100 impressions over 3 days, 6 users, 12 items (+ 2 planted)."""
-    rng = np.random.default_rng(seed)
-    n = 300
-    item = rng.integers(1, 13, n)
-    kind = rng.choice(["view", "cart", "purchase", "remove_from_cart"], n, p=[0.6, 0.2, 0.15, 0.05])
-    seconds = np.sort(rng.integers(0, 3 * 86400, n))
-    seconds[10:14] = seconds[10]  # ties: several events in the same second
-    price = 10.0 * item + np.where(seconds > 86400 * 1.5, 1.0, 0.0)  # prices change on day 2
-    events = pd.DataFrame(
-        {
-            "event_time": T0 + pd.to_timedelta(seconds, unit="s"),
-            "event_type": kind,
-            "product_id": item,
-            "category_id": 1000 + item % 4,
-            "category_code": None,
-            "brand": np.array(["x", "y", None], dtype=object)[item % 3],
-            "price": price,
-            "user_id": rng.integers(101, 107, n),
-            "user_session": "s",
-        }
-    )
-    planted = pd.DataFrame(
-        {
-            "event_time": [LEAK_TIME - pd.Timedelta(seconds=1), LEAK_TIME],
-            "event_type": ["view", "view"],
-            "product_id": [13, 14],
-            "category_id": [2000, 2001],
-            "category_code": None,
-            "brand": ["z", "z"],
-            "price": [5.0, 6.0],
-            "user_id": [106, 106],
-            "user_session": "s",
-        }
-    )
-    events = pd.concat([events, planted], ignore_index=True)
-    rows = []
-    for request in range(1, 25):
-        size = int(rng.integers(3, 7))
-        when = T0 + pd.Timedelta(seconds=int(rng.integers(0, 3 * 86400)))
-        user = int(rng.integers(101, 107))
-        for position, product in enumerate(rng.choice(np.arange(1, 13), size, replace=False)):
-            click = int(rng.random() < 0.3)
-            rows.append((request, user, when, int(product), position, position // 3, click,
-                         click * int(rng.random() < 0.5)))
-    for position, product in enumerate([5, 14, 13, 2]):
-        rows.append((900, 106, LEAK_TIME, product, position, 0, int(product == 14), 0))
-    impressions = pd.DataFrame(
-        rows, columns=["request_id", "user_id", "event_time", "product_id", "position", "page", "click", "order"]
-    )
-    return events, impressions
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import types
 
 import pandas as pd
 import pytest
+from log_fixtures import CONFIG, T0, make_logs
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
-from test_preprocess import CONFIG, T0, make_logs
 
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess import command

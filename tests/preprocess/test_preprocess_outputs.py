@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from log_fixtures import CONFIG, LENGTHS, make_logs
 from merlin.schema import Tags
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
-from test_preprocess import CONFIG, LENGTHS, make_logs
 
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
 from t4r_dmt.schema import BEHAVIORS

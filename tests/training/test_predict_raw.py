@@ -13,8 +13,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from log_fixtures import T0, make_logs
 from model_fixtures import tiny_config
-from test_preprocess import T0, make_logs
 
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess import command
