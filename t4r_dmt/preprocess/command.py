@@ -9,7 +9,6 @@ joins a running one (its workers must see the same file system).
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from t4r_dmt.data import load_logs, read_impressions, read_items
 from t4r_dmt.data.sources import check_inputs_given
 from t4r_dmt.io_utils import atomic_dir, write_json
 from t4r_dmt.preprocess.arguments import PreprocessArguments
@@ -50,17 +50,14 @@ def run(args: PreprocessArguments) -> dict[str, Any]:
 def load_inputs(args: PreprocessArguments) -> tuple[RankingData, dict[str, Any]]:
     """Read the logs through ``t4r_dmt.data`` (canonical frames) and the readers' dropped-row counts."""
     check_inputs_given({"--events": args.events, "--impressions": args.impressions, "--items": args.items})
-    readers = _readers()
-    if readers is None:
-        return _load_canonical_parquet(args)
-    logs = readers.load_logs(args.events, args.format, args.on_bad_rows)
+    logs = load_logs(args.events, args.format, args.on_bad_rows)
     dropped: dict[str, Any] = {"events": dict(logs.dropped)}
     impressions = logs.impressions
     if args.impressions is not None:
-        impressions, dropped["impressions"] = readers.read_impressions(
+        impressions, dropped["impressions"] = read_impressions(
             args.impressions, on_bad_rows=args.on_bad_rows, page_size=args.page_size
         )
-    items = readers.read_items(args.items) if args.items is not None else None
+    items = read_items(args.items) if args.items is not None else None
     data = RankingData(
         events=logs.events,
         impressions=impressions,
@@ -96,26 +93,7 @@ def dask_cluster(workers: int, scheduler: str | None) -> Iterator[Any]:
         yield distributed.client
 
 
-def _readers() -> Any:
-    try:
-        return importlib.import_module("t4r_dmt.data")
-    except ImportError:
-        return None
-
-
-def _load_canonical_parquet(args: PreprocessArguments) -> tuple[RankingData, dict[str, Any]]:
-    # Only until t4r_dmt.data lands: canonical parquet files are read as they are.
-    LOG.warning("t4r_dmt.data is not available: reading canonical parquet files directly")
-    events = pd.read_parquet(args.events)
-    impressions = pd.read_parquet(args.impressions) if args.impressions else None
-    items = pd.read_parquet(args.items) if args.items else None
-    return RankingData(events, impressions, items, args.events, args.impressions or args.events), {}
-
-
 def _write_sessions(events: pd.DataFrame, out_dir: Path, window: str, client: Any) -> dict[str, Any]:
-    try:
-        sessions = importlib.import_module("t4r_dmt.preprocess.sessions")
-    except ImportError:
-        LOG.warning("t4r_dmt.preprocess.sessions is not available: no session-based output written")
-        return {"skipped": "t4r_dmt.preprocess.sessions is not available"}
-    return dict(sessions.write_sessions(events, out_dir, window=window, client=client))
+    from t4r_dmt.preprocess.sessions import write_sessions
+
+    return dict(write_sessions(events, out_dir, window=window, client=client))
