@@ -153,3 +153,55 @@ def check_impressions(columns: Columns, report: BadRows) -> Columns:
         columns = report.check_frame(columns, differs, f"{column} differs within a request", column,
                                      ("request_id", column))
     return columns
+
+
+TIME_OUTLIER = "time far outside the log"
+
+
+def time_outliers(times: np.ndarray, max_gap: np.timedelta64) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose time lies apart from the bulk of the log.
+
+    The sorted times split wherever two consecutive ones are more than ``max_gap`` apart; the part with
+    the most rows (the earliest of equals) is the bulk, every other row is an outlier.
+
+    Parameters
+    ----------
+    times: (N,) datetime64[ns]
+    max_gap: the longest stretch without rows that a log may hold
+
+    Returns
+    -------
+    (N,) bool, True for outliers; (2,) datetime64[ns], the first and last time of the bulk (NaT if N = 0).
+    """
+    n = len(times)
+    if n == 0:
+        return np.zeros(0, bool), np.array(["NaT", "NaT"], "datetime64[ns]")
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    part = np.zeros(n, np.int64)
+    np.cumsum(np.diff(ordered) > max_gap, out=part[1:])
+    bulk = int(np.argmax(np.bincount(part)))
+    inside = np.flatnonzero(part == bulk)
+    outlier = np.empty(n, bool)
+    outlier[order] = part != bulk
+    return outlier, ordered[[inside[0], inside[-1]]]
+
+
+def check_time_outliers(columns: Columns, report: BadRows) -> Columns:
+    """Whole-log check on ``event_time``: rows apart from the bulk of the log by more than
+    ``report.max_time_gap`` (a 1970 or 2100 timestamp in a 2020 log) are bad rows, raised on or dropped.
+
+    Parameters
+    ----------
+    columns: (N,) arrays with ``event_time`` and the helper columns
+    """
+    if len(columns["event_time"]) < 2:
+        return columns
+    outlier, (first, last) = time_outliers(columns["event_time"], report.max_time_gap)
+    if not outlier.any():
+        return columns
+    gap = str(pd.Timedelta(report.max_time_gap)).removesuffix(" 00:00:00")  # "30 days", "0 days 12:00:00"
+    hint = (f"more than {gap} away from the rest of the log ({pd.Timestamp(first)} .. {pd.Timestamp(last)}); "
+            f"leave such rows out with --on_bad_rows drop, or allow longer gaps with --max_time_gap")
+    return report.check_frame(columns, outlier, TIME_OUTLIER, "event_time", hint=hint)
+

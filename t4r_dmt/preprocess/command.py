@@ -53,12 +53,12 @@ def load_inputs(args: PreprocessArguments) -> tuple[RankingData, dict[str, Any]]
     readers = _readers()
     if readers is None:
         return _load_canonical_parquet(args)
-    logs = readers.load_logs(args.events, args.format, args.on_bad_rows)
+    logs = readers.load_logs(args.events, args.format, args.on_bad_rows, max_time_gap=args.max_time_gap)
     dropped: dict[str, Any] = {"events": dict(logs.dropped)}
     impressions = logs.impressions
     if args.impressions is not None:
         impressions, dropped["impressions"] = readers.read_impressions(
-            args.impressions, on_bad_rows=args.on_bad_rows, page_size=args.page_size
+            args.impressions, on_bad_rows=args.on_bad_rows, page_size=args.page_size, max_time_gap=args.max_time_gap
         )
     items = readers.read_items(args.items) if args.items is not None else None
     data = RankingData(
