@@ -9,7 +9,7 @@ The table layouts are documented in :mod:`t4r_dmt.data.canonical`.
 
 from __future__ import annotations
 
-from t4r_dmt.data.canonical import EVENT_DTYPES, EVENT_TYPES, IMPRESSION_DTYPES
+from t4r_dmt.data.canonical import EVENT_DTYPES, EVENT_TYPES, IMPRESSION_DTYPES, canonical_order
 from t4r_dmt.data.logs import FORMATS, load_logs
 from t4r_dmt.data.reader import Logs
 from t4r_dmt.data.rees46 import read_events, read_impressions, read_items
@@ -23,6 +23,7 @@ __all__ = [
     "IMPRESSION_DTYPES",
     "ON_BAD_ROWS",
     "Logs",
+    "canonical_order",
     "load_logs",
     "read_events",
     "read_impressions",
