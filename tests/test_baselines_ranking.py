@@ -155,7 +155,7 @@ def test_gbdt_presets_are_routed_by_name_and_read_their_own_file(tmp_path: Path)
         assert external_loop(config) is None
 
     def config_of(name: str) -> GBDTConfig:
-        return gbdt._config(DataArguments(data=str(tmp_path), out=str(tmp_path / "run"), config=name))
+        return gbdt.load_gbdt_config(DataArguments(data=str(tmp_path), out=str(tmp_path / "run"), config=name))
 
     assert config_of("gbdt") == GBDTConfig()
     assert config_of("gbdt_current_window") == GBDTConfig(name="gbdt_current_window", train_windows="current")

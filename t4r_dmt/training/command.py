@@ -4,21 +4,33 @@ Example::
 
     t4r-dmt train --data runs/demo/data --config dmt --out runs/demo/dmt --windows 1:4 \
         --per_device_train_batch_size 256 --learning_rate 1e-3 --seed 42
+
+The arguments (preset, data folder, windows) are checked before ``--out`` is created; the run then holds
+the exclusive claim on ``--out`` (:mod:`t4r_dmt.output_lock`), and a run that fails before it has saved a
+checkpoint or a metric removes what it created, so the corrected command can simply be run again.
+Everything the run writes, TensorBoard logs included, goes under ``--out``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import logging
+import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
 from t4r_dmt.io_utils import write_json
+from t4r_dmt.output_lock import claim_output
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+from t4r_dmt.training.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame, world
+from t4r_dmt.training.windows import list_windows, select_windows
 
 logger = logging.getLogger(__name__)
 
@@ -60,25 +72,113 @@ def prepare_run_dir(data_args: DataArguments) -> list[dict[str, Any]]:
         raise FileExistsError(f"run folder {run_dir} already exists; pass --overwrite or --resume")
     if exists:
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=True)  # an existing empty folder is used as it is
     return []
+
+
+def check_arguments(data_args: DataArguments) -> None:
+    """Check what a run needs before anything is written: the config (a preset or a JSON file, parsed),
+    the data folder (the task's schema) and the ``--windows`` range (against the window folders).
+
+    Raises
+    ------
+    ValueError, FileNotFoundError
+        Naming the bad argument (an unknown preset lists every preset of the task).
+    """
+    load_run_config(data_args)
+    load_schema(data_args.task_dir)
+    select_windows(list_windows(data_args.task_dir), data_args.windows)
+
+
+def preset_names(task: str) -> list[str]:
+    """Every preset of ``task`` (``configs/*.json``; next-item presets say ``"task": "next-item"``)."""
+    from t4r_dmt.model.config import CONFIG_DIR
+
+    names = []
+    for path in sorted(CONFIG_DIR.glob("*.json")):
+        with contextlib.suppress(ValueError, OSError):
+            if (json.loads(path.read_text()).get("task", "ranking") == "next-item") == (task == "next-item"):
+                names.append(path.stem)
+    return names
+
+
+def load_run_config(data_args: DataArguments) -> Any:
+    """The parsed config of ``--config``: DMTConfig, GBDTConfig or NextItemConfig, by task and family."""
+    path = Path(data_args.config)
+    if not path.is_file():
+        if path.suffix == ".json" or os.sep in data_args.config:
+            raise FileNotFoundError(f"config file {path} does not exist")
+        if data_args.config not in preset_names(data_args.task):
+            raise ValueError(f"unknown preset {data_args.config!r} for --task {data_args.task}; choose one of "
+                             f"{', '.join(preset_names(data_args.task))} or a .json file")
+    if data_args.task != "ranking":
+        from t4r_dmt.training.next_item import NextItemConfig
+
+        return NextItemConfig.load(data_args.config)
+    if external_loop(data_args.config) is not None:
+        from t4r_dmt.baselines.ranking.gbdt import load_gbdt_config
+
+        return load_gbdt_config(data_args)
+    from t4r_dmt.model import load_config
+
+    return load_config(data_args.config)
+
+
+@contextlib.contextmanager
+def run_folder(data_args: DataArguments, owner: bool = True) -> Iterator[list[dict[str, Any]]]:
+    """Claim ``--out`` and set it up (:func:`prepare_run_dir`, whose finished windows it yields) for the
+    duration of a run.
+
+    If the block fails before the run saved a checkpoint or a metric, what the run created is removed (a
+    folder that existed empty is left empty), so the corrected command can be run again as it is. Only
+    the ``owner`` process (rank 0 under torchrun) claims and prepares; the others yield nothing.
+    """
+    if not owner:
+        yield []
+        return
+    run_dir = Path(data_args.out)
+    with claim_output(run_dir):
+        existed = run_dir.is_dir()
+        done = prepare_run_dir(data_args)
+        try:
+            yield done
+        except BaseException:
+            if not has_results(run_dir):
+                shutil.rmtree(run_dir, ignore_errors=True)
+                if existed:
+                    run_dir.mkdir()
+                logger.info("the run failed before saving anything: %s is as it was", run_dir)
+            raise
+
+
+def has_results(run_dir: Path) -> bool:
+    """True once a run folder holds a checkpoint or metrics (something a failure must not delete)."""
+    return (run_dir / "metrics.json").exists() or any((run_dir / "checkpoints").glob("window_*/model.pt"))
 
 
 def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[str, Any]:
     """Train and evaluate over the windows; returns the averaged metrics and the run folder."""
-    from t4r_dmt.training.results import RunResults, plot_windows
-
+    check_arguments(data_args)
     external = external_loop(data_args.config) if data_args.task == "ranking" else None
     if external is not None:
         import importlib
 
-        return dict(importlib.import_module(external).run(data_args, training_args))
-    run_dir = Path(data_args.out)
+        with run_folder(data_args):
+            return dict(importlib.import_module(external).run(data_args, training_args))
     # Touching world_size sets up torch.distributed under torchrun (no-op for a single process).
     if training_args.world_size > 1 and data_args.task != "ranking":
         raise ValueError("data-parallel training (torchrun) supports --task ranking only")
+    rank, _ = world()
+    with run_folder(data_args, owner=rank == 0) as done:
+        return _run(data_args, training_args, done)
+
+
+def _run(data_args: DataArguments, training_args: RunTrainingArguments, done: list[dict[str, Any]]
+         ) -> dict[str, Any]:
+    from t4r_dmt.training.results import RunResults, plot_windows
+
+    run_dir = Path(data_args.out)
     rank, world_size = world()
-    done = prepare_run_dir(data_args) if rank == 0 else []
     if world_size > 1:
         import torch.distributed as dist
 
@@ -88,6 +188,10 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     schema = load_schema(data_args.task_dir)
     if not training_args.output_dir:
         training_args.output_dir = str(run_dir / "trainer")
+    if not training_args.logging_dir:  # TensorBoard: under the run, not ./runs/ in the working directory
+        from transformers.training_args import default_logdir
+
+        training_args.logging_dir = os.path.join(training_args.output_dir, default_logdir())
     if training_args.max_sequence_length is None:
         training_args.max_sequence_length = max_list_length(schema)
 
@@ -102,6 +206,7 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
             "data": dataclasses.asdict(data_args),
             "training": {k: v for k, v in training_args.to_dict().items() if _jsonable(v)},
             "world_size": world_size,
+            FINGERPRINT_KEY: data_fingerprint(data_args.data, data_args.task),
         })
 
     trainer = _trainer(data_args, model, training_args, schema)

@@ -113,7 +113,8 @@ def fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, spec: GBDTFeatures,
     return out
 
 
-def _config(data_args: DataArguments) -> GBDTConfig:
+def load_gbdt_config(data_args: DataArguments) -> GBDTConfig:
+    """The GBDTConfig of ``--config`` (a gbdt* preset or a JSON file)."""
     path = Path(data_args.config)
     if path.suffix == ".json":
         if not path.is_file():
@@ -131,17 +132,19 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     from t4r_dmt.io_utils import write_json
     from t4r_dmt.metrics.ranking import ranking_metrics
     from t4r_dmt.training.command import load_schema, prepare_run_dir
+    from t4r_dmt.training.fingerprint import FINGERPRINT_KEY, data_fingerprint
     from t4r_dmt.training.results import RunResults, plot_windows
     from t4r_dmt.training.windows import list_windows, n_rows, select_windows, window_path
 
-    config = _config(data_args)
+    config = load_gbdt_config(data_args)
     run_dir = Path(data_args.out)
     records = prepare_run_dir(data_args)
     task_dir = data_args.task_dir
     spec = GBDTFeatures.from_schema(load_schema(task_dir), target_history=config.target_history)
     write_json(run_dir / "config.json", {"model": config.name, "config": dataclasses.asdict(config),
                                          "data": dataclasses.asdict(data_args),
-                                         "training": {"seed": training_args.seed}})
+                                         "training": {"seed": training_args.seed},
+                                         FINGERPRINT_KEY: data_fingerprint(data_args.data, data_args.task)})
     windows = select_windows(list_windows(task_dir), data_args.windows)
     all_windows = list_windows(task_dir)
     finished = {r["train_window"] for r in records}
