@@ -197,7 +197,8 @@ def _acquire_exclusive(target: Path, lock: Path) -> tuple[int, Owner | None]:
         except FileNotFoundError:
             continue  # released meanwhile: try again
         if owner is None or owner.host != socket.gethostname() or _alive(owner.pid):
-            raise OutputBusy(target, owner, lock, manual=owner is not None and owner.host != socket.gethostname())
+            # Without flock a lock cannot be proven stale (another host, a reused pid): say how to clear it.
+            raise OutputBusy(target, owner, lock, manual=True)
         stale = owner
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
