@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from t4r_dmt.output_lock import claim_output
+
 logger = logging.getLogger(__name__)
 
 
@@ -40,6 +42,12 @@ ARGUMENTS = (DemoArguments,)
 
 def run(args: DemoArguments) -> dict[str, Any]:
     """Run the whole chain into ``args.out`` (replacing an earlier demo there)."""
+    out = Path(args.out)
+    with claim_output(out):  # a second demo into the same folder must not delete this one's files
+        return _run(args, out)
+
+
+def _run(args: DemoArguments, out: Path) -> dict[str, Any]:
     from t4r_dmt.analysis.report import ReportArguments
     from t4r_dmt.analysis.report import run as report
     from t4r_dmt.commands.train import run as train
@@ -49,7 +57,6 @@ def run(args: DemoArguments) -> dict[str, Any]:
     from t4r_dmt.synth.command import run as synth
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
-    out = Path(args.out)
     if out.exists():
         shutil.rmtree(out)
     raw, data, run_dir = out / "raw", out / "data", out / "runs" / args.config

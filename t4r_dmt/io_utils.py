@@ -1,12 +1,14 @@
 """Atomic output helpers: never leave a half-written file or folder behind.
 
 Every artefact t4r_dmt writes goes to a temporary sibling path first and is renamed into place only
-once it is complete, so a killed or failed run leaves either the old output or nothing.
+once it is complete, so a killed or failed run leaves either the old output or nothing. Output folders
+are also claimed exclusively while they are written (:mod:`t4r_dmt.output_lock`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -14,6 +16,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from t4r_dmt.output_lock import Claim, claim_output
 
 
 @contextlib.contextmanager
@@ -62,6 +66,10 @@ def _json_default(value: Any) -> Any:
 def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``path``; move it onto ``path`` when the block succeeds.
 
+    The run holds the exclusive claim on ``path`` (:func:`t4r_dmt.output_lock.claim_output`) from before
+    the existence check until the folder is in place, so a second run writing to the same ``path`` fails
+    at once with "another run is writing to ..." instead of replacing (or losing) the first one's result.
+
     Parameters
     ----------
     path:
@@ -69,24 +77,45 @@ def atomic_dir(path: str | os.PathLike[str], overwrite: bool = False) -> Iterato
     overwrite:
         If False and ``path`` already exists (and is not empty), raise ``FileExistsError`` before any
         work is done. If True, the old folder is replaced only after the new one is complete.
+
+    Raises
+    ------
+    OutputBusy
+        (a ``FileExistsError``) Another run holds the claim on ``path``.
     """
     target = Path(path)
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise FileExistsError(f"output folder {target} already exists; pass --overwrite to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    with claim_output(target) as claim:
+        if not overwrite and _occupied(target):
+            raise FileExistsError(f"output folder {target} already exists; pass --overwrite to replace it")
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+        claim.note(tmp=tmp)
+        try:
+            yield tmp
+            os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700 folders
+            _publish(tmp, target, overwrite, claim)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+
+
+def _occupied(target: Path) -> bool:
+    return target.exists() and (not target.is_dir() or any(target.iterdir()))
+
+
+def _publish(tmp: Path, target: Path, overwrite: bool, claim: Claim) -> None:
+    """Rename the finished ``tmp`` onto ``target`` (replacing it only with ``overwrite``)."""
+    if overwrite and _occupied(target):
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        claim.note(tmp=tmp, old=old)  # if this run dies between the renames, the next one restores target
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old)
+        return
     try:
-        yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp creates 0700 folders
-        if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            if old.exists():
-                shutil.rmtree(old)
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
+        os.rename(tmp, target)  # onto a missing or empty folder only: POSIX refuses a non-empty one
+    except OSError as err:
+        if err.errno not in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+            raise
+        raise FileExistsError(f"output folder {target} was created by something else while this run was "
+                              "writing; it was left as it is (pass --overwrite to replace it)") from err

@@ -7,12 +7,15 @@ A run folder holds ``config.json``, ``metrics.json`` / ``metrics.csv`` (:mod:`t4
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from t4r_dmt.output_lock import claim_output
 from t4r_dmt.schema import TASKS
 from t4r_dmt.windows import EVAL_SPLITS, parse_windows
 
@@ -79,5 +82,37 @@ def prepare_run_dir(data_args: DataArguments) -> list[dict[str, Any]]:
         raise FileExistsError(f"run folder {run_dir} already exists; pass --overwrite or --resume")
     if exists:
         shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    run_dir.mkdir(parents=True, exist_ok=True)  # an existing empty folder is used as it is
     return []
+
+
+@contextlib.contextmanager
+def run_folder(data_args: DataArguments, owner: bool = True) -> Iterator[list[dict[str, Any]]]:
+    """Claim ``--out`` (:func:`t4r_dmt.output_lock.claim_output`) and set it up (:func:`prepare_run_dir`, whose
+    finished windows it yields) for the duration of a run.
+
+    If the block fails before the run saved a checkpoint or a metric, what the run created is removed (a
+    folder that existed empty is left empty), so the corrected command can be run again as it is. Only
+    the ``owner`` process (rank 0 under torchrun) claims and prepares; the others yield nothing.
+    """
+    if not owner:
+        yield []
+        return
+    run_dir = Path(data_args.out)
+    with claim_output(run_dir):
+        existed = run_dir.is_dir()
+        done = prepare_run_dir(data_args)
+        try:
+            yield done
+        except BaseException:
+            if not has_results(run_dir):
+                shutil.rmtree(run_dir, ignore_errors=True)
+                if existed:
+                    run_dir.mkdir()
+                logger.info("the run failed before saving anything: %s is as it was", run_dir)
+            raise
+
+
+def has_results(run_dir: Path) -> bool:
+    """True once a run folder holds a checkpoint or metrics (something a failure must not delete)."""
+    return (run_dir / "metrics.json").exists() or any((run_dir / "checkpoints").glob("window_*/model.pt"))

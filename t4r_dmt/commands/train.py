@@ -18,8 +18,10 @@ from typing import Any
 from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
 from t4r_dmt.baselines.ranking.gbdt import run as run_gbdt
 from t4r_dmt.presets import load_preset
+from t4r_dmt.run_folder import load_schema
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.training.runner import run as run_t4r
+from t4r_dmt.windows import list_windows, select_windows
 
 ARGUMENTS = (DataArguments, RunTrainingArguments)
 
@@ -34,6 +36,9 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     if task != data_args.task:
         raise ValueError(f"--config {data_args.config} is a {config.family} preset ({task}); "
                          f"it cannot run with --task {data_args.task}")
+    # Everything a run needs is checked before --out is created: the preset (above), the data, the windows.
+    load_schema(data_args.task_dir)
+    select_windows(list_windows(data_args.task_dir), data_args.windows)
     if isinstance(config, GBDTConfig):
         return run_gbdt(data_args, config, seed=training_args.seed)
     return run_t4r(data_args, training_args, config)

@@ -24,6 +24,10 @@ Readers may add columns (Trivago adds ``price``).
 While a read is in progress, tables are :data:`Columns` (name -> (N,) numpy array) that also carry
 ``_src`` (file index) and ``_row`` (table row in that file), so that whole-table checks can name the
 file and row of a bad row; :func:`finish` builds the DataFrame once, at the end.
+
+Row order: readers keep the files' order; :func:`canonical_order` gives the one order that every
+consumer of events can rely on (time, user, event type, item, then every other column), so that what is
+built from the events does not depend on how the input rows happened to be ordered.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from t4r_dmt.data.validate import BadRows, Columns
+from t4r_dmt.schema import EVENT_TYPES
 
 EVENT_DTYPES: dict[str, str] = {
     "event_time": "datetime64[ns]", "event_type": "object", "product_id": "int64", "category_id": "int64",
@@ -152,3 +157,108 @@ def check_impressions(columns: Columns, report: BadRows) -> Columns:
         columns = report.check_frame(columns, differs, f"{column} differs within a request", column,
                                      ("request_id", column))
     return columns
+
+
+TIME_OUTLIER = "time far outside the log"
+
+
+def time_outliers(times: np.ndarray, max_gap: np.timedelta64) -> tuple[np.ndarray, np.ndarray]:
+    """Rows whose time lies apart from the bulk of the log.
+
+    The sorted times split wherever two consecutive ones are more than ``max_gap`` apart; the part with
+    the most rows (the earliest of equals) is the bulk, every other row is an outlier.
+
+    Parameters
+    ----------
+    times: (N,) datetime64[ns]
+    max_gap: the longest stretch without rows that a log may hold
+
+    Returns
+    -------
+    (N,) bool, True for outliers; (2,) datetime64[ns], the first and last time of the bulk (NaT if N = 0).
+    """
+    n = len(times)
+    if n == 0:
+        return np.zeros(0, bool), np.array(["NaT", "NaT"], "datetime64[ns]")
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    part = np.zeros(n, np.int64)
+    np.cumsum(np.diff(ordered) > max_gap, out=part[1:])
+    bulk = int(np.argmax(np.bincount(part)))
+    inside = np.flatnonzero(part == bulk)
+    outlier = np.empty(n, bool)
+    outlier[order] = part != bulk
+    return outlier, ordered[[inside[0], inside[-1]]]
+
+
+def check_time_outliers(columns: Columns, report: BadRows) -> Columns:
+    """Whole-log check on ``event_time``: rows apart from the bulk of the log by more than
+    ``report.max_time_gap`` (a 1970 or 2100 timestamp in a 2020 log) are bad rows, raised on or dropped.
+
+    Parameters
+    ----------
+    columns: (N,) arrays with ``event_time`` and the helper columns
+    """
+    if len(columns["event_time"]) < 2:
+        return columns
+    outlier, (first, last) = time_outliers(columns["event_time"], report.max_time_gap)
+    if not outlier.any():
+        return columns
+    gap = str(pd.Timedelta(report.max_time_gap)).removesuffix(" 00:00:00")  # "30 days", "0 days 12:00:00"
+    hint = (f"more than {gap} away from the rest of the log ({pd.Timestamp(first)} .. {pd.Timestamp(last)}); "
+            f"leave such rows out with --on_bad_rows drop, or allow longer gaps with --max_time_gap")
+    return report.check_frame(columns, outlier, TIME_OUTLIER, "event_time", hint=hint)
+
+
+def canonical_order(events: pd.DataFrame) -> np.ndarray:
+    """The rows of a canonical events frame in the one order that does not depend on the input's order.
+
+    Sorted by event_time, user_id, event type (view, cart, purchase, remove_from_cart), product_id,
+    category_id, price, then brand, category_code and user_session (text, compared only among rows
+    equal on everything before). Columns a frame lacks are left out (the session ETL's frames need no
+    user_id or price). Rows equal on every column are interchangeable.
+
+    Returns
+    -------
+    (N,) int64: the row positions in that order (``events.iloc[order]`` is sorted).
+    """
+    n = len(events)
+    kind = pd.Categorical(events["event_type"], categories=EVENT_TYPES).codes.astype(np.int64)
+    kind[kind < 0] = len(EVENT_TYPES)
+    numeric: list[np.ndarray] = [np.asarray(events["event_time"].to_numpy(), "datetime64[ns]").view(np.int64)]
+    if "user_id" in events.columns:
+        numeric.append(events["user_id"].to_numpy(np.int64))
+    numeric += [kind, events["product_id"].to_numpy(np.int64)]
+    if "category_id" in events.columns:
+        numeric.append(events["category_id"].to_numpy(np.int64))
+    if "price" in events.columns:
+        price = events["price"].to_numpy(np.float64)
+        no_price = np.isnan(price)  # NaN never equals itself: compare "missing" and the value apart
+        numeric += [no_price, np.where(no_price, 0.0, price)]
+    order = np.lexsort(numeric[::-1])
+    if n < 2:
+        return order.astype(np.int64)
+    tied = np.ones(n - 1, bool)  # row k of the order equals row k + 1 on every numeric key
+    for key in numeric:
+        ordered = key[order]
+        tied &= ordered[1:] == ordered[:-1]
+    if not tied.any():
+        return order.astype(np.int64)
+    # Rows in runs of numeric ties, in run order: sort each run by the text columns.
+    in_run = np.r_[tied, False] | np.r_[False, tied]
+    positions = np.flatnonzero(in_run)
+    run = np.cumsum(np.r_[True, ~tied])[positions]
+    rows = order[positions]
+    texts = [pd.factorize(events[name].to_numpy(object)[rows], sort=True)[0]
+             for name in ("brand", "category_code", "user_session") if name in events.columns]
+    order[positions] = rows[np.lexsort((*texts[::-1], run))]
+    return order.astype(np.int64)
+
+
+def canonical_rank(events: pd.DataFrame) -> np.ndarray:
+    """(N,) int64: each row's position in :func:`canonical_order` (a total order key for sorting with
+    ``np.lexsort``: within a user, it orders by time, then event type, then item, then the rest)."""
+    order = canonical_order(events)
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank

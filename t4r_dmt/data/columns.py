@@ -184,9 +184,7 @@ def epoch_to_time(batch: Batch, name: str, values: np.ndarray, unit: str, raw: p
 
 def str_column(batch: Batch, name: str, *, null: str | None = None) -> np.ndarray:
     """Column ``name`` as (n,) object array of str, None where null (flagged if ``null`` is given)."""
-    arr = batch.column(name)
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pc.cast(arr, pa.string())
+    arr = _as_text(batch, name, batch.column(name))
     if null is not None:
         batch.flag(_null_mask(arr), null, name, arr)
     return np.asarray(arr.to_pandas(), dtype=object)
@@ -199,15 +197,22 @@ def map_column(batch: Batch, name: str, mapping: Mapping[str, str | None], *, ra
     Values outside ``mapping`` (and nulls) are flagged as "unknown event type"; values mapped to None
     come out as None (the caller decides what to do with them).
     """
-    arr = batch.column(name) if raw is None else raw
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        arr = pc.cast(arr, pa.string())
+    arr = _as_text(batch, name, batch.column(name) if raw is None else raw)
     keys = list(mapping)
     idx = np.asarray(pc.index_in(arr, value_set=pa.array(keys, pa.string())).fill_null(-1)
                      .to_numpy(zero_copy_only=False), np.int64)
     batch.flag(idx < 0, UNKNOWN_EVENT, name, arr, hint=f"expected one of {', '.join(keys)}", rows=rows)
     targets = np.array([mapping[k] for k in keys] + [None], dtype=object)
     return targets[idx]
+
+
+def _as_text(batch: Batch, name: str, arr: pa.Array) -> pa.Array:
+    """``arr`` as strings; a column of lists or structs is an InputError naming it."""
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        return arr
+    if pa.types.is_nested(arr.type):
+        raise InputError(batch.file, f"column has type {arr.type}; expected text", column=name)
+    return pc.cast(arr, pa.string())
 
 
 def id_labels(ids: np.ndarray) -> np.ndarray:

@@ -18,7 +18,7 @@ from t4r_dmt.data.canonical import EVENT_DTYPES, event_columns, finish
 from t4r_dmt.data.columns import BAD_TIME, NULL_ID, id_labels, int_column, time_column
 from t4r_dmt.data.reader import Layout, Logs, counts, every_file, read
 from t4r_dmt.data.sources import PARQUET_SUFFIXES, Selection, TextLayout
-from t4r_dmt.data.validate import BadRows, Batch, Columns
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, BadRows, Batch, Columns
 
 SELECTION = Selection(suffixes=(".csv", ".csv.gz") + PARQUET_SUFFIXES, include=("*item-views*", "*item_views*"))
 ANONYMOUS = "NA"
@@ -52,10 +52,11 @@ LAYOUT = Layout(_convert, required=("session_id", "user_id", "item_id", "timefra
 
 
 
-def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10) -> Logs:
+def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
+         max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """Read Diginetica item views (a file, a glob, or a folder's ``*item-views*`` files) into canonical
     events; no impressions. Bad rows as in :func:`t4r_dmt.data.read_events`."""
-    report = BadRows(on_bad_rows)
+    report = BadRows(on_bad_rows, max_time_gap)
     events = read(path, SELECTION, every_file(LAYOUT), {"events": EVENT_DTYPES}, report)["events"]
     report.log(os.fspath(path))
     return Logs(finish(events, EVENT_DTYPES), None, counts(report))

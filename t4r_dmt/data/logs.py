@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from t4r_dmt.data import diginetica, otto, rees46, retailrocket, taobao, trivago, yoochoose
 from t4r_dmt.data.reader import Logs
-from t4r_dmt.data.validate import check_on_bad_rows
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, check_on_bad_rows, parse_time_gap
 
 _LOADERS: dict[str, Callable[..., Logs]] = {
     "rees46": rees46.load,
@@ -22,7 +22,7 @@ FORMATS: tuple[str, ...] = tuple(_LOADERS)
 
 
 def load_logs(path: str | os.PathLike[str], fmt: str = "rees46", on_bad_rows: str = "raise",
-              page_size: int = 10) -> Logs:
+              page_size: int = 10, max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """Read logs of format ``fmt`` into canonical events (and impressions where the format has them).
 
     Parameters
@@ -33,11 +33,14 @@ def load_logs(path: str | os.PathLike[str], fmt: str = "rees46", on_bad_rows: st
         One of :data:`FORMATS`; see each format's module for how its fields map.
     on_bad_rows:
         "raise": the first bad row raises :class:`~t4r_dmt.errors.InputError` naming the file, the
-        column, the row (0-based index among the file's data rows: a header line is not a row) and
-        the value, and saying how many rows are bad; "drop": bad rows are left out and counted by
-        reason in ``Logs.dropped`` (also logged at INFO).
+        column, the place (``line N`` of a text file in its own numbering, the header being line 1;
+        ``row N``, 0-based, of a parquet file) and the value, and saying how many rows are bad;
+        "drop": bad rows are left out and counted by reason in ``Logs.dropped`` (also logged at INFO).
     page_size:
         Items per page for impressions whose page is not in the data (Trivago).
+    max_time_gap:
+        A duration: rows apart from the bulk of their log by a longer stretch without rows are bad
+        rows ("time far outside the log").
 
     Returns
     -------
@@ -48,4 +51,5 @@ def load_logs(path: str | os.PathLike[str], fmt: str = "rees46", on_bad_rows: st
     check_on_bad_rows(on_bad_rows)
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1; got {page_size}")
-    return _LOADERS[fmt](path, on_bad_rows=on_bad_rows, page_size=page_size)
+    parse_time_gap(max_time_gap)
+    return _LOADERS[fmt](path, on_bad_rows=on_bad_rows, page_size=page_size, max_time_gap=max_time_gap)

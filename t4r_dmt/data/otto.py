@@ -21,7 +21,7 @@ from t4r_dmt.data.canonical import EVENT_DTYPES, event_columns, finish
 from t4r_dmt.data.columns import MISSING_TIME, epoch_to_time, id_labels, int_column, map_column
 from t4r_dmt.data.reader import Layout, Logs, counts, every_file, read
 from t4r_dmt.data.sources import JSON_SUFFIXES, Selection
-from t4r_dmt.data.validate import BadRows, Batch, Columns
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, BadRows, Batch, Columns
 from t4r_dmt.errors import InputError
 
 SELECTION = Selection(suffixes=JSON_SUFFIXES)
@@ -54,10 +54,11 @@ LAYOUT = Layout(_convert, required=("session", "events"))
 
 
 
-def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10) -> Logs:
+def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
+         max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """Read OTTO sessions (a .jsonl[.gz] file, a glob, or a folder's jsonl files) into canonical
     events; no impressions. Rows are 0-based among the file's non-empty lines."""
-    report = BadRows(on_bad_rows)
+    report = BadRows(on_bad_rows, max_time_gap)
     events = read(path, SELECTION, every_file(LAYOUT), {"events": EVENT_DTYPES}, report)["events"]
     report.log(os.fspath(path))
     return Logs(finish(events, EVENT_DTYPES), None, counts(report))

@@ -4,6 +4,9 @@ A format supplies, per file, a :class:`Layout`: which columns it needs and a ``c
 turns one :class:`~t4r_dmt.data.validate.Batch` of raw columns into canonical tables (e.g. "events",
 "impressions"), flagging bad rows on the batch. The loop drops the flagged rows, raises or counts them
 at the end of each file (:class:`~t4r_dmt.data.validate.BadRows`), and concatenates the tables.
+A file that cannot be read at all (corrupt compression, not parquet, invalid UTF-8 ...) raises
+:class:`~t4r_dmt.errors.InputError` naming it; times far from the bulk of a table are bad rows
+(:func:`~t4r_dmt.data.canonical.check_time_outliers`).
 """
 
 from __future__ import annotations
@@ -16,9 +19,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from t4r_dmt.data.canonical import empty, take
-from t4r_dmt.data.sources import Selection, TextLayout, file_columns, file_kind, read_batches, resolve_files
+from t4r_dmt.data.canonical import check_time_outliers, empty, take
+from t4r_dmt.data.sources import (
+    Selection,
+    TextLayout,
+    file_columns,
+    file_kind,
+    read_batches,
+    resolve_files,
+    unreadable,
+)
 from t4r_dmt.data.validate import BadRows, Batch, Columns, FileReport
 from t4r_dmt.errors import InputError
 
@@ -87,31 +99,49 @@ def read(
     Returns
     -------
     {name: columns}, each still carrying the helper columns ``_src`` and ``_row``.
+
+    Raises
+    ------
+    InputError
+        Bad rows under "raise", and any file that cannot be read (naming it, and the line where known).
     """
     parts: dict[str, list[Columns]] = {name: [] for name in outputs}
     for src, file in enumerate(resolve_files(path, selection)):
         layout = layout_for(file)
-        if file_kind(file) != "json":
-            _check_columns(file, layout)
-        file_report = FileReport(file)
-        for table, start in read_batches(file, layout.text, layout.required + layout.optional, file_report):
-            if table.num_rows == 0:
-                continue
-            batch = Batch(table, file, start)
-            tables = layout.convert(batch)
-            keep, skipped = batch.finish()
-            for name, columns in tables.items():
-                kept = keep[columns["_row"]]
-                columns = take(columns, kept) if not kept.all() else columns
-                columns["_row"] = columns["_row"] + start
-                columns["_src"] = np.full(len(columns["_row"]), src, np.int32)
-                parts[name].append(columns)
-            file_report.add_batch(batch, skipped)
-            if report.on_bad_rows == "raise" and file_report.counts:
-                # The file will raise once fully checked: stop holding its rows.
-                parts = {name: [] for name in outputs}
+        kind = file_kind(file)
+        file_report = FileReport(file, lines=kind != "parquet", header=kind == "text" and layout.text.names is None)
+        try:
+            _read_file(file, layout, src, parts, report.on_bad_rows, file_report)
+        except (OSError, EOFError, pa.ArrowException, UnicodeDecodeError) as err:
+            raise unreadable(file, err) from err
         report.add_file(file_report)
-    return {name: _concatenate(tables) if tables else empty(outputs[name]) for name, tables in parts.items()}
+    tables = {name: _concatenate(tables) if tables else empty(outputs[name]) for name, tables in parts.items()}
+    return {name: check_time_outliers(columns, report) if "event_time" in columns else columns
+            for name, columns in tables.items()}
+
+
+def _read_file(file: str, layout: Layout, src: int, parts: dict[str, list[Columns]], on_bad_rows: str,
+               file_report: FileReport) -> None:
+    """Read, convert and check one file; append its good rows to ``parts``."""
+    if file_kind(file) != "json":
+        _check_columns(file, layout)
+    for table, start in read_batches(file, layout.text, layout.required + layout.optional, file_report):
+        if table.num_rows == 0:
+            continue
+        batch = Batch(table, file, start)
+        tables = layout.convert(batch)
+        keep, skipped = batch.finish()
+        for name, columns in tables.items():
+            kept = keep[columns["_row"]]
+            columns = take(columns, kept) if not kept.all() else columns
+            columns["_row"] = columns["_row"] + start
+            columns["_src"] = np.full(len(columns["_row"]), src, np.int32)
+            parts[name].append(columns)
+        file_report.add_batch(batch, skipped)
+        if on_bad_rows == "raise" and file_report.counts:
+            # The file will raise once fully checked: stop holding any rows.
+            for held in parts.values():
+                held.clear()
 
 
 def _concatenate(tables: list[Columns]) -> Columns:

@@ -32,7 +32,7 @@ from t4r_dmt.data.columns import (
 )
 from t4r_dmt.data.reader import Layout, Logs, counts, every_file, read
 from t4r_dmt.data.sources import PARQUET_SUFFIXES, Selection
-from t4r_dmt.data.validate import BadRows, Batch, Columns
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, BadRows, Batch, Columns
 from t4r_dmt.schema import EVENT_TYPES
 
 SELECTION = Selection(suffixes=(".csv", ".csv.gz") + PARQUET_SUFFIXES)
@@ -58,7 +58,8 @@ def _convert_events(batch: Batch) -> dict[str, Columns]:
 EVENTS = Layout(_convert_events, required=tuple(EVENT_DTYPES))
 
 
-def read_events(path: str | os.PathLike[str], on_bad_rows: str = "raise") -> tuple[pd.DataFrame, dict[str, int]]:
+def read_events(path: str | os.PathLike[str], on_bad_rows: str = "raise", max_time_gap: str = DEFAULT_MAX_TIME_GAP
+                ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Read REES46-schema events into the canonical events table.
 
     Parameters
@@ -67,15 +68,18 @@ def read_events(path: str | os.PathLike[str], on_bad_rows: str = "raise") -> tup
         A file, a glob or a folder (its .csv, .csv.gz and .parquet files).
     on_bad_rows:
         "raise": the first bad row raises :class:`~t4r_dmt.errors.InputError` naming the file, the
-        column, the row (0-based index among the file's data rows: the header line is not a row)
-        and the value, and saying how many rows of the file are bad. "drop": bad rows are left out
-        and counted by reason.
+        column, the place (``line N`` of a text file in its own numbering, the header being line 1;
+        ``row N``, 0-based, of a parquet file) and the value, and saying how many rows of the file
+        are bad. "drop": bad rows are left out and counted by reason.
+    max_time_gap:
+        Rows apart from the bulk of the log by a longer stretch without rows are bad rows ("time far
+        outside the log": a 1970 timestamp in a 2020 log).
 
     Returns
     -------
     events: (N, 9) canonical events; dropped: {reason: rows}
     """
-    report = BadRows(on_bad_rows)
+    report = BadRows(on_bad_rows, max_time_gap)
     events = read(path, SELECTION, every_file(EVENTS), {"events": EVENT_DTYPES}, report)["events"]
     report.log(os.fspath(path))
     return finish(events, EVENT_DTYPES), counts(report)
@@ -112,7 +116,8 @@ def _convert_impressions(batch: Batch, page_size: int) -> dict[str, Columns]:
 
 
 def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
-                     labels: bool = True) -> tuple[pd.DataFrame, dict[str, int]]:
+                     labels: bool = True, max_time_gap: str = DEFAULT_MAX_TIME_GAP
+                     ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Read a ranking log (impressions) into the canonical impressions table.
 
     Parameters
@@ -121,7 +126,7 @@ def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", p
         A file, a glob or a folder (its .csv, .csv.gz and .parquet files) with columns request_id,
         user_id, event_time, product_id, position, click, order and optionally page.
     on_bad_rows:
-        As in :func:`read_events` (rows are 0-based among the file's data rows). Besides bad values,
+        As in :func:`read_events`. Besides bad values,
         an order without a click, a repeated (request_id, position) and a request whose rows disagree
         on user_id or event_time are bad rows.
     page_size:
@@ -129,6 +134,8 @@ def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", p
     labels:
         True (training logs): ``click`` and ``order`` are required. False (lists to score): they are
         optional and read as 0 where absent.
+    max_time_gap:
+        As in :func:`read_events` (a request far from the others is a bad row).
 
     Returns
     -------
@@ -136,7 +143,7 @@ def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", p
     """
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1; got {page_size}")
-    report = BadRows(on_bad_rows)
+    report = BadRows(on_bad_rows, max_time_gap)
     label_columns = ("click", "order")
     layout = Layout(functools.partial(_convert_impressions, page_size=page_size),
                     required=("request_id", "user_id", "event_time", "product_id", "position")
@@ -164,7 +171,7 @@ def read_items(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read an items file: one row per product with its category_id, category_code, brand and price.
 
     Any bad row (or a product listed twice) raises :class:`~t4r_dmt.errors.InputError` naming the
-    file, column, row (0-based among the file's data rows) and value.
+    file, column, place (as in :func:`read_events`) and value.
 
     Returns
     -------
@@ -179,7 +186,8 @@ def read_items(path: str | os.PathLike[str]) -> pd.DataFrame:
     return finish(table, ITEM_DTYPES)
 
 
-def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10) -> Logs:
+def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
+         max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """REES46 events as :class:`Logs` (no impressions: they come from their own file)."""
-    events, dropped = read_events(path, on_bad_rows)
+    events, dropped = read_events(path, on_bad_rows, max_time_gap)
     return Logs(events, None, dropped)

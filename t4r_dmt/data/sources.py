@@ -24,6 +24,7 @@ import pyarrow.csv as pcsv
 import pyarrow.json as pjson
 import pyarrow.parquet as pq
 
+from t4r_dmt.data.lines import line_of_row
 from t4r_dmt.data.validate import FileReport
 from t4r_dmt.errors import InputError
 
@@ -164,7 +165,7 @@ def read_batches(file: str, layout: TextLayout, columns: tuple[str, ...], report
             return
         yield from _text_batches(file, layout, present, wanted, canonical, report)
     except pa.ArrowInvalid as err:
-        raise InputError(file, f"cannot parse the file: {err}") from err
+        raise unreadable(file, err) from err
 
 
 def _text_batches(file: str, layout: TextLayout, present: list[str], wanted: list[str],
@@ -271,8 +272,9 @@ def _parse_json(file: str, data: bytes, start: int, last: bool, report: FileRepo
             return _parse_json(file, b"\n".join(lines[:-1]) + b"\n", start, False, report)
         value = lines[row].decode("utf-8", errors="replace")[:200] if row is not None and row < len(lines) else None
         column = message.split("Column(", 1)[1].split(")", 1)[0] if "Column(" in message else None
-        raise InputError(file, f"invalid JSON: {message}", column=column,
-                         row=None if row is None else start + row, value=value) from err
+        row = None if row is None else start + row
+        raise InputError(file, f"invalid JSON: {message}", column=column, row=row, value=value,
+                         line=None if row is None else line_of_row(file, row, header=False)) from err
 
 
 def _row_in_message(message: str) -> int | None:
@@ -280,3 +282,34 @@ def _row_in_message(message: str) -> int | None:
     if len(tail) == 2 and tail[1].strip().isdigit():
         return int(tail[1].strip())
     return None
+
+
+def unreadable(file: str, err: BaseException) -> InputError:
+    """The InputError for a file that the parsers gave up on: its name, the reason, the line where known
+    (pyarrow names neither; invalid UTF-8 is located by decoding the file line by line)."""
+    message = " ".join(str(err).split()) or type(err).__name__
+    line = None
+    if "invalid UTF8" in message or isinstance(err, UnicodeDecodeError):
+        line = _first_invalid_utf8_line(file)
+    return InputError(file, f"cannot read the file: {message}", line=line)
+
+
+def _first_invalid_utf8_line(file: str) -> int | None:
+    """The 1-based line holding the first bytes that are not UTF-8 (None if there are none)."""
+    line, rest = 0, b""
+    try:
+        with pa.input_stream(file, compression="detect") as stream:
+            while True:
+                block = stream.read(16 << 20)
+                data = rest + block
+                cut = len(data) if not block else data.rfind(b"\n") + 1
+                chunk, rest = data[:cut], data[cut:]
+                try:
+                    chunk.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    return line + chunk[: err.start].count(b"\n") + 1
+                line += chunk.count(b"\n")
+                if not block:
+                    return None
+    except (OSError, pa.ArrowException):  # the file is broken in other ways too: no line then
+        return None

@@ -44,7 +44,7 @@ from t4r_dmt.data.columns import (
 )
 from t4r_dmt.data.reader import Layout, Logs, counts, every_file, read
 from t4r_dmt.data.sources import PARQUET_SUFFIXES, Selection
-from t4r_dmt.data.validate import BadRows, Batch, Columns
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, BadRows, Batch, Columns
 
 SELECTION = Selection(suffixes=(".csv", ".csv.gz") + PARQUET_SUFFIXES,
                       exclude=("item_metadata*", "submission*", "ground_truth*"))
@@ -121,7 +121,8 @@ def _request_ids(session: np.ndarray, step: np.ndarray) -> np.ndarray:
     return (hashed.to_numpy() & np.uint64(0x7FFF_FFFF_FFFF_FFFF)).astype(np.int64)
 
 
-def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10) -> Logs:
+def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
+         max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """Read Trivago session logs (a file, a glob or a folder's csv/parquet files, without
     item_metadata and submission files) into canonical events and impressions.
 
@@ -131,7 +132,7 @@ def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: in
     """
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1; got {page_size}")
-    report = BadRows(on_bad_rows)
+    report = BadRows(on_bad_rows, max_time_gap)
     layout = Layout(functools.partial(_convert, page_size=page_size), required=COLUMNS)
     frames = read(path, SELECTION, every_file(layout),
                   {"events": EVENT_DTYPES, "impressions": {**IMPRESSION_DTYPES, "price": "float64"}}, report)

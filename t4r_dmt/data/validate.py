@@ -1,7 +1,9 @@
 """Bad-row bookkeeping shared by every reader: find bad rows, then raise or drop them and count.
 
-Rows are numbered the way a user counts them in the file: the 0-based index among the file's data
-rows (the header line and empty lines are not rows). Checks are vectorised: each one hands a boolean
+Rows are counted as the parsers count them: the 0-based index among the file's data rows (the header
+line and empty lines are not rows). Errors name the place as the user finds it: ``line N`` of a text
+file in the file's own numbering (the header is line 1; :func:`~t4r_dmt.data.lines.line_of_row`),
+``row N`` (0-based) of a parquet file. Checks are vectorised: each one hands a boolean
 mask over a batch of rows to :class:`Batch.flag`, which keeps, per reason, the number of bad rows and
 the first offender, so an error can name the file, column, row and value without a loop over rows.
 
@@ -19,11 +21,14 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from t4r_dmt.data.lines import line_of_row
 from t4r_dmt.errors import InputError
 
 logger = logging.getLogger(__name__)
 
 ON_BAD_ROWS = ("raise", "drop")
+DEFAULT_MAX_TIME_GAP = "30d"
+"""Rows whose time is separated from the bulk of their log by a longer stretch without rows are bad rows."""
 
 Columns = dict[str, np.ndarray]
 """A table as (N,) numpy arrays by column name (cheaper than a DataFrame while reading)."""
@@ -179,12 +184,23 @@ def _value_at(raw: pa.Array | np.ndarray | None, i: int) -> Any:
 class FileReport:
     """The bad rows of one input file, gathered batch by batch.
 
-    Batch offenders are kept in table rows and lines the parser skipped in file rows; :meth:`close`
+    Batch offenders are kept in table rows and lines the parser skipped in file rows; :meth:`first`
     turns everything into file rows once the skipped lines are known.
+
+    Parameters
+    ----------
+    file:
+        The input file.
+    lines:
+        True for text files (CSV, JSON lines): errors name the line; False (parquet): the row.
+    header:
+        The text file's first line is a header (data row 0 is then line 2).
     """
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, lines: bool = False, header: bool = True) -> None:
         self.file = file
+        self.lines = lines
+        self.header = header
         self.counts: Counter[str] = Counter()
         self.skipped: Counter[str] = Counter()
         self.row_map = RowMap()
@@ -207,6 +223,10 @@ class FileReport:
         self.counts.update(reasons)
         if len(rows):
             self._first_line = Offender(int(rows[0]), problems[0], columns[0], texts[0])
+
+    def line(self, row: int) -> int | None:
+        """The 1-based line of data row ``row`` of a text file; None for parquet files."""
+        return line_of_row(self.file, row, self.header) if self.lines else None
 
     def first(self) -> Offender | None:
         """The first bad row of the file, in file rows."""
@@ -234,11 +254,15 @@ class BadRows:
         "raise": the first bad row of the first bad file raises InputError (after the whole file
         was checked, so the message can say how many rows are bad); "drop": bad rows are left
         out and counted by reason in :attr:`dropped`.
+    max_time_gap:
+        A duration (``"30d"``): rows separated from the bulk of their log by a longer stretch without
+        any row are bad rows (:func:`t4r_dmt.data.canonical.check_time_outliers`).
     """
 
-    def __init__(self, on_bad_rows: str) -> None:
+    def __init__(self, on_bad_rows: str, max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> None:
         check_on_bad_rows(on_bad_rows)
         self.on_bad_rows = on_bad_rows
+        self.max_time_gap = parse_time_gap(max_time_gap)
         self.files: list[FileReport] = []
         self.dropped: Counter[str] = Counter()
 
@@ -251,11 +275,11 @@ class BadRows:
         first = report.first()
         if self.on_bad_rows == "raise" and first is not None:
             raise InputError(report.file, f"{first.problem} ({_describe(report.counts, 'in this file')})",
-                             column=first.column, row=first.row, value=first.value)
+                             column=first.column, row=first.row, value=first.value, line=report.line(first.row))
         self.dropped.update(report.counts)
 
     def check_frame(self, columns: Columns, mask: np.ndarray, reason: str, column: str,
-                    value_columns: tuple[str, ...] | None = None) -> Columns:
+                    value_columns: tuple[str, ...] | None = None, hint: str = "") -> Columns:
         """Apply a check over whole-read rows (e.g. duplicates across files).
 
         Parameters
@@ -265,6 +289,8 @@ class BadRows:
             True for bad rows.
         value_columns:
             Columns whose values make the reported value (default: ``column``).
+        hint:
+            Extra words for the error message (what the check means, what to do).
 
         Returns
         -------
@@ -282,13 +308,27 @@ class BadRows:
         row = int(report.row_map(np.array([columns["_row"][i]]))[0])
         values = tuple(_plain(columns[c][i]) for c in value_columns or (column,))
         counts: Counter[str] = Counter({reason: len(bad)})
-        raise InputError(report.file, f"{reason} ({_describe(counts, 'in the input')})", column=column,
-                         row=row, value=values[0] if len(values) == 1 else values)
+        problem = f"{reason}: {hint}" if hint else reason
+        raise InputError(report.file, f"{problem} ({_describe(counts, 'in the input')})", column=column,
+                         row=row, value=values[0] if len(values) == 1 else values, line=report.line(row))
 
     def log(self, what: str) -> None:
         """Log the drop counts at INFO."""
         if self.dropped:
             logger.info("%s: %s", what, _describe(self.dropped, "left out"))
+
+
+def parse_time_gap(text: str) -> np.timedelta64:
+    """``"30d"``, ``"12h"`` ... as a positive timedelta64[ns]; ValueError naming the value otherwise."""
+    try:
+        if str(text).strip().replace(".", "", 1).isdigit():
+            raise ValueError("a number without a unit")  # pandas would read "30" as 30 nanoseconds
+        gap = pd.Timedelta(text)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"max_time_gap must be a duration such as '30d' or '12h'; got {text!r}") from err
+    if gap <= pd.Timedelta(0):
+        raise ValueError(f"max_time_gap must be longer than zero; got {text!r}")
+    return np.timedelta64(gap.value, "ns")
 
 
 def _plain(value: Any) -> Any:

@@ -33,7 +33,7 @@ from t4r_dmt.data.columns import (
 )
 from t4r_dmt.data.reader import Layout, Logs, counts, read
 from t4r_dmt.data.sources import PARQUET_SUFFIXES, TEXT_SUFFIXES, Selection, TextLayout, file_kind, first_line
-from t4r_dmt.data.validate import BadRows, Batch, Columns
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, BadRows, Batch, Columns
 
 SPECIAL_OFFER = -2
 """category_id of YOOCHOOSE's "S" (special offer) pseudo-category."""
@@ -97,11 +97,12 @@ def layout_for(file: str) -> Layout:
     return BUYS if "buys" in os.path.basename(file).lower() else CLICKS
 
 
-def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10) -> Logs:
+def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
+         max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """Read YOOCHOOSE clicks / buys / prepared files (a file, a glob, or a folder's ``*clicks*`` and
     ``*buys*`` files) into canonical events; no impressions. Bad rows as in
     :func:`t4r_dmt.data.read_events` (rows are 0-based among the file's data rows)."""
-    report = BadRows(on_bad_rows)
+    report = BadRows(on_bad_rows, max_time_gap)
     events = read(path, SELECTION, layout_for, {"events": EVENT_DTYPES}, report)["events"]
     report.log(os.fspath(path))
     return Logs(finish(events, EVENT_DTYPES), None, counts(report))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, parse_time_gap
 from t4r_dmt.preprocess.config import RankingConfig
 
 ON_BAD_ROWS = ("raise", "drop")
@@ -24,6 +25,11 @@ class PreprocessArguments:
     )
     format: str = field(default="rees46", metadata={"help": "Input format of --events (rees46, yoochoose, ...)."})
     on_bad_rows: str = field(default="raise", metadata={"help": "raise (default) or drop invalid input rows."})
+    max_time_gap: str = field(
+        default=DEFAULT_MAX_TIME_GAP,
+        metadata={"help": "Rows apart from the rest of their log by a longer time without rows (a 1970 timestamp "
+                          "in a 2020 log) are bad rows: raised on, or dropped with --on_bad_rows drop."},
+    )
     window: str = field(default="1d", metadata={"help": "Time window: a fixed pandas frequency (1h, 1d, 7d)."})
     fit_windows: int = field(
         default=1, metadata={"help": "Fit vocabularies and normalisation on windows 1..K (training data only)."}
@@ -56,6 +62,7 @@ class PreprocessArguments:
             raise ValueError("give either --workers (start a local cluster) or --scheduler (join one), not both")
         if self.page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {self.page_size}")
+        parse_time_gap(self.max_time_gap)
         self.ranking_config()  # validates the ranking options
 
     def ranking_config(self) -> RankingConfig:

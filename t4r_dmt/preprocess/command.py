@@ -50,12 +50,12 @@ def run(args: PreprocessArguments) -> dict[str, Any]:
 def load_inputs(args: PreprocessArguments) -> tuple[RankingData, dict[str, Any]]:
     """Read the logs through ``t4r_dmt.data`` (canonical frames) and the readers' dropped-row counts."""
     check_inputs_given({"--events": args.events, "--impressions": args.impressions, "--items": args.items})
-    logs = load_logs(args.events, args.format, args.on_bad_rows)
+    logs = load_logs(args.events, args.format, args.on_bad_rows, max_time_gap=args.max_time_gap)
     dropped: dict[str, Any] = {"events": dict(logs.dropped)}
     impressions = logs.impressions
     if args.impressions is not None:
         impressions, dropped["impressions"] = read_impressions(
-            args.impressions, on_bad_rows=args.on_bad_rows, page_size=args.page_size
+            args.impressions, on_bad_rows=args.on_bad_rows, page_size=args.page_size, max_time_gap=args.max_time_gap
         )
     items = read_items(args.items) if args.items is not None else None
     data = RankingData(

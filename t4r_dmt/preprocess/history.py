@@ -4,7 +4,8 @@ Layout of a store folder (bundled into ``DIR/workflow/history/`` by ``nvt.Workfl
 
     meta.json                 {"n_buckets": B, "behaviors": {...}}
     events/bucket-00000.parquet ...   behaviour events of the users hashed to that bucket, sorted by
-                              (user_id, time): user_id, ts (int64 ns), behavior (0 click, 1 cart,
+                              (user_id, time, then the canonical tie-break of same-time events:
+                              t4r_dmt.data.canonical_order): user_id, ts (int64 ns), behavior (0 click, 1 cart,
                               2 order), product_id, category_id, brand, price
     item_asof.parquet         item attribute change points (product_id, ts, category_id, brand, price),
                               sorted by (product_id, ts): a row is kept only when an attribute changed
@@ -29,6 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from t4r_dmt.data.canonical import canonical_rank
 from t4r_dmt.preprocess.asof import AsOfIndex
 from t4r_dmt.preprocess.lists import arrow_leaves, to_numpy
 from t4r_dmt.schema import BEHAVIOR_EVENTS, BEHAVIORS
@@ -113,9 +115,16 @@ class HistoryStore:
         root: str | Path,
         events_per_bucket: int,
         items: pd.DataFrame | None = None,
+        rank: np.ndarray | None = None,
     ) -> tuple[HistoryStore, dict[str, int]]:
-        """Write a store from canonical events; returns it and the count of events it does not use."""
+        """Write a store from canonical events; returns it and the count of events it does not use.
+
+        ``rank`` (N,) is :func:`~t4r_dmt.data.canonical.canonical_rank` of ``events`` (computed when not
+        given): events of one user at the same time are stored in that order, so the store does not
+        depend on the order of the input rows.
+        """
         root = Path(root)
+        rank = canonical_rank(events) if rank is None else rank
         (root / "events").mkdir(parents=True, exist_ok=True)
         code = {event: i for i, event in enumerate(BEHAVIOR_EVENTS.values())}
         behavior = events["event_type"].map(code).to_numpy()
@@ -133,7 +142,8 @@ class HistoryStore:
             "price": events["price"].to_numpy(np.float64),
         }
         bucket = user_bucket(columns["user_id"][used], n_buckets)
-        used = used[np.lexsort((columns["ts"][used], columns["user_id"][used], bucket))]
+        # rank orders by time first, then breaks ties (event type, item ...): (bucket, user, time, tie-break).
+        used = used[np.lexsort((rank[used], columns["user_id"][used], bucket))]
         bounds = np.concatenate([[0], np.cumsum(np.bincount(bucket, minlength=n_buckets))])
         del bucket
         for b in range(n_buckets):
@@ -141,7 +151,7 @@ class HistoryStore:
             part = pd.DataFrame({name: values[rows] for name, values in columns.items()})
             part["behavior"] = part["behavior"].astype(np.int8)
             _write(part, root / "events" / f"bucket-{b:05d}.parquet")
-        _write(_attribute_changes(events), root / "item_asof.parquet")
+        _write(_attribute_changes(events, rank), root / "item_asof.parquet")
         if items is not None:
             static = items[["product_id", "category_id", "brand", "price"]].drop_duplicates(
                 "product_id", keep="last"
@@ -179,11 +189,12 @@ class HistoryStore:
         return _load_item_windows(*_key(self.root / "item_windows.parquet"))
 
 
-def _attribute_changes(events: pd.DataFrame) -> pd.DataFrame:
-    """Item attributes over time, keeping a row only where one of them changes (per product)."""
+def _attribute_changes(events: pd.DataFrame, rank: np.ndarray) -> pd.DataFrame:
+    """Item attributes over time, keeping a row only where one of them changes (per product); events at the
+    same time are taken in canonical order (``rank``, (N,))."""
     product = events["product_id"].to_numpy(np.int64)
     ts = to_numpy(events["event_time"])
-    order = np.lexsort((ts, product))
+    order = np.lexsort((rank, product))
     keep = np.ones(len(order), dtype=bool)
     same = product[order][1:] == product[order][:-1]
     category = events["category_id"].to_numpy(np.int64)[order]

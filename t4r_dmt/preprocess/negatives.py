@@ -8,7 +8,8 @@ Scheme (most public e-commerce logs, e.g. REES46, record what users did, not wha
 * K negatives (``negatives``, default 4) are drawn from the items viewed in the same window, with
   probability proportional to their view counts in that window, without repetition inside a request
   and never the positive itself; ``click = order = 0``;
-* requests are numbered 1, 2, ... in (time, user, item) order; all candidates share the request time t,
+* requests are numbered 1, 2, ... in (time, user, item) order (then the canonical tie-break of
+  :func:`t4r_dmt.data.canonical_order`); all candidates share the request time t,
   so the as-of rule (strictly before t) keeps the positive view itself out of every feature;
 * there are no list positions: ``position_index``, ``position_page`` and ``neighbor_category_seq`` are
   absent and no column carries the "bias" tag (the bias tower is off);
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from t4r_dmt.data.canonical import canonical_rank
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.candidates import CandidateFiles, check_windows, item_window_counts, write_window
 from t4r_dmt.preprocess.lists import to_numpy
@@ -41,15 +43,18 @@ def sampled_windows(
     folder: Path,
     n_buckets: int,
     source: str = "events",
+    rank: np.ndarray | None = None,
 ) -> CandidateFiles:
-    """Build and write the candidate rows of every window from ``view`` events."""
+    """Build and write the candidate rows of every window from ``view`` events (``rank``: the events'
+    :func:`~t4r_dmt.data.canonical.canonical_rank`, computed when not given)."""
+    rank = canonical_rank(events) if rank is None else rank
     views = np.flatnonzero(events["event_type"].to_numpy() == "view")
     if len(views) == 0:
         raise InputError(source, "there are no 'view' events to build ranking requests from", column="event_type")
     time = to_numpy(events["event_time"])[views]
     user = events["user_id"].to_numpy(np.int64)[views]
     item = events["product_id"].to_numpy(np.int64)[views]
-    order = np.lexsort((item, user, time))
+    order = np.argsort(rank[views], kind="stable")  # (time, user, item, then the rest): independent of row order
     views, time, user, item = views[order], time[order], user[order], item[order]
     ordered = _ordered_later(events, views, time)
     numbers, starts = assign_windows(time, window)

@@ -31,6 +31,7 @@ from merlin.io import Dataset
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 from tqdm.auto import tqdm
 
+from t4r_dmt.data.canonical import canonical_rank
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.candidates import CandidateFiles, write_impression_windows
 from t4r_dmt.preprocess.config import RankingConfig
@@ -73,8 +74,9 @@ def preprocess_ranking(
     _check_events(data.events, data.events_source)
 
     start = perf_counter()
+    rank = canonical_rank(data.events)  # same-time events in one order, whatever the input's row order
     store, unused = HistoryStore.build(
-        data.events, out_dir / "workflow" / "history", config.events_per_bucket, data.items
+        data.events, out_dir / "workflow" / "history", config.events_per_bucket, data.items, rank
     )
     timings["history_s"] = perf_counter() - start
 
@@ -87,7 +89,7 @@ def preprocess_ranking(
     else:
         files = sampled_windows(
             data.events, config.window, config.negatives, config.seed, scratch / "candidates", store.n_buckets,
-            data.events_source,
+            data.events_source, rank,
         )
     store.write_item_windows(files.item_window_counts())
     timings["candidates_s"] = perf_counter() - start

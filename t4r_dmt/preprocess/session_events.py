@@ -4,7 +4,9 @@ This is the pandas part of :mod:`t4r_dmt.preprocess.sessions`, done before the N
 T4R's own examples, which remove repeats with cuDF before fitting): it turns the canonical events
 DataFrame into the *prepared events* frame that the session workflow reads.
 
-Prepared events (one row per kept interaction, sorted by session, then time, then input row):
+Prepared events (one row per kept interaction, sorted by session, then time, then the canonical order of
+same-time events: event type, item ..., :func:`t4r_dmt.data.canonical_order`; sessions are numbered in
+the order of their first event, so nothing depends on the order of the input rows):
 
 =============  ============  ==================================================================
 column         dtype         meaning
@@ -15,7 +17,7 @@ category       Int64         ``category_id``; ``-1`` (no category) becomes null 
 brand          object        ``brand`` (str or None)
 event_type     object        the strongest behaviour of the collapsed run (see below)
 timestamp      int64         event time, Unix seconds (UTC)
-event_seq      int64         0..n-1 in (session, time, input row) order: the Groupby sort key
+event_seq      int64         0..n-1 in (session, time, canonical) order: the Groupby sort key
 window         int64         1-based window of the session's first event
 =============  ============  ==================================================================
 
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from t4r_dmt.data.canonical import canonical_rank
 from t4r_dmt.errors import InputError
 from t4r_dmt.windows import first_window_start, window_delta, window_numbers
 
@@ -130,6 +133,25 @@ def session_hash(user_session: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     return codes.astype(np.int64), ids
 
 
+def _number_by_first_event(codes: np.ndarray, ids: np.ndarray, rank: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber sessions in the canonical order of their first events.
+
+    Parameters
+    ----------
+    codes: (N,) int64 session ordinal of each row; ids: (S,) session ids; rank: (N,) canonical rank of each row
+
+    Returns
+    -------
+    The (N,) ordinals and (S,) ids in the new numbering.
+    """
+    first = np.full(len(ids), np.iinfo(np.int64).max, np.int64)
+    np.minimum.at(first, codes, rank)
+    order = np.argsort(first, kind="stable")
+    renumber = np.empty(len(ids), np.int64)
+    renumber[order] = np.arange(len(ids), dtype=np.int64)
+    return renumber[codes], ids[order]
+
+
 def prepare_events(events: pd.DataFrame, window: str) -> PreparedEvents:
     """Validate the events and build the prepared events frame (module docstring).
 
@@ -144,10 +166,12 @@ def prepare_events(events: pd.DataFrame, window: str) -> PreparedEvents:
     window_delta(window)  # a clear error for a bad alias before any work
     validate_events(events)
     codes, ids = session_hash(events["user_session"])
+    rank = canonical_rank(events)
+    codes, ids = _number_by_first_event(codes, ids, rank)
     time_ns = events["event_time"].to_numpy().astype("datetime64[ns]").view(np.int64)
     items = events["product_id"].to_numpy(np.int64)
-    # Sort by session, then time; lexsort is stable, so ties keep the input order.
-    order = np.lexsort((time_ns, codes))
+    # Sort by session, then time, then the canonical tie-break (rank orders by time first).
+    order = np.lexsort((rank, codes))
     sess, item = codes[order], items[order]
     run_start = np.ones(len(order), dtype=bool)
     run_start[1:] = (sess[1:] != sess[:-1]) | (item[1:] != item[:-1])

@@ -50,10 +50,14 @@ class RunTrainingArguments(T4RecTrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
+        if fields["logging_dir"] is None and not self.output_dir:
+            # HF would log TensorBoard to ./runs/<date>_<host> (relative to an output_dir that is not set
+            # yet); "" leaves it to ``t4r-dmt train``, which puts it under the run folder.
+            fields["logging_dir"] = ""
         # Under torchrun (WORLD_SIZE > 1) pick the backend that suits the device: NCCL on GPUs, gloo on CPU
         # (gloo outside torchrun crashes, so nothing is set for a single process).
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
-        fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
         no_cuda, backend = ddp_defaults(world_size, torch.cuda.is_available(), fields["no_cuda"],
                                         fields["ddp_backend"])
         fields.update(no_cuda=no_cuda, ddp_backend=backend)

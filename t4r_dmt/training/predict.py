@@ -10,7 +10,9 @@ Two sources of impressions:
 
 Writes ``request_id, product_id (raw), p_click, p_order, score`` to ``--out`` (parquet, or CSV when the name
 ends in ``.csv``), atomically. The model is rebuilt from ``RUN/config.json`` and the weights of the last
-finished window (or ``--checkpoint_window``).
+finished window (or ``--checkpoint_window``). ``--data`` must be the data the run was trained on: its
+fingerprint (schema, vocabulary sizes, a hash of the vocabularies; :mod:`t4r_dmt.fingerprint`)
+is checked against the one the run recorded, and a mismatch is refused before any model is built.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 
 import pandas as pd
 
+from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, parse_time_gap
 from t4r_dmt.io_utils import atomic_path
 
 logger = logging.getLogger(__name__)
@@ -45,6 +48,10 @@ class PredictArguments:
     )
     format: str = field(default="rees46", metadata={"help": "Format of --events (rees46, yoochoose, ...)."})
     on_bad_rows: str = field(default="raise", metadata={"help": "raise or drop invalid rows of the raw logs."})
+    max_time_gap: str = field(
+        default=DEFAULT_MAX_TIME_GAP,
+        metadata={"help": "Rows of the raw logs this far apart from the rest of their log are bad rows."},
+    )
     page_size: int = field(default=10, metadata={"help": "Page size when --impressions has no page column."})
     split: str = field(default="train", metadata={"help": "File of the window: train (all rows), valid or test."})
     checkpoint_window: int = field(default=0, metadata={"help": "Weights after this window (0: the last one)."})
@@ -61,6 +68,7 @@ class PredictArguments:
             raise ValueError(f"--batch_size must be >= 1, got {self.batch_size}")
         if not self.out.endswith((".parquet", ".csv")):
             raise ValueError(f"--out must end in .parquet or .csv, got {self.out!r}")
+        parse_time_gap(self.max_time_gap)
 
 
 ARGUMENTS = (PredictArguments,)
@@ -99,6 +107,7 @@ def load_run_model(run_dir: Path, schema: Any, checkpoint_window: int = 0) -> tu
 def run(args: PredictArguments) -> dict[str, Any]:
     import transformers4rec.torch as tr
 
+    from t4r_dmt.fingerprint import check_run_data
     from t4r_dmt.preprocess.serving import SavedPreprocess
     from t4r_dmt.run_folder import load_schema
     from t4r_dmt.training.arguments import RunTrainingArguments
@@ -106,6 +115,7 @@ def run(args: PredictArguments) -> dict[str, Any]:
     from t4r_dmt.windows import window_path
 
     saved = SavedPreprocess.load(args.data) if args.impressions else None  # fail before loading a model
+    check_run_data(args.run, args.data)  # the data the run was trained on, or a one-line refusal
     task_dir = Path(args.data) / "ranking"
     schema = load_schema(task_dir)
     model, ckpt = load_run_model(Path(args.run), schema, args.checkpoint_window)
@@ -138,8 +148,9 @@ def _raw_rows(args: PredictArguments, impressions_path: str, saved: Any, work: P
 
     check_inputs_given({"--impressions": impressions_path, "--events": args.events})
     impressions, _ = readers.read_impressions(impressions_path, on_bad_rows=args.on_bad_rows,
-                                              page_size=args.page_size, labels=False)
+                                              page_size=args.page_size, labels=False,
+                                              max_time_gap=args.max_time_gap)
     events = None
     if args.events is not None:
-        events = readers.load_logs(args.events, args.format, args.on_bad_rows).events
+        events = readers.load_logs(args.events, args.format, args.on_bad_rows, max_time_gap=args.max_time_gap).events
     return transform_impressions(saved, impressions, work, events=events, source=impressions_path)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
+from t4r_dmt.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from t4r_dmt.io_utils import write_json
 from t4r_dmt.model.config import DMTConfig
 from t4r_dmt.model.next_item import NextItemConfig
-from t4r_dmt.run_folder import load_schema, prepare_run_dir
+from t4r_dmt.run_folder import load_schema, run_folder
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame, world
 
@@ -26,14 +28,21 @@ logger = logging.getLogger(__name__)
 def run(data_args: DataArguments, training_args: RunTrainingArguments,
         config: DMTConfig | NextItemConfig) -> dict[str, Any]:
     """Train ``config`` and evaluate it over the windows; returns the averaged metrics and the run folder."""
-    from t4r_dmt.metrics.results import RunResults, plot_windows
 
-    run_dir = Path(data_args.out)
     # Touching world_size sets up torch.distributed under torchrun (no-op for a single process).
     if training_args.world_size > 1 and data_args.task != "ranking":
         raise ValueError("data-parallel training (torchrun) supports --task ranking only")
+    rank, _ = world()
+    with run_folder(data_args, owner=rank == 0) as done:
+        return _run(data_args, training_args, config, done)
+
+
+def _run(data_args: DataArguments, training_args: RunTrainingArguments, config: DMTConfig | NextItemConfig,
+         done: list[dict[str, Any]]) -> dict[str, Any]:
+    from t4r_dmt.metrics.results import RunResults, plot_windows
+
+    run_dir = Path(data_args.out)
     rank, world_size = world()
-    done = prepare_run_dir(data_args) if rank == 0 else []
     if world_size > 1:
         import torch.distributed as dist
 
@@ -43,6 +52,10 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments,
     schema = load_schema(data_args.task_dir)
     if not training_args.output_dir:
         training_args.output_dir = str(run_dir / "trainer")
+    if not training_args.logging_dir:  # TensorBoard: under the run, not ./runs/ in the working directory
+        from transformers.training_args import default_logdir
+
+        training_args.logging_dir = os.path.join(training_args.output_dir, default_logdir())
     if training_args.max_sequence_length is None:
         training_args.max_sequence_length = max_list_length(schema)
 
@@ -57,6 +70,7 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments,
             "data": dataclasses.asdict(data_args),
             "training": {k: v for k, v in training_args.to_dict().items() if _jsonable(v)},
             "world_size": world_size,
+            FINGERPRINT_KEY: data_fingerprint(data_args.data, data_args.task),
         })
 
     trainer = _trainer(data_args, model, training_args, schema)

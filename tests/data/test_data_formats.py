@@ -20,14 +20,17 @@ def write(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def error_at(file: Path, column: str, row: int, value: object, problem: str) -> str:
-    return (re.escape(f"{file}, column '{column}', row {row}: {problem}") + r".*"
+def error_at(file: Path, column: str, row: int, value: object, problem: str, header: bool = True) -> str:
+    """Regex for an InputError naming file, column, line (data row ``row`` is line ``row + 2`` below a
+    header line, ``row + 1`` without one), problem and value."""
+    return (re.escape(f"{file}, column '{column}', line {row + 1 + header}: {problem}") + r".*"
             + re.escape(f"(value: {value!r})"))
 
 
-def check_bad(path: Path, fmt: str, column: str, row: int, value: object, reason: str) -> pd.DataFrame:
-    """The bad row raises naming file/column/row/value, and is dropped and counted under drop."""
-    with pytest.raises(InputError, match=error_at(path, column, row, value, reason)):
+def check_bad(path: Path, fmt: str, column: str, row: int, value: object, reason: str,
+              header: bool = True) -> pd.DataFrame:
+    """The bad row raises naming file/column/line/value, and is dropped and counted under drop."""
+    with pytest.raises(InputError, match=error_at(path, column, row, value, reason, header)):
         load_logs(path, fmt)
     logs = load_logs(path, fmt, on_bad_rows="drop")
     assert logs.dropped == {reason: 1}
@@ -74,10 +77,10 @@ def test_yoochoose_prepared_tsv(tmp_path: Path) -> None:
 
 def test_yoochoose_bad_rows(tmp_path: Path) -> None:
     path = write(tmp_path / "yoochoose-clicks.dat", [CLICKS[0], CLICKS[1].replace(",S", ",X")] + CLICKS[2:])
-    ev = check_bad(path, "yoochoose", "category", 1, "X", "not an integer")
+    ev = check_bad(path, "yoochoose", "category", 1, "X", "not an integer", header=False)
     assert ev["product_id"].tolist() == [214536502, 214662742, 214825110]
     path = write(tmp_path / "yoochoose-buys.dat", [BUYS[0].replace(",1046,", ",-5,")])
-    check_bad(path, "yoochoose", "price", 0, "-5", "negative price")
+    check_bad(path, "yoochoose", "price", 0, "-5", "negative price", header=False)
     path = write(tmp_path / "t.txt", ["SessionId\tItemId\tTime", "3\t214716935\tnoon"])
     check_bad(path, "yoochoose", "Time", 0, "noon", "unparsable time")
 
@@ -147,7 +150,7 @@ def test_taobao_bad_rows(tmp_path: Path, field: int, value: str, column: str, re
     fields = TAOBAO[2].split(",")
     fields[field] = value
     path = write(tmp_path / "UserBehavior.csv", [TAOBAO[0], ",".join(fields)])
-    with pytest.raises(InputError, match=error_at(path, column, 1, value, reason)):
+    with pytest.raises(InputError, match=error_at(path, column, 1, value, reason, header=False)):
         load_logs(path, "taobao")
     assert load_logs(path, "taobao", on_bad_rows="drop").dropped == {reason: 1}
 

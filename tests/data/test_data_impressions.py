@@ -27,7 +27,8 @@ def write_csv(path: Path, rows: list[str], header: str = HEADER) -> Path:
 
 
 def error_at(file: Path, column: str, row: int, value: object, problem: str) -> str:
-    return (re.escape(f"{file}, column '{column}', row {row}: {problem}") + r".*"
+    """Regex naming file, column, line (data row ``row`` is line ``row + 2``), problem and value."""
+    return (re.escape(f"{file}, column '{column}', line {row + 2}: {problem}") + r".*"
             + re.escape(f"(value: {value!r})"))
 
 

@@ -18,7 +18,10 @@ T = pd.Timestamp
 
 
 def error_at(file: Path, column: str | None, row: int, value: object, problem: str) -> str:
-    where = f"{file}" + (f", column '{column}'" if column else "") + f", row {row}: {problem}"
+    """Regex naming file, column, line, problem and value: data row ``row`` is line ``row + 1`` of a JSON
+    lines file, ``row + 2`` of a CSV file (below its header)."""
+    line = row + (1 if Path(file).suffix == ".jsonl" else 2)
+    where = f"{file}" + (f", column '{column}'" if column else "") + f", line {line}: {problem}"
     return re.escape(where) + r".*" + re.escape(f"(value: {value!r})")
 
 
@@ -81,7 +84,7 @@ def test_otto_truncated_last_line_and_bad_json(tmp_path: Path) -> None:
     lines.insert(1, '{"session": 7, "events": [}')
     path.write_text("\n".join(lines) + "\n")
     for mode in ("raise", "drop"):  # bad JSON inside the file cannot be dropped
-        with pytest.raises(InputError, match=re.escape(f"{path}, row 1: invalid JSON")):
+        with pytest.raises(InputError, match=re.escape(f"{path}, line 2: invalid JSON")):
             load_logs(path, "otto", on_bad_rows=mode)
 
 

@@ -30,8 +30,9 @@ def write_csv(path: Path, rows: list[str], header: str = HEADER, newline: str = 
 
 
 def error_at(file: Path | str, column: str | None, row: int, value: object, problem: str = "") -> str:
-    """Regex for an InputError naming file, column, row, problem and value."""
-    where = f"{file}" + (f", column '{column}'" if column else "") + f", row {row}: "
+    """Regex for an InputError naming file, column, line (data row ``row`` of a CSV with a header is line
+    ``row + 2``), problem and value."""
+    where = f"{file}" + (f", column '{column}'" if column else "") + f", line {row + 2}: "
     return re.escape(where) + re.escape(problem) + r".*" + re.escape(f"(value: {value!r})")
 
 

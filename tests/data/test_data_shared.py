@@ -24,7 +24,7 @@ def sample(name: str) -> Path:
 
 def test_rees46_head() -> None:
     path = sample("rees46_oct2019_head") / "2019-Oct_head.csv"
-    with pytest.raises(InputError, match=re.escape(f"{path}, column 'user_session', row 17434: truncated line")):
+    with pytest.raises(InputError, match=re.escape(f"{path}, column 'user_session', line 17436: truncated line")):
         read_events(path)
     events, dropped = read_events(path, on_bad_rows="drop")
     assert dropped == {"truncated line": 1}

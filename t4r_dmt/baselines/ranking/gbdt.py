@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from t4r_dmt.baselines.ranking.features import GBDTFeatures, tabular_features
-from t4r_dmt.run_folder import DataArguments, load_schema, prepare_run_dir
+from t4r_dmt.fingerprint import FINGERPRINT_KEY, data_fingerprint
+from t4r_dmt.run_folder import DataArguments, load_schema, run_folder
 from t4r_dmt.schema import RANKING_ID_COLUMNS
 from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
 
@@ -133,17 +134,25 @@ def fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, spec: GBDTFeatures,
 def run(data_args: DataArguments, config: GBDTConfig, seed: int = 42) -> dict[str, Any]:
     """The window loop of ``t4r-dmt train`` for GBDT; returns ``{"run_dir", "average", "windows"}``."""
     from t4r_dmt.io_utils import write_json
-    from t4r_dmt.metrics.ranking import ranking_metrics
-    from t4r_dmt.metrics.results import RunResults, plot_windows
 
     run_dir = Path(data_args.out)
     task_dir = data_args.task_dir
     spec = GBDTFeatures.from_schema(load_schema(task_dir), target_history=config.target_history)
     all_windows = list_windows(task_dir)
     windows = select_windows(all_windows, data_args.windows)
-    done = prepare_run_dir(data_args)
-    write_json(run_dir / "config.json", {"model": config.name, "config": dataclasses.asdict(config),
-                                         "data": dataclasses.asdict(data_args), "training": {"seed": seed}})
+    with run_folder(data_args) as done:
+        write_json(run_dir / "config.json", {"model": config.name, "config": dataclasses.asdict(config),
+                                             "data": dataclasses.asdict(data_args), "training": {"seed": seed},
+                                             FINGERPRINT_KEY: data_fingerprint(data_args.data, data_args.task)})
+        return _run(data_args, config, seed, spec, all_windows, windows, done)
+
+
+def _run(data_args: DataArguments, config: GBDTConfig, seed: int, spec: GBDTFeatures, all_windows: list[int],
+         windows: list[int], done: list[dict[str, Any]]) -> dict[str, Any]:
+    from t4r_dmt.metrics.ranking import ranking_metrics
+    from t4r_dmt.metrics.results import RunResults, plot_windows
+
+    run_dir, task_dir = Path(data_args.out), data_args.task_dir
     columns = [*ID_COLUMNS, *spec.columns]
     fitted: dict[int, GBDTModels | None] = {}
 
