@@ -13,11 +13,12 @@ Example::
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
 from t4r_dmt.baselines.ranking.gbdt import run as run_gbdt
-from t4r_dmt.presets import load_preset
+from t4r_dmt.presets import Preset, load_preset, preset_names
 from t4r_dmt.run_folder import load_schema
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.training.runner import run as run_t4r
@@ -29,9 +30,20 @@ ARGUMENTS = (DataArguments, RunTrainingArguments)
 FAMILY_TASKS: dict[str, str] = {"dmt": "ranking", "baseline": "ranking", "gbdt": "ranking", "next_item": "next-item"}
 
 
+def load_task_preset(name_or_path: str, task: str) -> Preset:
+    """:func:`load_preset`, with an unknown name's error listing the presets of ``task`` only."""
+    path = Path(name_or_path)
+    if path.suffix != ".json" and not path.is_file():
+        choices = sorted(n for family, t in FAMILY_TASKS.items() if t == task for n in preset_names(family))
+        if name_or_path not in choices:
+            raise ValueError(f"unknown preset {name_or_path!r} for --task {task}; choose one of "
+                             f"{', '.join(choices)} or a .json file")
+    return load_preset(name_or_path)
+
+
 def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[str, Any]:
     """Load ``data_args.config`` and hand it to its family's runner; returns ``{"run_dir", "average", "windows"}``."""
-    config = load_preset(data_args.config)
+    config = load_task_preset(data_args.config, data_args.task)
     task = FAMILY_TASKS[config.family]
     if task != data_args.task:
         raise ValueError(f"--config {data_args.config} is a {config.family} preset ({task}); "
