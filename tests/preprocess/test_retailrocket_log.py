@@ -41,12 +41,13 @@ def test_an_attribute_less_log_preprocesses_into_monthly_windows(data):
     schema = load_schema(data / "ranking")
     assert not schema.select_by_tag(BIAS_TAG).column_names  # sampled negatives: no list positions
     first = pd.read_parquet(data / "ranking" / "0001" / "train.parquet")
-    assert len(first) > 1000 and stats["ranking"]["rows_per_window"]["1"]["train"] == len(first)
+    assert len(first) > 1000 and stats["rows_per_window"]["1"]["train"] == len(first)
     # One positive and 4 sampled negatives per view: a fifth of the rows are clicks.
     assert first["click"].mean() == pytest.approx(0.2, abs=0.01)
     assert first["order"].sum() > 0  # transactions after the view, in the same session
-    # No item properties: every category and brand is the null code, the item ids are real.
-    assert set(first["item_category"]) == {NULL_CODE} and set(first["item_brand"]) == {NULL_CODE}
+    # No item properties: one category for every item (the readers' -1, "no category") and null brands; the
+    # item ids are real.
+    assert first["item_category"].nunique() == 1 and set(first["item_brand"]) == {NULL_CODE}
     assert first["item_id"].nunique() > 100
     for behavior in BEHAVIORS:  # the three behaviour sequences are filled from the log
         assert first[f"{behavior}_item_id_seq"].map(len).sum() > 0
