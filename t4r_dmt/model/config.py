@@ -265,16 +265,20 @@ _NESTED: dict[str, type] = {
 }
 
 
-def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+def config_from_dict(cls: type, data: dict[str, Any], where: str = "", kind: str = "") -> Any:
+    """``cls(**data)`` for a config dataclass, refusing what is not a JSON object and unknown keys (a typo must
+    not be silently ignored); ``kind`` ("gbdt ", "next-item ") and ``where`` (".transformer") name it in errors."""
     if not isinstance(data, dict):
-        raise ValueError(f"config{where} must be a JSON object; got {type(data).__name__}")
+        raise ValueError(f"{kind}config{where} must be a JSON object; got {type(data).__name__}")
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"unknown config key(s) {unknown} in config{where}; known: {sorted(known)}")
-    kwargs = dict(data)
-    if cls is DMTConfig:
-        for key, sub in _NESTED.items():
-            if key in kwargs:
-                kwargs[key] = _from_dict(sub, kwargs[key], f".{key}")
-    return cls(**kwargs)
+        raise ValueError(f"unknown {kind}config key(s) {unknown} in config{where}; known: {sorted(known)}")
+    return cls(**data)
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    if cls is DMTConfig and isinstance(data, dict):
+        data = {key: _from_dict(_NESTED[key], value, f".{key}") if key in _NESTED else value
+                for key, value in data.items()}
+    return config_from_dict(cls, data, where)

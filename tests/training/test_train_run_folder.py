@@ -4,27 +4,10 @@ into the working directory, and names every preset (the gbdt ones too) when one 
 
 from __future__ import annotations
 
-import json
-
 import pytest
-from model_fixtures import FixtureSpec, tiny_config, write_ranking_fixture
 
 from t4r_dmt import cli
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prep")
-    write_ranking_fixture(root / "ranking", n_windows=3, spec=FixtureSpec(requests_per_window=30), seed=1)
-    return root
-
-
-@pytest.fixture(scope="module")
-def config_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cfg") / "tiny_dmt.json"
-    path.write_text(json.dumps(tiny_config().to_dict()))
-    return path
 
 
 def _train_argv(data_dir, config, out, *extra):

@@ -7,26 +7,12 @@ import math
 
 import pandas as pd
 import pytest
-from model_fixtures import FixtureSpec, tiny_config, write_ranking_fixture
+from model_fixtures import FixtureSpec, write_ranking_fixture
 
 from t4r_dmt.compat import merlin_loader
 from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.windows import list_windows, parse_windows, select_windows
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    root = tmp_path_factory.mktemp("prep")
-    write_ranking_fixture(root / "ranking", n_windows=3, spec=FixtureSpec(requests_per_window=40), seed=1)
-    return root
-
-
-@pytest.fixture(scope="module")
-def config_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("cfg") / "tiny_dmt.json"
-    path.write_text(json.dumps(tiny_config(name="tiny_dmt").to_dict()))
-    return path
 
 
 def _train(data_dir, config_file, out, report_to=(), **data_kwargs):

@@ -25,6 +25,7 @@ import pandas as pd
 
 from t4r_dmt.baselines.ranking.features import GBDTFeatures, tabular_features
 from t4r_dmt.fingerprint import FINGERPRINT_KEY, data_fingerprint
+from t4r_dmt.model.config import config_from_dict
 from t4r_dmt.run_folder import DataArguments, load_schema, run_folder
 from t4r_dmt.schema import RANKING_ID_COLUMNS
 from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
@@ -74,11 +75,7 @@ class GBDTConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GBDTConfig:
         """Build from a dict of ``GBDTConfig`` fields (unknown keys are an error)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown gbdt config key(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return config_from_dict(cls, data, kind="gbdt ")
 
 
 class GBDTModels:

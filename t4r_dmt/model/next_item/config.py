@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from t4r_dmt.model.config import config_from_dict
 
 TRANSFORMERS = ("xlnet", "bert", "gpt2", "electra", "albert", "roberta")
 BODIES = TRANSFORMERS + ("gru",)
@@ -123,11 +125,7 @@ class NextItemConfig:
     def from_dict(cls, data: dict[str, Any]) -> NextItemConfig:
         """Build from a dict of fields (``t4r_dmt.presets.load_preset`` reads the files); unknown keys are an
         error."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown next-item config key(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+        return config_from_dict(cls, data, kind="next-item ")
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
