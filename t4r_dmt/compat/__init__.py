@@ -8,11 +8,12 @@ module                    applies to               defect
 ========================= ======================== ==============================================================
 ``t4r_recall``            transformers4rec 23.12   ``RecallAt`` crashes on a batch with one relevant row
 ``merlin_loader``         merlin-dataloader 23.08  a list column empty in every row of a batch fails to batch
+``merlin_executor``       merlin-core 23.08        dtype capture fails on leafless list columns and walks list
+                                                   rows in Python (``use_list_safe_executor`` swaps it in)
 ========================= ======================== ==============================================================
 
 Workarounds that are subclasses of a stack class stay beside the code that uses them (they are features of
-that code, not patches): ``preprocess.executor.ListSafeExecutor`` (merlin.dag dtype capture on leafless list
-columns), ``preprocess.session_categorify.NullSafeCategorify`` (Categorify on all-null columns),
+that code, not patches): ``preprocess.session_categorify.NullSafeCategorify`` (Categorify on all-null columns),
 ``preprocess.ops.history_operator`` (merlin.dag runs a node once per downstream path),
 ``model.next_item.body.CausalXLNetModel`` (T4R's XLNet CLM attends to its labels) and
 ``model.next_item.rtd.ReplacedTokenDetectionHead`` (T4R's RTD trains plain MLM); ``training.dense_loader``

@@ -31,8 +31,8 @@ import pandas as pd
 from merlin.dag import Graph
 from merlin.io import Dataset
 
+from t4r_dmt.compat.merlin_executor import use_list_safe_executor
 from t4r_dmt.preprocess.candidates import impression_candidates, write_window
-from t4r_dmt.preprocess.executor import use_list_safe_executor
 from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator

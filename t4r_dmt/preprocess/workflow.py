@@ -28,8 +28,8 @@ import nvtabular as nvt
 from merlin.schema import Tags
 from nvtabular import ops as nvt_ops
 
+from t4r_dmt.compat.merlin_executor import use_list_safe_executor
 from t4r_dmt.preprocess.config import RankingConfig
-from t4r_dmt.preprocess.executor import use_list_safe_executor
 from t4r_dmt.preprocess.ops import (
     BehaviorSequences,
     BiasFeatures,

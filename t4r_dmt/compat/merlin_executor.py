@@ -1,4 +1,7 @@
-"""A merlin.dag executor that tolerates partitions whose list columns hold only empty lists.
+"""Workaround: merlin.dag's dtype capture fails on (and crawls through) list columns.
+
+Applies to merlin-core 23.08 / NVTabular 23.08 (``LocalExecutor._build_schema_from_data``); docs/STACK_NOTES.md,
+"NVTabular / merlin on CPU" (the two executor entries).
 
 While fitting, merlin's ``LocalExecutor`` re-derives every output column's dtype from the data; for a
 list column it reads the dtype of the first leaf, and a partition where nobody has, say, any cart event
@@ -16,11 +19,11 @@ from typing import Any
 
 import nvtabular as nvt
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from merlin.core.dispatch import is_list_dtype, list_val_dtype
 from merlin.dag.executors import LocalExecutor
 from merlin.dtypes.shape import DefaultShapes
-
-from t4r_dmt.preprocess.lists import arrow_list
 
 
 class ListSafeExecutor(LocalExecutor):
@@ -29,8 +32,7 @@ class ListSafeExecutor(LocalExecutor):
     def _build_schema_from_data(self, output_data: Any, col_name: str, output_col_schema: Any) -> Any:
         column = output_data[col_name]
         if isinstance(column.dtype, pd.ArrowDtype):
-            arrow = arrow_list(column)
-            leaves = arrow.flatten() if arrow is not None else None
+            leaves = _plain_list_leaves(column)
             if leaves is None or len(leaves) == 0:
                 return output_col_schema
             # merlin: infer_dtype_from(first leaf of the flattened rows), shape LIST unless declared
@@ -42,6 +44,17 @@ class ListSafeExecutor(LocalExecutor):
         if is_list_dtype(column) and list_val_dtype(column) is None:
             return output_col_schema
         return super()._build_schema_from_data(output_data, col_name, output_col_schema)
+
+
+def _plain_list_leaves(column: pd.Series) -> pa.Array | None:
+    """The values of an Arrow-backed list column without null rows, in row order; None for other columns."""
+    arrow_type = column.dtype.pyarrow_dtype
+    if not (pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type)):
+        return None
+    chunked = column.array.__arrow_array__()
+    if chunked.null_count or pa.types.is_null(arrow_type.value_type):
+        return None
+    return pc.list_flatten(chunked.combine_chunks())
 
 
 def use_list_safe_executor(workflow: nvt.Workflow) -> nvt.Workflow:
