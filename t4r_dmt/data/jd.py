@@ -25,8 +25,9 @@ ranking column                     JD field
                                    slots 3-4 order (an order is also a click)
 =================================  ===========================================================================
 
-``unknow`` in an id becomes null (encoded to 1). The ``*_seq_len_*`` fields are not used: click and order
-lengths equal their lists, but ``cart_seq_len_12m_10`` holds 6 in every record of the released sample.
+``unknow`` in an id becomes null (encoded to 1). The ``*_seq_len_*`` fields are not used: the click and order ones
+equal their lists' lengths, but ``cart_seq_len_12m_10`` holds the number of known neighbours (``near_expo_seq_*``
+entries other than ``unknow``) in every record of the released sample, not the cart list's length.
 """
 
 from __future__ import annotations
@@ -69,8 +70,12 @@ NEIGHBOR_FIELD = "near_expo_seq_c3"
 REQUEST_ID_TEXT = "request_id_text"
 ITEM_SHOP = "item_shop"
 #: Target item column -> its JD field (the ids the authors' model embeds).
-TARGET_FIELDS: dict[str, str] = {TARGET_ITEM_COLUMNS["item"]: "item_fea_sku", TARGET_ITEM_COLUMNS["category"]: "item_c3",
-                                 TARGET_ITEM_COLUMNS["brand"]: "item_brand", ITEM_SHOP: "item_shop"}
+TARGET_FIELDS: dict[str, str] = {
+    TARGET_ITEM_COLUMNS["item"]: "item_fea_sku",
+    TARGET_ITEM_COLUMNS["category"]: "item_c3",
+    TARGET_ITEM_COLUMNS["brand"]: "item_brand",
+    ITEM_SHOP: "item_shop",
+}
 DENSE_COLUMNS: tuple[str, ...] = tuple(f"jd_feature_{i:03d}" for i in range(N_FEATURES))
 
 

@@ -7,9 +7,9 @@
 little-endian, with ``masked_crc32c(x) = rotate_right(crc32c(x), 15) + 0xa282ead8 (mod 2**32)``. A file may be
 gzip-compressed as a whole (``.gz``, as ``TFRecordDataset(compression_type="GZIP")`` reads it).
 
-**CRC32C**: the ``google-crc32c`` package (Google's, Apache-2.0, pinned in ``constraints.txt``): a wheel with the C
-library (~16 GB/s, hardware CRC instructions) that falls back to pure Python where no wheel fits. ``crc32c`` (ICRAR) is
-as fast but LGPL; a numpy table-driven CRC would cost more per record than parsing it.
+**CRC32C**: the ``google-crc32c`` package (Google's, Apache-2.0, pinned in ``constraints.txt``): a wheel with the
+C library (~16 GB/s, hardware CRC instructions) that falls back to pure Python where no wheel fits. ``crc32c``
+(ICRAR) is as fast but LGPL; a numpy table-driven CRC would cost more per record than parsing it.
 
 **Example**: ``tf.train.Example`` is a small proto3 schema (``example.proto`` / ``feature.proto``)::
 
@@ -149,7 +149,8 @@ def iter_records(
     """
     files = record_files(path)
     total = sum(os.path.getsize(f) for f in files)
-    with tqdm(total=total, unit="B", unit_scale=True, desc="tfrecords", disable=None if progress else True) as bar:
+    disable = None if progress is None else not progress
+    with tqdm(total=total, unit="B", unit_scale=True, desc="tfrecords", disable=disable) as bar:
         for file in files:
             with open(file, "rb") as raw:
                 stream: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if file.lower().endswith(".gz") else raw
@@ -189,7 +190,8 @@ def _example_descriptor() -> descriptor_pb2.FileDescriptorProto:
     feature.oneof_decl.add(name="kind")
     for item in feature.field:
         item.oneof_index = 0
-    features = message("Features", [("feature", 1, field.TYPE_MESSAGE, repeated, ".tensorflow.Features.FeatureEntry")])
+    features = message("Features", [
+        ("feature", 1, field.TYPE_MESSAGE, repeated, ".tensorflow.Features.FeatureEntry")])
     entry = features.nested_type.add(name="FeatureEntry")
     entry.options.map_entry = True
     entry.field.add(name="key", number=1, type=field.TYPE_STRING, label=optional)

@@ -1,4 +1,4 @@
-"""``t4r-dmt preprocess --format jd``: the DMT paper's JD TFRecords -> ``DIR/workflow``, ``DIR/ranking``, ``DIR/stats.json``.
+"""``t4r-dmt preprocess --format jd``: the DMT paper's JD TFRecords -> ``DIR/workflow``, ``DIR/ranking``, stats.
 
 JD records already hold each impression's behaviour sequences, dense features and neighbours
 (:mod:`t4r_dmt.data.jd`), so this format skips the event-history workflow and writes ranking windows directly,
@@ -49,6 +49,7 @@ from tqdm.auto import tqdm
 
 from t4r_dmt.data.jd import (
     DENSE_COLUMNS,
+    FORMAT,
     ID_SEQUENCES,
     ITEM_SHOP,
     REQUEST_ID_TEXT,
@@ -83,7 +84,7 @@ from t4r_dmt.schema import (
 from t4r_dmt.windows import MAX_WINDOWS, window_delta, window_numbers
 
 LOG = logging.getLogger(__name__)
-FORMAT = "jd"
+__all__ = ["FORMAT", "build_jd_workflow", "output_columns", "preprocess_jd", "run"]
 #: Raw columns passed through untagged (beside the contract's ``request_id``, ``window``, ``product_id``).
 JD_PASSTHROUGH: tuple[str, ...] = (REQUEST_ID_TEXT, "request_ts")
 _EPOCH = pd.Timestamp(0)
@@ -143,9 +144,11 @@ def preprocess_jd(
     schema = workflow.output_schema
     windows = list(raw.paths)
     labels = [w for w in windows for _ in range(raw.row_groups[w])]
-    with tqdm(total=len(labels), desc="jd ranking partitions", disable=None if progress else True) as bar:
-        rows = write_windows(workflow.transform(_dataset(raw, windows, config.seq_lengths)).to_ddf(), labels, out_dir / "ranking",
-                             _arrow_schema(schema, columns), on_partition=bar.update)
+    disable = None if progress is None else not progress  # None: a bar on a terminal only
+    with tqdm(total=len(labels), desc="jd ranking partitions", disable=disable) as bar:
+        transformed = workflow.transform(_dataset(raw, windows, config.seq_lengths)).to_ddf()
+        rows = write_windows(transformed, labels, out_dir / "ranking", _arrow_schema(schema, columns),
+                             on_partition=bar.update)
     timings["transform_write_s"] = perf_counter() - start
 
     workflow.save(str(out_dir / "workflow"))

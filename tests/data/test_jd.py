@@ -86,6 +86,9 @@ def test_labels_lengths_and_nulls_over_the_sample(table, raw_records):
             seq_len = features[f"{prefix}_seq_len_{horizon}"].bytes_list.value[0]
             found = len(table.column(f"{behavior}_item_id_seq")[i])
             assert found == (0 if seq_len == b"unknow" else int(float(seq_len)))
+        # cart_seq_len_12m_10 is not the cart list's length: it counts the known neighbours (near_expo_seq_*)
+        neighbors = features["near_expo_seq_sku"].bytes_list.value
+        assert int(features["cart_seq_len_12m_10"].bytes_list.value[0]) == sum(n != b"unknow" for n in neighbors)
         gaps = table.column("click_time_gap_seq")[i].as_py()
         assert gaps == sorted(gaps, reverse=True)  # oldest first: the gaps to the request shrink
     # A behaviour without events is the list [unknow] in JD and empty here.
