@@ -23,7 +23,9 @@ class PreprocessArguments:
     items: str | None = field(
         default=None, metadata={"help": "Optional items file: product_id, category_id, category_code, brand, price."}
     )
-    format: str = field(default="rees46", metadata={"help": "Input format of --events (rees46, yoochoose, ...)."})
+    format: str = field(
+        default="rees46", metadata={"help": "Input format of --events (rees46, yoochoose, ...; jd: DMT's TFRecords)."}
+    )
     on_bad_rows: str = field(default="raise", metadata={"help": "raise (default) or drop invalid input rows."})
     max_time_gap: str = field(
         default=DEFAULT_MAX_TIME_GAP,
@@ -44,6 +46,9 @@ class PreprocessArguments:
     events_per_bucket: int = field(
         default=1_000_000, metadata={"help": "Users are hashed into buckets of about this many events (memory)."}
     )
+    chunk_size: int = field(
+        default=4096, metadata={"help": "--format jd: records parsed per chunk (memory: about 30 kB per record)."}
+    )
     workers: int = field(default=0, metadata={"help": "Start a local Dask cluster with N worker processes."})
     scheduler: str | None = field(
         default=None, metadata={"help": "Address of a running Dask scheduler to join (e.g. tcp://host:8786)."}
@@ -60,6 +65,8 @@ class PreprocessArguments:
             raise ValueError(f"workers must be >= 0, got {self.workers}")
         if self.workers and self.scheduler:
             raise ValueError("give either --workers (start a local cluster) or --scheduler (join one), not both")
+        if self.chunk_size < 1:
+            raise ValueError(f"chunk_size must be >= 1, got {self.chunk_size}")
         if self.page_size < 1:
             raise ValueError(f"page_size must be >= 1, got {self.page_size}")
         parse_time_gap(self.max_time_gap)

@@ -20,6 +20,7 @@ import pandas as pd
 from t4r_dmt.data import load_logs, read_impressions, read_items
 from t4r_dmt.data.sources import check_inputs_given
 from t4r_dmt.io_utils import atomic_dir, write_json
+from t4r_dmt.preprocess import jd
 from t4r_dmt.preprocess.arguments import PreprocessArguments
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
 
@@ -29,6 +30,8 @@ ARGUMENTS = (PreprocessArguments,)
 
 def run(args: PreprocessArguments) -> dict[str, Any]:
     """Run the whole preprocessing; returns a short summary (the full stats are in stats.json)."""
+    if args.format == jd.FORMAT:  # records that already hold the sequences: no event-history workflow
+        return jd.run(args)
     out = Path(args.out)
     with atomic_dir(out, overwrite=args.overwrite) as tmp:
         start = perf_counter()

@@ -98,7 +98,7 @@ def build_ranking_workflow(
     sequences = ["user_id", "request_ts"] >> BehaviorSequences(store_path, config.seq_lengths)
     item_id = ["product_id"] >> nvt_ops.Rename(name="item_id")
     encoder = SharedCategorify(
-        _vocabularies(), freq_threshold=config.freq_threshold, out_path=stats_path, column_tags=_id_tags()
+        id_vocabularies(), freq_threshold=config.freq_threshold, out_path=stats_path, column_tags=id_tags()
     )
     encoded = (item_id + attributes[["item_category", "item_brand"]] + sequences + ["user_id"]) >> encoder
     outputs: Any = list(PASSTHROUGH_COLUMNS) + encoded
@@ -126,13 +126,15 @@ def build_ranking_workflow(
     return use_list_safe_executor(nvt.Workflow(outputs))
 
 
-def _vocabularies() -> dict[str, list[str]]:
+def id_vocabularies() -> dict[str, list[str]]:
+    """Vocabulary name -> its columns: the target item's id, category and brand share theirs with the sequences."""
     groups = {attribute: [target, *[sequence_column(b, attribute) for b in BEHAVIORS]]
               for attribute, target in TARGET_ITEM_COLUMNS.items()}
     return {**groups, "user": [USER_ID]}
 
 
-def _id_tags() -> dict[str, list[Any]]:
+def id_tags() -> dict[str, list[Any]]:
+    """Schema tags of each encoded id column (SharedCategorify adds CATEGORICAL)."""
     tags: dict[str, list[Any]] = {
         "user_id": [Tags.USER, Tags.USER_ID, Tags.ID],
         "item_id": [Tags.ITEM, Tags.ITEM_ID, Tags.ID],
