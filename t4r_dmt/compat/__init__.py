@@ -8,6 +8,7 @@ module                    applies to               defect
 ========================= ======================== ==============================================================
 ``t4r_recall``            transformers4rec 23.12   ``RecallAt`` crashes on a batch with one relevant row
 ``merlin_loader``         merlin-dataloader 23.08  a list column empty in every row of a batch fails to batch
+``merlin_schema``         merlin-core 23.08        a text column is written to schema.pbtxt without a type
 ========================= ======================== ==============================================================
 
 Workarounds that are subclasses of a stack class stay beside the code that uses them (they are features of
