@@ -22,7 +22,8 @@ BEHAVIORS: tuple[str, ...] = tuple(BEHAVIOR_EVENTS)
 # --- ranking rows (``DIR/ranking``) ----------------------------------------------------------------------
 #: Columns that identify an impression and its outcome, carried into every scored frame.
 RANKING_ID_COLUMNS: tuple[str, ...] = ("request_id", "user_id", *LABELS)
-#: Raw values passed through unencoded (``window``: the row's window number).
+#: Values passed through unencoded: ``request_id`` raw (int64, or text when a log's request ids are text),
+#: ``window`` the row's window number, ``product_id`` the int64 id (a text id's surrogate: ``t4r_dmt.data.ids``).
 PASSTHROUGH_COLUMNS: tuple[str, ...] = ("request_id", "window", "product_id")
 #: The user and the target item's categorical codes (shared vocabularies with the sequences).
 USER_ID = "user_id"

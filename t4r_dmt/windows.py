@@ -111,10 +111,13 @@ def valid_half(ids: np.ndarray, seed: int = 0) -> np.ndarray:
     the configured ``split_seed``. The hash is pandas' stable ``hash_array`` (the same in every process and
     on every machine), so a split never depends on the row order or the number of workers.
 
+    Integer ids are hashed as int64 XOR the seed mix; text ids (a log's raw ``request_id`` may be text) are
+    first hashed from their UTF-8 text to a uint64 key, which then goes through the same seeded hash.
+
     Parameters
     ----------
     ids:
-        ``(S,)`` int64 request or session ids.
+        ``(S,)`` request or session ids: integers, or text (an object array of str).
     seed:
         Non-negative int; the same ids and seed always give the same split (seed 0 hashes the ids as they are).
 
@@ -125,7 +128,14 @@ def valid_half(ids: np.ndarray, seed: int = 0) -> np.ndarray:
     if seed < 0:
         raise ValueError(f"split seed must be >= 0, got {seed}")
     mix = np.uint64((seed * _GOLDEN) % (1 << 64))
-    hashed = pd.util.hash_array(np.asarray(ids, dtype=np.int64).view(np.uint64) ^ mix)
+    values = np.asarray(ids)
+    if values.dtype.kind in "iub":
+        keys = values.astype(np.int64, copy=False).view(np.uint64)
+    elif values.dtype.kind in "OUS":
+        keys = pd.util.hash_array(values.astype(object))  # the text's UTF-8 bytes: stable across processes
+    else:
+        raise TypeError(f"ids must be integers or text, got dtype {values.dtype}")
+    hashed = pd.util.hash_array(keys ^ mix)
     return (hashed & np.uint64(1)) == 0
 
 

@@ -11,6 +11,17 @@ import pandas as pd
 
 from t4r_dmt.preprocess.config import RankingConfig
 
+#: A REES46 events file's header and four rows of the real October 2019 log (one of each event type).
+REES46_HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
+REES46_ROWS = [
+    "2019-10-01 00:00:04 UTC,view,44600062,2103807459595387724,,shiseido,35.79,541312140,72d76fde-8bb3",
+    "2019-10-01 00:00:05 UTC,cart,3900821,2053013552326770905,appliances.environment.water_heater,aqua,"
+    "33.20,554748717,9333dfbd-b87a",
+    "2019-10-01 00:01:00 UTC,purchase,3900821,2053013552326770905,appliances.environment.water_heater,,"
+    "0,554748717,9333dfbd-b87a",
+    "2019-10-01 00:02:00 UTC,remove_from_cart,17200506,2053013559792632471,,,543.10,519107250,566511c2",
+]
+
 LENGTHS = {"click": 3, "cart": 2, "order": 2}
 CONFIG = RankingConfig(click_length=3, cart_length=2, order_length=2, events_per_bucket=60)
 T0 = pd.Timestamp("2020-01-01")

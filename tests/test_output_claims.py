@@ -17,7 +17,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_preprocess import make_logs
+from log_fixtures import make_logs
 
 from t4r_dmt import cli
 from t4r_dmt.io_utils import atomic_dir

@@ -10,6 +10,7 @@ module                    applies to               defect
 ``merlin_loader``         merlin-dataloader 23.08  a list column empty in every row of a batch fails to batch
 ``merlin_executor``       merlin-core 23.08        dtype capture fails on leafless list columns and walks list
                                                    rows in Python (``use_list_safe_executor`` swaps it in)
+``merlin_schema``         merlin-core 23.08        a text column is written to schema.pbtxt without a type
 ========================= ======================== ==============================================================
 
 Workarounds that are subclasses of a stack class stay beside the code that uses them (they are features of

@@ -19,7 +19,11 @@ user_session    object          str; formats without sessions split each user's 
 
 Impressions (one row per item shown in a ranked list): request_id, user_id, event_time (request
 time), product_id, position (0 = top), page, all int64 but event_time; click and order int8 0/1.
+``request_id`` is the raw id: int64, or object (str) when the log's request ids are text.
 Readers may add columns (Trivago adds ``price``).
+
+``user_id`` and ``product_id`` are int64 whatever the log holds: text ids become surrogates
+(:mod:`t4r_dmt.data.ids`).
 
 While a read is in progress, tables are :data:`Columns` (name -> (N,) numpy array) that also carry
 ``_src`` (file index) and ``_row`` (table row in that file), so that whole-table checks can name the

@@ -15,7 +15,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from t4r_dmt.data.validate import Batch
+from t4r_dmt.data.ids import INTEGER_ID_MIN, text_surrogates
+from t4r_dmt.data.validate import Batch, Columns
 from t4r_dmt.errors import InputError
 
 NULL_ID = "null id"
@@ -87,6 +88,101 @@ def int_column(batch: Batch, name: str, *, null: str | None = NULL_ID, default: 
     if null is None and default != 0:
         out = np.where(nulls, default, out)
     return out
+
+
+def _text_integers(arr: pa.Array, low: int) -> tuple[np.ndarray, np.ndarray]:
+    """Text -> (n,) int64 of the values that are exactly the decimal text of an integer in ``[low, 2**63)``
+    (``123``, ``-5``; not ``007``, ``+5``, ``-0``), and (n,) bool True for those; other values read 0 and False."""
+    try:
+        parsed = pc.cast(arr, pa.int64())  # the usual case: every value is an integer (rejects "+5", " 5")
+    except pa.ArrowInvalid:
+        parsed = None
+    if parsed is not None:
+        values = np.asarray(parsed.fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+        padded = pc.or_(pc.and_(pc.starts_with(arr, "0"), pc.not_equal(arr, "0")), pc.starts_with(arr, "-0"))
+        if not _to_bool(padded).any() and not (values < low).any():
+            return values, ~_null_mask(arr)
+    short = pc.match_substring_regex(arr, r"^(0|-?[1-9][0-9]{0,17})$")  # 18 digits are within any range here
+    positive = pc.and_(pc.match_substring_regex(arr, r"^[1-9][0-9]{18}$"), pc.less_equal(arr, INT64_MAX))
+    # Digit strings of equal length compare like the numbers.
+    negative = pc.and_(pc.match_substring_regex(arr, r"^-[1-9][0-9]{18}$"),
+                       pc.less_equal(pc.utf8_ltrim(arr, characters="-"), str(-low)))
+    ok = pc.or_(short, pc.or_(positive, negative))
+    parsed = pc.cast(pc.if_else(ok, arr, pa.scalar(None, pa.string())), pa.int64())
+    return np.asarray(parsed.fill_null(0).to_numpy(zero_copy_only=False), np.int64), _to_bool(ok)
+
+
+def _is_text(arr: pa.Array) -> bool:
+    return pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)
+
+
+def _null_ids(arr: pa.Array) -> np.ndarray:
+    """(n,) bool: null values, and empty text (a missing id written as "")."""
+    nulls = _null_mask(arr)
+    if _is_text(arr):
+        nulls |= _to_bool(pc.equal(arr, ""))
+    return nulls
+
+
+def id_column(batch: Batch, name: str, *, null: str = NULL_ID) -> tuple[np.ndarray, Columns]:
+    """Column ``name`` of user or product ids as (n,) int64, as :mod:`t4r_dmt.data.ids` defines them.
+
+    Integer ids are those integers; every other id (text, an integer below ``-2**62``) is its text's surrogate.
+    Null and empty values are flagged with ``null``; a float column must hold whole numbers.
+
+    Returns
+    -------
+    ids : (n,) int64
+    texts : the :data:`~t4r_dmt.data.ids.ID_TEXTS` rows of the text ids (``column``, ``id``, ``text``,
+        ``_row``), one per row holding one
+    """
+    arr = batch.column(name)
+    nulls = _null_ids(arr)
+    if _is_text(arr):
+        values, integer = _text_integers(arr, INTEGER_ID_MIN)
+        text = ~integer & ~nulls
+        raw = np.asarray(arr.filter(pa.array(text)).to_pylist(), dtype=object)
+    elif pa.types.is_unsigned_integer(arr.type):
+        # uint64 above int64's range (e.g. long skus) are text ids
+        big = _to_bool(pc.greater(arr, pa.scalar(2**63 - 1, arr.type)))
+        values = np.asarray(pc.if_else(pa.array(big), pa.scalar(0, arr.type), arr).cast(pa.int64())
+                            .fill_null(0).to_numpy(zero_copy_only=False), np.int64)
+        text = big | (~nulls & (values < INTEGER_ID_MIN))
+        raw = np.asarray(pc.cast(arr.filter(pa.array(text)), pa.string()).to_pylist(), dtype=object)
+    elif pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type) or pa.types.is_floating(arr.type):
+        values = int_column(batch, name, null=None)
+        text = ~nulls & (values < INTEGER_ID_MIN)
+        raw = values[text].astype(str).astype(object)
+    else:
+        raise InputError(batch.file, f"column has type {arr.type}; expected integers or text", column=name)
+    batch.flag(nulls, null, name, arr)
+    surrogates = text_surrogates(raw)
+    values = np.where(nulls, 0, values)
+    values[text] = surrogates
+    rows = np.flatnonzero(text)
+    return values, {"column": np.full(len(rows), name, dtype=object), "id": surrogates, "text": raw, "_row": rows}
+
+
+def raw_id_column(batch: Batch, name: str, *, null: str = NULL_ID) -> np.ndarray:
+    """Column ``name`` of ids kept raw (``request_id``): (n,) int64 when every value is an integer (an integer
+    column, or text that is exactly integers' decimal digits), else (n,) object of the values' text as written.
+
+    Batches of one column may differ; :func:`~t4r_dmt.data.ids.settle_raw_ids` makes the read column one type.
+    Null and empty values are flagged with ``null``.
+    """
+    arr = batch.column(name)
+    nulls = _null_ids(arr)
+    batch.flag(nulls, null, name, arr)
+    if _is_text(arr):
+        values, integer = _text_integers(arr, -(2**63))
+        if (integer | nulls).all():
+            return values
+        return np.asarray(arr.fill_null("").to_pylist(), dtype=object)
+    if pa.types.is_unsigned_integer(arr.type) and _to_bool(pc.greater(arr, pa.scalar(2**63 - 1, arr.type))).any():
+        return np.asarray(pc.cast(arr, pa.string()).fill_null("").to_pylist(), dtype=object)
+    if pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type) or pa.types.is_floating(arr.type):
+        return int_column(batch, name, null=None)
+    raise InputError(batch.file, f"column has type {arr.type}; expected integers or text", column=name)
 
 
 def float_column(batch: Batch, name: str, *, raw: pa.Array | None = None, rows: np.ndarray | None = None,

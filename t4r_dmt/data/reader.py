@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,6 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from t4r_dmt.data.canonical import check_time_outliers, empty, take
+from t4r_dmt.data.ids import IdTexts
 from t4r_dmt.data.sources import (
     Selection,
     TextLayout,
@@ -51,11 +52,15 @@ class Logs:
         Rows left out, by reason: bad rows under ``on_bad_rows="drop"`` (e.g. "negative price"), and,
         in either mode, rows a format leaves out by design (e.g. Taobao "fav" rows as
         "unmapped behaviour: fav").
+    ids:
+        The texts of the text ``user_id`` / ``product_id`` values, whose int64 surrogates the tables hold
+        (:mod:`t4r_dmt.data.ids`); empty when every id is an integer.
     """
 
     events: pd.DataFrame
     impressions: pd.DataFrame | None
     dropped: dict[str, int] = field(default_factory=dict)
+    ids: IdTexts = field(default_factory=IdTexts)
 
 
 @dataclass
@@ -72,12 +77,16 @@ class Layout:
         Further columns read when present.
     text:
         Delimiter, header and column aliases for text files.
+    reduce:
+        Output name -> a function applied to the kept rows of each batch of that output (e.g. one row per
+        distinct text id), so that the read holds less.
     """
 
     convert: Converter
     required: tuple[str, ...]
     optional: tuple[str, ...] = ()
     text: TextLayout = field(default_factory=TextLayout)
+    reduce: Mapping[str, Callable[[Columns], Columns]] = field(default_factory=dict)
 
 
 def read(
@@ -136,6 +145,8 @@ def _read_file(file: str, layout: Layout, src: int, parts: dict[str, list[Column
             columns = take(columns, kept) if not kept.all() else columns
             columns["_row"] = columns["_row"] + start
             columns["_src"] = np.full(len(columns["_row"]), src, np.int32)
+            if name in layout.reduce:
+                columns = layout.reduce[name](columns)
             parts[name].append(columns)
         file_report.add_batch(batch, skipped)
         if on_bad_rows == "raise" and file_report.counts:

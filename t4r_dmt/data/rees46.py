@@ -4,6 +4,10 @@ Events: ``event_time`` (text like ``2019-10-01 00:00:04 UTC`` or a timestamp), `
 (view | cart | purchase | remove_from_cart), ``product_id``, ``category_id`` (19 digits, read as int64
 exactly), ``category_code``, ``brand``, ``price``, ``user_id``, ``user_session``: the columns of the
 Kaggle "eCommerce behavior data from multi category store" files, and of ``synth``'s events.parquet.
+
+Ids may be integers or text (:mod:`t4r_dmt.data.ids`): ``user_id`` and ``product_id`` of text become int64
+surrogates whose texts the reader adds to an :class:`~t4r_dmt.data.ids.IdTexts`; ``request_id`` is kept raw
+(int64, or str when any request id is not an integer).
 """
 
 from __future__ import annotations
@@ -24,12 +28,15 @@ from t4r_dmt.data.canonical import (
 )
 from t4r_dmt.data.columns import (
     NULL_ID,
+    id_column,
     int_column,
     map_column,
     price_column,
+    raw_id_column,
     str_column,
     time_column,
 )
+from t4r_dmt.data.ids import ID_TEXT_DTYPES, ID_TEXTS, IdTexts, distinct_id_texts, is_text_ids, settle_raw_ids
 from t4r_dmt.data.reader import Layout, Logs, counts, every_file, read
 from t4r_dmt.data.sources import PARQUET_SUFFIXES, Selection
 from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, BadRows, Batch, Columns
@@ -41,25 +48,35 @@ ITEM_DTYPES = {"product_id": "int64", "category_id": "int64", "category_code": "
 
 
 def _convert_events(batch: Batch) -> dict[str, Columns]:
+    event_time = time_column(batch, "event_time")
+    event_type = map_column(batch, "event_type", {t: t for t in EVENT_TYPES})
+    product_id, product_texts = id_column(batch, "product_id")
+    category_id = int_column(batch, "category_id", null=None, default=NO_CATEGORY)
+    category_code = str_column(batch, "category_code")
+    brand = str_column(batch, "brand")
+    price = price_column(batch, "price")
+    user_id, user_texts = id_column(batch, "user_id")
     return {"events": event_columns(
-        batch.rows,
-        event_time=time_column(batch, "event_time"),
-        event_type=map_column(batch, "event_type", {t: t for t in EVENT_TYPES}),
-        product_id=int_column(batch, "product_id"),
-        category_id=int_column(batch, "category_id", null=None, default=NO_CATEGORY),
-        category_code=str_column(batch, "category_code"),
-        brand=str_column(batch, "brand"),
-        price=price_column(batch, "price"),
-        user_id=int_column(batch, "user_id"),
+        batch.rows, event_time=event_time, event_type=event_type, product_id=product_id, category_id=category_id,
+        category_code=category_code, brand=brand, price=price, user_id=user_id,
         user_session=str_column(batch, "user_session", null=NULL_ID),
-    )}
+    ), ID_TEXTS: _id_texts(product_texts, user_texts)}
 
 
-EVENTS = Layout(_convert_events, required=tuple(EVENT_DTYPES))
+def _id_texts(*parts: Columns) -> Columns:
+    return {name: np.concatenate([part[name] for part in parts]) for name in (*ID_TEXT_DTYPES, "_row")}
 
 
-def read_events(path: str | os.PathLike[str], on_bad_rows: str = "raise", max_time_gap: str = DEFAULT_MAX_TIME_GAP
-                ) -> tuple[pd.DataFrame, dict[str, int]]:
+def _collect(tables: dict[str, Columns], ids: IdTexts | None, source: str) -> None:
+    if ids is not None:
+        ids.add_table(tables[ID_TEXTS], source)
+
+
+EVENTS = Layout(_convert_events, required=tuple(EVENT_DTYPES), reduce={ID_TEXTS: distinct_id_texts})
+
+
+def read_events(path: str | os.PathLike[str], on_bad_rows: str = "raise", max_time_gap: str = DEFAULT_MAX_TIME_GAP,
+                ids: IdTexts | None = None) -> tuple[pd.DataFrame, dict[str, int]]:
     """Read REES46-schema events into the canonical events table.
 
     Parameters
@@ -74,23 +91,28 @@ def read_events(path: str | os.PathLike[str], on_bad_rows: str = "raise", max_ti
     max_time_gap:
         Rows apart from the bulk of the log by a longer stretch without rows are bad rows ("time far
         outside the log": a 1970 timestamp in a 2020 log).
+    ids:
+        Receives the texts of the text ``user_id`` / ``product_id`` values (their int64 surrogates are in the
+        table); InputError if two texts share a surrogate.
 
     Returns
     -------
     events: (N, 9) canonical events; dropped: {reason: rows}
     """
     report = BadRows(on_bad_rows, max_time_gap)
-    events = read(path, SELECTION, every_file(EVENTS), {"events": EVENT_DTYPES}, report)["events"]
+    tables = read(path, SELECTION, every_file(EVENTS), {"events": EVENT_DTYPES, ID_TEXTS: ID_TEXT_DTYPES}, report)
+    events = tables["events"]
+    _collect(tables, ids, os.fspath(path))
     report.log(os.fspath(path))
     return finish(events, EVENT_DTYPES), counts(report)
 
 
 
 def _convert_impressions(batch: Batch, page_size: int) -> dict[str, Columns]:
-    request_id = int_column(batch, "request_id")
-    user_id = int_column(batch, "user_id")
+    request_id = raw_id_column(batch, "request_id")
+    user_id, user_texts = id_column(batch, "user_id")
     event_time = time_column(batch, "event_time")
-    product_id = int_column(batch, "product_id")
+    product_id, product_texts = id_column(batch, "product_id")
     position = int_column(batch, "position", null="missing position")
     batch.flag(position < 0, "negative position", "position", batch.column("position"))
     if "page" in batch.table.column_names:
@@ -112,11 +134,11 @@ def _convert_impressions(batch: Batch, page_size: int) -> dict[str, Columns]:
         "request_id": request_id, "user_id": user_id, "event_time": event_time, "product_id": product_id,
         "position": position, "page": page, "click": labels["click"].astype(np.int8),
         "order": labels["order"].astype(np.int8), "_row": batch.rows,
-    }}
+    }, ID_TEXTS: _id_texts(product_texts, user_texts)}
 
 
 def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
-                     labels: bool = True, max_time_gap: str = DEFAULT_MAX_TIME_GAP
+                     labels: bool = True, max_time_gap: str = DEFAULT_MAX_TIME_GAP, ids: IdTexts | None = None
                      ) -> tuple[pd.DataFrame, dict[str, int]]:
     """Read a ranking log (impressions) into the canonical impressions table.
 
@@ -136,10 +158,13 @@ def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", p
         optional and read as 0 where absent.
     max_time_gap:
         As in :func:`read_events` (a request far from the others is a bad row).
+    ids:
+        As in :func:`read_events`.
 
     Returns
     -------
-    impressions: (N, 8) canonical impressions; dropped: {reason: rows}
+    impressions: (N, 8) canonical impressions (``request_id`` int64, or object of str when any request id is
+    not an integer); dropped: {reason: rows}
     """
     if page_size < 1:
         raise ValueError(f"page_size must be >= 1; got {page_size}")
@@ -148,30 +173,37 @@ def read_impressions(path: str | os.PathLike[str], on_bad_rows: str = "raise", p
     layout = Layout(functools.partial(_convert_impressions, page_size=page_size),
                     required=("request_id", "user_id", "event_time", "product_id", "position")
                     + (label_columns if labels else ()),
-                    optional=("page",) + (() if labels else label_columns))
-    table = read(path, SELECTION, every_file(layout), {"impressions": IMPRESSION_DTYPES},
-                 report)["impressions"]
+                    optional=("page",) + (() if labels else label_columns), reduce={ID_TEXTS: distinct_id_texts})
+    tables = read(path, SELECTION, every_file(layout), {"impressions": IMPRESSION_DTYPES, ID_TEXTS: ID_TEXT_DTYPES},
+                  report)
+    _collect(tables, ids, os.fspath(path))
+    table = tables["impressions"]
+    table["request_id"] = settle_raw_ids(table["request_id"])
     table = check_impressions(table, report)
     report.log(os.fspath(path))
-    return finish(table, IMPRESSION_DTYPES), counts(report)
+    dtypes = {**IMPRESSION_DTYPES, "request_id": "object"} if is_text_ids(table["request_id"]) else IMPRESSION_DTYPES
+    return finish(table, dtypes), counts(report)
 
 
 def _convert_items(batch: Batch) -> dict[str, Columns]:
+    product_id, product_texts = id_column(batch, "product_id")
     return {"items": {
-        "product_id": int_column(batch, "product_id"),
+        "product_id": product_id,
         "category_id": int_column(batch, "category_id", null=None, default=NO_CATEGORY),
         "category_code": str_column(batch, "category_code"),
         "brand": str_column(batch, "brand"),
         "price": price_column(batch, "price"),
         "_row": batch.rows,
-    }}
+    }, ID_TEXTS: product_texts}
 
 
-def read_items(path: str | os.PathLike[str]) -> pd.DataFrame:
+def read_items(path: str | os.PathLike[str], ids: IdTexts | None = None) -> pd.DataFrame:
     """Read an items file: one row per product with its category_id, category_code, brand and price.
 
     Any bad row (or a product listed twice) raises :class:`~t4r_dmt.errors.InputError` naming the
     file, column, place (as in :func:`read_events`) and value.
+
+    ``ids`` receives the texts of text product ids, as in :func:`read_events`.
 
     Returns
     -------
@@ -179,8 +211,11 @@ def read_items(path: str | os.PathLike[str]) -> pd.DataFrame:
     None), price float64.
     """
     report = BadRows("raise")
-    table = read(path, SELECTION, every_file(Layout(_convert_items, required=tuple(ITEM_DTYPES))),
-                 {"items": ITEM_DTYPES}, report)["items"]
+    tables = read(path, SELECTION, every_file(Layout(_convert_items, required=tuple(ITEM_DTYPES),
+                                                              reduce={ID_TEXTS: distinct_id_texts})),
+                  {"items": ITEM_DTYPES, ID_TEXTS: ID_TEXT_DTYPES}, report)
+    _collect(tables, ids, os.fspath(path))
+    table = tables["items"]
     duplicate = pd.Series(table["product_id"]).duplicated().to_numpy()
     table = report.check_frame(table, duplicate, "duplicate product_id", "product_id")
     return finish(table, ITEM_DTYPES)
@@ -189,5 +224,6 @@ def read_items(path: str | os.PathLike[str]) -> pd.DataFrame:
 def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
          max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """REES46 events as :class:`Logs` (no impressions: they come from their own file)."""
-    events, dropped = read_events(path, on_bad_rows, max_time_gap)
-    return Logs(events, None, dropped)
+    ids = IdTexts()
+    events, dropped = read_events(path, on_bad_rows, max_time_gap, ids=ids)
+    return Logs(events, None, dropped, ids)

@@ -1,7 +1,8 @@
 """Ranking candidates: the workflow's input rows, one per (request, candidate item).
 
 Columns (all int64): ``request_id``, ``user_id``, ``request_ts`` (ns), ``product_id``, ``window``,
-``click``, ``order`` and, from an impression log only, ``position`` and ``page``.
+``click``, ``order`` and, from an impression log only, ``position`` and ``page``; ``request_id`` is the raw id
+(object of str when the log's request ids are text).
 
 Candidates are written per window to ``scratch/candidates/window-0001.parquet`` ..., sorted by
 (user bucket, request time, request, position), with one parquet row group per user bucket: a Dask
@@ -61,7 +62,7 @@ def impression_candidates(impressions: pd.DataFrame, source: str = "impressions"
     page = impressions["page"].to_numpy(np.int64) if "page" in impressions.columns else position // PAGE_SIZE
     frame = pd.DataFrame(
         {
-            "request_id": impressions["request_id"].to_numpy(np.int64),
+            "request_id": raw_request_ids(impressions["request_id"], source),
             "user_id": impressions["user_id"].to_numpy(np.int64),
             "request_ts": to_numpy(impressions["event_time"]),
             "product_id": impressions["product_id"].to_numpy(np.int64),
@@ -79,9 +80,30 @@ def impression_candidates(impressions: pd.DataFrame, source: str = "impressions"
             f"{len(bad)} request(s) mix several users or request times; a request is one list shown "
             "to one user at one time",
             column="request_id",
-            value=int(bad.index[0]),
+            value=bad.index[0].item() if hasattr(bad.index[0], "item") else bad.index[0],
         )
     return frame
+
+
+def raw_request_ids(values: pd.Series, source: str = "impressions") -> np.ndarray:
+    """(N,) request ids as they are: int64 for integers, object of str for text; InputError otherwise."""
+    array = values.to_numpy()
+    if array.dtype.kind in "iu":
+        return array.astype(np.int64, copy=False)
+    array = array.astype(object)
+    is_text = np.fromiter((isinstance(v, str) for v in array), bool, len(array))
+    if not is_text.all():
+        first = int(np.flatnonzero(~is_text)[0])
+        raise InputError(source, "request ids must all be integers or all be text", column="request_id",
+                         row=first, value=array[first])
+    return array
+
+
+def request_sort_key(request_ids: np.ndarray) -> np.ndarray:
+    """(N,) int64 that sorts like the request ids (the ids themselves, or the rank of each text)."""
+    if request_ids.dtype.kind in "iu":
+        return request_ids
+    return pd.factorize(request_ids, sort=True)[0].astype(np.int64)
 
 
 def check_windows(windows: np.ndarray, starts: pd.DatetimeIndex, source: str, what: str) -> None:
@@ -105,7 +127,7 @@ def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> list[int]:
     Returns the bucket of each row group, in file order.
     """
     bucket = user_bucket(frame["user_id"].to_numpy(), n_buckets)
-    keys = [frame["request_id"].to_numpy(), frame["request_ts"].to_numpy(), bucket]
+    keys = [request_sort_key(frame["request_id"].to_numpy()), frame["request_ts"].to_numpy(), bucket]
     if "position" in frame.columns:
         keys.insert(0, frame["position"].to_numpy())
     order = np.lexsort(keys)

@@ -1,4 +1,5 @@
-"""``t4r-dmt preprocess``: raw logs -> ``DIR/workflow``, ``DIR/ranking``, ``DIR/sessions``, ``DIR/stats.json``.
+"""``t4r-dmt preprocess``: raw logs -> ``DIR/workflow``, ``DIR/ranking``, ``DIR/sessions``, ``DIR/stats.json``
+(and ``DIR/ids`` when user or product ids are text: the text of each int64 surrogate, :mod:`t4r_dmt.data.ids`).
 
 Everything is written into a temporary folder beside ``--out`` and renamed at the end, so a failed run
 leaves no half output; an existing non-empty ``--out`` is only replaced with ``--overwrite``.
@@ -18,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from t4r_dmt.data import load_logs, read_impressions, read_items
+from t4r_dmt.data.ids import IDS_DIR
 from t4r_dmt.data.sources import check_inputs_given
 from t4r_dmt.io_utils import atomic_dir, write_json
 from t4r_dmt.preprocess import jd
@@ -44,6 +46,9 @@ def run(args: PreprocessArguments) -> dict[str, Any]:
             stats["dask"] = {"workers": args.workers, "scheduler": args.scheduler}
             if args.with_sessions:
                 stats["sessions"] = _write_sessions(data.events, tmp / "sessions", args.window, client)
+        if data.ids:
+            data.ids.save(tmp / IDS_DIR)
+            stats["text_ids"] = {column: len(data.ids.texts(column)) for column in data.ids.columns}
         write_json(tmp / "stats.json", stats)
     rows = sum(r["train"] for r in stats["rows_per_window"].values())
     LOG.info("preprocess: %d ranking rows in %d window(s) written to %s", rows, stats["windows"], out)
@@ -51,22 +56,25 @@ def run(args: PreprocessArguments) -> dict[str, Any]:
 
 
 def load_inputs(args: PreprocessArguments) -> tuple[RankingData, dict[str, Any]]:
-    """Read the logs through ``t4r_dmt.data`` (canonical frames) and the readers' dropped-row counts."""
+    """Read the logs through ``t4r_dmt.data`` (canonical frames, the texts of text ids) and the readers'
+    dropped-row counts."""
     check_inputs_given({"--events": args.events, "--impressions": args.impressions, "--items": args.items})
     logs = load_logs(args.events, args.format, args.on_bad_rows, max_time_gap=args.max_time_gap)
     dropped: dict[str, Any] = {"events": dict(logs.dropped)}
     impressions = logs.impressions
-    if args.impressions is not None:
+    if args.impressions is not None:  # text ids of every file go into one IdTexts: a clash across files raises
         impressions, dropped["impressions"] = read_impressions(
-            args.impressions, on_bad_rows=args.on_bad_rows, page_size=args.page_size, max_time_gap=args.max_time_gap
+            args.impressions, on_bad_rows=args.on_bad_rows, page_size=args.page_size, max_time_gap=args.max_time_gap,
+            ids=logs.ids,
         )
-    items = read_items(args.items) if args.items is not None else None
+    items = read_items(args.items, ids=logs.ids) if args.items is not None else None
     data = RankingData(
         events=logs.events,
         impressions=impressions,
         items=items,
         events_source=args.events,
         impressions_source=args.impressions or args.events,
+        ids=logs.ids,
     )
     return data, dropped
 

@@ -47,6 +47,7 @@ from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 from nvtabular import ops as nvt_ops
 from tqdm.auto import tqdm
 
+from t4r_dmt.compat.merlin_executor import use_list_safe_executor
 from t4r_dmt.data.jd import (
     DENSE_COLUMNS,
     FORMAT,
@@ -64,7 +65,6 @@ from t4r_dmt.io_utils import atomic_dir, write_json
 from t4r_dmt.preprocess.arguments import PreprocessArguments
 from t4r_dmt.preprocess.candidates import check_windows
 from t4r_dmt.preprocess.config import RankingConfig
-from t4r_dmt.compat.merlin_executor import use_list_safe_executor
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.ops import SharedCategorify
 from t4r_dmt.preprocess.ops.logged_bias_features import LoggedBiasFeatures

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -28,10 +28,11 @@ import dask.dataframe as dd
 import pandas as pd
 from merlin.core.utils import global_dask_client
 from merlin.io import Dataset
-from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 from tqdm.auto import tqdm
 
+from t4r_dmt.compat.merlin_schema import write_schema_pbtxt
 from t4r_dmt.data.canonical import canonical_rank
+from t4r_dmt.data.ids import IdTexts
 from t4r_dmt.errors import InputError
 from t4r_dmt.preprocess.candidates import CandidateFiles, write_impression_windows
 from t4r_dmt.preprocess.config import RankingConfig
@@ -47,13 +48,15 @@ EVENT_COLUMNS = ("event_time", "event_type", "product_id", "category_id", "brand
 
 @dataclass
 class RankingData:
-    """Canonical input frames (see the contracts) and the names used for them in error messages."""
+    """Canonical input frames (see the contracts), the names used for them in error messages, and the texts of
+    their text user / product ids (whose int64 surrogates the frames hold)."""
 
     events: pd.DataFrame
     impressions: pd.DataFrame | None = None
     items: pd.DataFrame | None = None
     events_source: str = "events"
     impressions_source: str = "impressions"
+    ids: IdTexts = field(default_factory=IdTexts)
 
 
 def preprocess_ranking(
@@ -119,9 +122,7 @@ def preprocess_ranking(
     timings["transform_write_s"] = perf_counter() - start
 
     workflow.save(str(out_dir / "workflow"))
-    TensorflowMetadata.from_merlin_schema(schema.select_by_name(columns)).to_proto_text_file(
-        str(out_dir / "ranking"), "schema.pbtxt"
-    )
+    write_schema_pbtxt(schema.select_by_name(columns), str(out_dir / "ranking"), "schema.pbtxt")
     shutil.rmtree(scratch)
     return _stats(config, files, with_bias, rows, unused, store.n_buckets, schema, timings)
 

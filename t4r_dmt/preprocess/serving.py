@@ -28,10 +28,12 @@ import dask.dataframe as dd
 import numpy as np
 import nvtabular as nvt
 import pandas as pd
+import pyarrow as pa
 from merlin.dag import Graph
 from merlin.io import Dataset
 
 from t4r_dmt.compat.merlin_executor import use_list_safe_executor
+from t4r_dmt.data.ids import is_text_ids
 from t4r_dmt.preprocess.candidates import impression_candidates, write_window
 from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
@@ -163,6 +165,9 @@ def transform_impressions(
         dataset.to_gpu()
     ddf = workflow.transform(dataset).to_ddf()
     columns = output_columns(saved.with_bias)
-    write_windows(ddf, [1] * len(buckets), work / "ranking", arrow_schema(workflow.output_schema, columns))
+    # request_id is passed through raw: its type is the new log's, whatever the training log's was.
+    request_type = pa.string() if is_text_ids(frame["request_id"]) else pa.int64()
+    rows_schema = arrow_schema(workflow.output_schema, columns, {"request_id": request_type})
+    write_windows(ddf, [1] * len(buckets), work / "ranking", rows_schema)
     return work / "ranking" / "0001" / "train.parquet"
 

@@ -9,7 +9,7 @@ partition order, so memory stays bounded and the files do not depend on the numb
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,24 @@ import pyarrow.parquet as pq
 from merlin.core.utils import global_dask_client
 from merlin.schema import Schema
 
+from t4r_dmt.compat.merlin_schema import is_text_column
 from t4r_dmt.preprocess.lists import is_cudf
 from t4r_dmt.windows import SPLITS, valid_half, window_dir
 
 
-def arrow_schema(schema: Schema, columns: list[str]) -> pa.Schema:
-    """Parquet schema of the output: int64 lists, float32 dense features, int64 everything else."""
+def arrow_schema(schema: Schema, columns: list[str], types: Mapping[str, pa.DataType] | None = None) -> pa.Schema:
+    """Parquet schema of the output: int64 lists, float32 dense features, int64 everything else but text
+    (the raw ``request_id`` of a log with text ids: string). ``types`` gives some columns' types instead."""
     fields = []
     for name in columns:
+        if types is not None and name in types:
+            fields.append(pa.field(name, types[name]))
+            continue
         column = schema[name]
-        value_type = pa.from_numpy_dtype(np.dtype(column.dtype.to_numpy))
+        if is_text_column(column.dtype):
+            value_type = pa.string()
+        else:
+            value_type = pa.from_numpy_dtype(np.dtype(column.dtype.to_numpy))
         fields.append(pa.field(name, pa.list_(value_type) if column.is_list else value_type))
     return pa.schema(fields)
 
@@ -69,7 +77,7 @@ def write_windows(
             writers[w] = {split: pq.ParquetWriter(folder / f"{split}.parquet", schema) for split in SPLITS}
             rows[str(w)] = dict.fromkeys(SPLITS, 0)
         for w, table in zip(windows, _tables(ddf, schema, in_flight), strict=True):
-            valid = pa.array(valid_half(table.column("request_id").to_numpy()))
+            valid = pa.array(valid_half(table.column("request_id").to_numpy()))  # int64 or str ids
             halves = {"train": table, "valid": table.filter(valid), "test": table.filter(pc.invert(valid))}
             for split, part in halves.items():
                 if part.num_rows:

@@ -9,8 +9,10 @@ Two sources of impressions:
   from ``--events`` (read with ``--format``).
 
 Writes ``request_id, product_id (raw), p_click, p_order, score`` to ``--out`` (parquet, or CSV when the name
-ends in ``.csv``), atomically. The model is rebuilt from ``RUN/config.json`` and the weights of the last
-finished window (or ``--checkpoint_window``). ``--data`` must be the data the run was trained on: its
+ends in ``.csv``), atomically. Both ids are the input's: ``request_id`` is kept raw in the ranking rows, and text
+product ids, held as int64 surrogates inside ``DIR``, are decoded with ``DIR/ids`` and the texts of
+``--impressions`` / ``--events`` (:mod:`t4r_dmt.data.ids`); a column with text ids is written as text.
+The model is rebuilt from ``RUN/config.json`` and the weights of the last finished window (or ``--checkpoint_window``). ``--data`` must be the data the run was trained on: its
 fingerprint (schema, vocabulary sizes, a hash of the vocabularies; :mod:`t4r_dmt.fingerprint`)
 is checked against the one the run recorded, and a mismatch is refused before any model is built.
 """
@@ -27,6 +29,7 @@ from typing import Any
 
 import pandas as pd
 
+from t4r_dmt.data.ids import IDS_DIR, IdTexts
 from t4r_dmt.data.validate import DEFAULT_MAX_TIME_GAP, parse_time_gap
 from t4r_dmt.io_utils import atomic_path
 
@@ -119,16 +122,18 @@ def run(args: PredictArguments) -> dict[str, Any]:
     task_dir = Path(args.data) / "ranking"
     schema = load_schema(task_dir)
     model, ckpt = load_run_model(Path(args.run), schema, args.checkpoint_window)
+    ids = IdTexts.load(Path(args.data) / IDS_DIR)  # texts of the text ids of --data (none for integer ids)
     with tempfile.TemporaryDirectory() as tmp:
         if saved is not None and args.impressions is not None:
-            path = _raw_rows(args, args.impressions, saved, Path(tmp) / "rows")
+            path = _raw_rows(args, args.impressions, saved, Path(tmp) / "rows", ids)
         else:
             path = window_path(task_dir, args.window, args.split)
         targs = RunTrainingArguments(output_dir=tmp, report_to=[], per_device_eval_batch_size=args.batch_size,
                                      max_sequence_length=max_list_length(schema), disable_tqdm=True)
         trainer = tr.Trainer(model=model, args=targs, schema=schema, compute_metrics=False)
         frame = predict_frame(trainer, path)
-        frame["product_id"] = pd.read_parquet(path, columns=["product_id"])["product_id"].to_numpy()
+        frame["product_id"] = ids.decode("product_id", pd.read_parquet(path, columns=["product_id"])["product_id"]
+                                         .to_numpy())
     frame = frame[OUTPUT_COLUMNS]
     with atomic_path(args.out) as tmp_out:
         if args.out.endswith(".csv"):
@@ -140,8 +145,9 @@ def run(args: PredictArguments) -> dict[str, Any]:
     return {"rows": len(frame), "out": args.out, "checkpoint_window": ckpt}
 
 
-def _raw_rows(args: PredictArguments, impressions_path: str, saved: Any, work: Path) -> Path:
-    """Ranking rows of ``--impressions`` (and ``--events``) made by the saved workflow of ``--data``."""
+def _raw_rows(args: PredictArguments, impressions_path: str, saved: Any, work: Path, ids: IdTexts) -> Path:
+    """Ranking rows of ``--impressions`` (and ``--events``) made by the saved workflow of ``--data``; the texts
+    of their text ids are added to ``ids`` (InputError if one clashes with ``--data``'s)."""
     from t4r_dmt import data as readers
     from t4r_dmt.data.sources import check_inputs_given
     from t4r_dmt.preprocess.serving import transform_impressions
@@ -149,8 +155,10 @@ def _raw_rows(args: PredictArguments, impressions_path: str, saved: Any, work: P
     check_inputs_given({"--impressions": impressions_path, "--events": args.events})
     impressions, _ = readers.read_impressions(impressions_path, on_bad_rows=args.on_bad_rows,
                                               page_size=args.page_size, labels=False,
-                                              max_time_gap=args.max_time_gap)
+                                              max_time_gap=args.max_time_gap, ids=ids)
     events = None
     if args.events is not None:
-        events = readers.load_logs(args.events, args.format, args.on_bad_rows, max_time_gap=args.max_time_gap).events
+        logs = readers.load_logs(args.events, args.format, args.on_bad_rows, max_time_gap=args.max_time_gap)
+        ids.update(logs.ids, args.events)
+        events = logs.events
     return transform_impressions(saved, impressions, work, events=events, source=impressions_path)

@@ -67,7 +67,8 @@ def spoil(row: int, field: int, value: str) -> list[str]:
 BAD = [
     (1, 0, "", "null id", "request_id", 1, ""),
     (2, 1, "", "null id", "user_id", 2, ""),
-    (3, 3, "abc", "not an integer", "product_id", 3, "abc"),
+    (3, 3, "", "null id", "product_id", 3, ""),
+    (3, 4, "1st", "not an integer", "position", 3, "1st"),
     (4, 2, "yesterday", "unparsable time", "event_time", 4, "yesterday"),
     (1, 4, "-1", "negative position", "position", 1, "-1"),
     (1, 5, "2", "click not 0/1", "click", 1, "2"),
@@ -118,6 +119,6 @@ def test_items_errors(tmp_path: Path) -> None:
     path = write_csv(tmp_path / "items2.csv", [ITEMS[0], "12,,,,-4"], ITEMS_HEADER)
     with pytest.raises(InputError, match=error_at(path, "price", 1, "-4", "negative price")):
         read_items(path)
-    path = write_csv(tmp_path / "items3.csv", ["x1,,,,"], ITEMS_HEADER)
-    with pytest.raises(InputError, match=error_at(path, "product_id", 0, "x1", "not an integer")):
+    path = write_csv(tmp_path / "items3.csv", [ITEMS[0], ",,,,"], ITEMS_HEADER)
+    with pytest.raises(InputError, match=error_at(path, "product_id", 1, "", "null id")):
         read_items(path)

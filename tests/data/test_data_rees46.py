@@ -9,19 +9,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from log_fixtures import REES46_HEADER as HEADER
+from log_fixtures import REES46_ROWS as ROWS
 
 from t4r_dmt.data import EVENT_DTYPES, FORMATS, ON_BAD_ROWS, load_logs, read_events
 from t4r_dmt.errors import InputError
-
-HEADER = "event_time,event_type,product_id,category_id,category_code,brand,price,user_id,user_session"
-ROWS = [
-    "2019-10-01 00:00:04 UTC,view,44600062,2103807459595387724,,shiseido,35.79,541312140,72d76fde-8bb3",
-    "2019-10-01 00:00:05 UTC,cart,3900821,2053013552326770905,appliances.environment.water_heater,aqua,"
-    "33.20,554748717,9333dfbd-b87a",
-    "2019-10-01 00:01:00 UTC,purchase,3900821,2053013552326770905,appliances.environment.water_heater,,"
-    "0,554748717,9333dfbd-b87a",
-    "2019-10-01 00:02:00 UTC,remove_from_cart,17200506,2053013559792632471,,,543.10,519107250,566511c2",
-]
 
 
 def write_csv(path: Path, rows: list[str], header: str = HEADER, newline: str = "\n") -> Path:
@@ -91,7 +83,7 @@ def test_iso_times_with_zone_are_converted_to_utc(tmp_path: Path) -> None:
 
 # (row index to spoil, field index, bad value, reason, column)
 BAD_CELLS = [
-    (1, 2, "abc", "not an integer", "product_id"),
+    (1, 3, "x12", "not an integer", "category_id"),
     (2, 3, "99999999999999999999", "not an integer", "category_id"),
     (1, 0, "2019-13-45 25:00:00 UTC", "unparsable time", "event_time"),
     (2, 0, "", "missing time", "event_time"),
@@ -174,7 +166,7 @@ def test_rows_after_a_skipped_line_keep_their_file_row_number(tmp_path: Path) ->
 
 
 def test_many_bad_rows_report_the_first_and_the_count(tmp_path: Path) -> None:
-    rows = [spoil(i, 2, f"x{i}")[i] for i in range(len(ROWS))]
+    rows = [spoil(i, 3, f"x{i}")[i] for i in range(len(ROWS))]
     rows[0] = spoil(0, 6, "-3")[0]
     path = write_csv(tmp_path / "ev.csv", rows)
     with pytest.raises(InputError, match=error_at(path, "price", 0, "-3", "negative price")) as info:
@@ -187,13 +179,13 @@ def test_many_bad_rows_report_the_first_and_the_count(tmp_path: Path) -> None:
 
 def test_second_file_rows_are_numbered_within_that_file(tmp_path: Path) -> None:
     write_csv(tmp_path / "a.csv", ROWS)
-    path = write_csv(tmp_path / "b.csv", spoil(2, 2, "abc"))
-    with pytest.raises(InputError, match=error_at(path, "product_id", 2, "abc")):
+    path = write_csv(tmp_path / "b.csv", spoil(2, 3, "abc"))
+    with pytest.raises(InputError, match=error_at(path, "category_id", 2, "abc")):
         read_events(tmp_path)
 
 
 def test_a_row_with_two_problems_is_counted_once(tmp_path: Path) -> None:
-    rows = spoil(1, 2, "abc")
+    rows = spoil(1, 3, "abc")
     rows[1] = rows[1].replace("33.20", "-1")
     _, dropped = read_events(write_csv(tmp_path / "ev.csv", rows), on_bad_rows="drop")
     assert dropped == {"not an integer": 1}

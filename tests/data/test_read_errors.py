@@ -9,7 +9,8 @@ import re
 from pathlib import Path
 
 import pytest
-from test_data_rees46 import HEADER, ROWS
+from log_fixtures import REES46_HEADER as HEADER
+from log_fixtures import REES46_ROWS as ROWS
 
 from t4r_dmt import cli
 from t4r_dmt.data import load_logs, read_events, read_impressions

@@ -10,7 +10,8 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
-from test_data_rees46 import HEADER, ROWS
+from log_fixtures import REES46_HEADER as HEADER
+from log_fixtures import REES46_ROWS as ROWS
 
 from t4r_dmt import cli
 from t4r_dmt.data import load_logs, read_events, read_impressions
@@ -93,7 +94,7 @@ def test_the_bulk_is_the_largest_part_between_long_gaps():
 
 
 def test_preprocess_names_the_row_instead_of_counting_windows(tmp_path, capsys):
-    from test_preprocess import make_logs
+    from log_fixtures import make_logs
 
     events, impressions = make_logs(seed=2)
     events.loc[5, "event_time"] = pd.Timestamp("1970-01-01")

@@ -11,8 +11,8 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from log_fixtures import make_logs
 from model_fixtures import tiny_config
-from test_preprocess import make_logs
 
 from t4r_dmt import cli
 from t4r_dmt.preprocess import command

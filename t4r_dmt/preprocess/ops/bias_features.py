@@ -19,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from merlin.dag.selector import ColumnSelector
 from merlin.schema import ColumnSchema, Schema, Tags
 from nvtabular.ops.operator import Operator
@@ -31,7 +32,7 @@ from t4r_dmt.schema import BIAS_TAG, NEIGHBOR_CATEGORY_SEQ, NEIGHBOR_OFFSETS
 class BiasFeatures(Operator):
     """Position, page and neighbour-category features.
 
-    Input columns: ``request_id``, ``position``, ``page`` (int64) and ``item_category`` (raw).
+    Input columns: ``request_id`` (raw: int64 or text), ``position``, ``page`` (int64) and ``item_category`` (raw).
     Outputs, all int64 and tagged CATEGORICAL + "bias": ``position_index`` and ``position_page``,
     shape (rows,), and ``neighbor_category_seq``, shape (rows, 6).
 
@@ -61,7 +62,10 @@ class BiasFeatures(Operator):
         self.max_position_page = int(max_position_page)
 
     def transform(self, col_selector: ColumnSelector, df: Any) -> Any:
-        request = to_numpy(df["request_id"]).astype(np.int64, copy=False)
+        request = to_numpy(df["request_id"])  # raw ids, int or text: only which rows share one matters
+        if request.dtype.kind not in "iu":
+            request = pd.factorize(request)[0]
+        request = request.astype(np.int64, copy=False)
         position = to_numpy(df["position"]).astype(np.int64, copy=False)
         page = to_numpy(df["page"]).astype(np.int64, copy=False)
         category = self.categorify.encode(self.vocabulary, to_numpy(df["item_category"]))
