@@ -17,7 +17,10 @@ from typing import Any
 from t4r_dmt.schema import BEHAVIORS, LABELS
 
 ENCODER_NAMES: tuple[str, ...] = ("bert", "roberta", "electra", "albert", "gpt2", "xlnet")
-POSITION_ENCODINGS: tuple[str, ...] = ("learned", "none")
+#: "learned": a learned vector per slot, slot 0 = the OLDEST kept event (as the paper's code); "learned_recent": slot 0
+#: = the MOST RECENT event, so "the last click" has one embedding for every user whatever the sequence's length;
+#: "none": no positions.
+POSITION_ENCODINGS: tuple[str, ...] = ("learned", "learned_recent", "none")
 MULTITASK_KINDS: tuple[str, ...] = ("mmoe", "shared_bottom", "towers", "single_task")
 BIAS_MODES: tuple[str, ...] = ("auto", "on", "off")
 ORDER_LABELS: tuple[str, ...] = ("ctcvr", "cvr")

@@ -33,7 +33,9 @@ class DeepInterestTransformer(nn.Module):
         self.d_model = cfg.d_model
         self.max_length = max_length
         self.project = nn.Linear(token_dim, cfg.d_model) if token_dim != cfg.d_model else nn.Identity()
-        self.positions = nn.Embedding(max_length, cfg.d_model) if cfg.position_encoding == "learned" else None
+        learned = cfg.position_encoding in ("learned", "learned_recent")
+        self.positions = nn.Embedding(max_length, cfg.d_model) if learned else None
+        self.from_recent = cfg.position_encoding == "learned_recent"
         if self.positions is not None:
             nn.init.normal_(self.positions.weight, std=0.02)
         self.encoder = SequenceEncoder(cfg, max_length)
@@ -49,7 +51,9 @@ class DeepInterestTransformer(nn.Module):
         if not tracing:
             tokens, mask = trim_padding(tokens, mask)
         x = self.project(tokens) * self.scale
-        if self.positions is not None:
+        if self.positions is not None and self.from_recent:
+            x = x + self.positions(recency_slots(mask))
+        elif self.positions is not None:
             x = x + self.positions.weight[: x.shape[1]].unsqueeze(0)
         query = self.project(target) * self.scale
         if tracing:
@@ -87,6 +91,17 @@ class DeepInterestTransformer(nn.Module):
                 memory = self.encoder(rows[:, :n_events], rows_mask)
             pieces.append(self.decoder(rows_query, memory, rows_mask))
         return torch.cat(pieces)[order.argsort()]
+
+
+def recency_slots(mask: torch.Tensor) -> torch.Tensor:
+    """Position of each event counted from its row's most recent one: ``mask (B, L) bool -> (B, L) int64``.
+
+    Lists are oldest first and right-padded, so event ``j`` of a row with ``n`` events gets ``n - 1 - j`` (the last
+    event 0); padded slots get 0 (they are masked in every attention).
+    """
+    lengths = mask.sum(dim=1, keepdim=True)
+    slots = lengths - 1 - torch.arange(mask.shape[1], device=mask.device).unsqueeze(0)
+    return slots.clamp(min=0)
 
 
 def trim_padding(tokens: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

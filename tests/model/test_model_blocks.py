@@ -127,6 +127,29 @@ def test_interest_transformer_positions_and_padding() -> None:
     assert dit(tokens[:, :2], mask[:, :2], target)[0].shape == (2, 8)
 
 
+def test_recent_positions_count_from_the_last_event() -> None:
+    from t4r_dmt.model.interest import recency_slots
+
+    mask = torch.tensor([[True, True, True, False], [True, False, False, False], [False, False, False, False]])
+    assert recency_slots(mask).tolist() == [[2, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 0]]
+    torch.manual_seed(0)
+    cfg = TransformerConfig(d_model=8, d_ff=16, n_heads=2, dropout=0.0, position_encoding="learned_recent")
+    dit = DeepInterestTransformer(cfg, 8, 4).eval()
+    # The most recent event carries slot 0 whatever the row's length: a row whose events are the last two of
+    # another row's three, with the same target, sees the same last-event token (slot 0) and the same second
+    # to last (slot 1); with positions counted from the oldest event the slots would differ.
+    tokens = torch.randn(1, 3, 8)
+    target = torch.randn(1, 8)
+    long_mask = torch.ones(1, 3, dtype=torch.bool)
+    short = torch.cat([tokens[:, 1:], torch.zeros(1, 1, 8)], dim=1)
+    short_mask = torch.tensor([[True, True, False]])
+    x_long = dit.project(tokens) * dit.scale + dit.positions(recency_slots(long_mask))
+    x_short = dit.project(short) * dit.scale + dit.positions(recency_slots(short_mask))
+    torch.testing.assert_close(x_long[:, 1:], x_short[:, :2])
+    out, _ = dit(tokens, long_mask, target)
+    assert out.shape == (1, 8) and torch.isfinite(out).all()
+
+
 def test_loss_values_ctcvr_cvr_bias_and_weights() -> None:
     logits = torch.tensor([[0.5, -1.0], [-0.3, 0.2], [1.2, -2.0]])
     labels = torch.tensor([[1.0, 1.0], [0.0, 0.0], [1.0, 0.0]])

@@ -68,7 +68,7 @@ def test_load_config_errors(tmp_path: Path) -> None:
         ({"score_weights": [1.0]}, "score_weights needs one value per task"),
         ({"score_weights": [0.0, 0.0]}, "score_weights must be >= 0 with a positive sum"),
         ({"transformer": {"encoder": "lstm"}}, "transformer.encoder must be one of bert, roberta"),
-        ({"transformer": {"position_encoding": "sin"}}, "position_encoding must be one of learned, none"),
+        ({"transformer": {"position_encoding": "sin"}}, "position_encoding must be one of learned, learned_recent, none"),
         ({"transformer": {"n_heads": 3}}, r"d_model \(80\) must be divisible by n_heads \(3\)"),
         ({"transformer": {"d_ff": 0}}, "transformer.d_ff must be a positive integer"),
         ({"transformer": {"dropout": 1.0}}, r"transformer.dropout must be in \[0, 1\)"),
