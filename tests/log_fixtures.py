@@ -109,3 +109,21 @@ def session_events(n_days: int = 3, sessions_per_day: int = 40, n_items: int = 2
         "category_code": None, "brand": np.array(brand, dtype=object), "price": 1.0,
         "user_id": np.int64(1), "user_session": list(session),
     })
+
+
+def parquet_logs(seed: int = 2) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``make_logs(seed)`` ready to be written to parquet and read back by the REES46 reader: one session
+    name, ``category_code`` as an object column (all-None columns would otherwise be written as null type)."""
+    events, impressions = make_logs(seed=seed)
+    events["user_session"] = "s"
+    events["category_code"] = events["category_code"].astype(object)
+    return events, impressions
+
+
+def spoil(rows: list[str], row: int, field: int, value: str) -> list[str]:
+    """A copy of CSV ``rows`` whose ``row``-th line has ``value`` in comma-separated field ``field``."""
+    spoiled = list(rows)
+    fields = spoiled[row].split(",")
+    fields[field] = value
+    spoiled[row] = ",".join(fields)
+    return spoiled

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import log_fixtures
 import pandas as pd
 import pytest
 
@@ -56,11 +57,7 @@ def test_page_column_is_used_when_present(tmp_path: Path) -> None:
 
 
 def spoil(row: int, field: int, value: str) -> list[str]:
-    rows = list(ROWS)
-    fields = rows[row].split(",")
-    fields[field] = value
-    rows[row] = ",".join(fields)
-    return rows
+    return log_fixtures.spoil(ROWS, row, field, value)
 
 
 # (row, field, value, reason, column, reported row, reported value)

@@ -6,6 +6,7 @@ import gzip
 import re
 from pathlib import Path
 
+import log_fixtures
 import numpy as np
 import pandas as pd
 import pytest
@@ -97,11 +98,7 @@ BAD_CELLS = [
 
 
 def spoil(row: int, field: int, value: str) -> list[str]:
-    rows = list(ROWS)
-    fields = rows[row].split(",")
-    fields[field] = value
-    rows[row] = ",".join(fields)
-    return rows
+    return log_fixtures.spoil(ROWS, row, field, value)
 
 
 @pytest.mark.parametrize(("row", "field", "value", "reason", "column"), BAD_CELLS)

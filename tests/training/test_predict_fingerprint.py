@@ -11,7 +11,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
-from log_fixtures import make_logs
+from log_fixtures import parquet_logs
 from model_fixtures import tiny_config
 
 from t4r_dmt import cli
@@ -30,9 +30,7 @@ def _preprocess(root, name, events, impressions):
 
 
 def _logs():
-    events, impressions = make_logs(seed=2)
-    events["user_session"] = "s"
-    events["category_code"] = events["category_code"].astype(object)
+    events, impressions = parquet_logs(seed=2)
     return events, impressions
 
 

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from log_fixtures import T0, make_logs
+from log_fixtures import T0, parquet_logs
 from model_fixtures import tiny_config
 
 from t4r_dmt.errors import InputError
@@ -32,9 +32,7 @@ SCORES = ["p_click", "p_order", "score"]
 def trained(tmp_path_factory):
     """(logs folder, preprocess DIR, run folder): 3 daily windows, a tiny DMT trained on window 1."""
     root = tmp_path_factory.mktemp("raw_predict")
-    events, impressions = make_logs(seed=2)
-    events["user_session"] = "s"
-    events["category_code"] = events["category_code"].astype(object)
+    events, impressions = parquet_logs(seed=2)
     events.to_parquet(root / "events.parquet")
     impressions.to_parquet(root / "impressions.parquet")
     data = root / "prep"

@@ -14,7 +14,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from log_fixtures import T0, make_logs
+from log_fixtures import T0, parquet_logs
 from model_fixtures import tiny_config
 
 from t4r_dmt.data.ids import IdTexts, is_surrogate
@@ -69,9 +69,7 @@ def _preprocess(events: pd.DataFrame, impressions: pd.DataFrame, root, name: str
 def dirs(tmp_path_factory):
     """(root, integer-id DIR, text-id DIR, text events, text impressions)."""
     root = tmp_path_factory.mktemp("text_ids")
-    events, impressions = make_logs(seed=2)
-    events["user_session"] = "s"
-    events["category_code"] = events["category_code"].astype(object)
+    events, impressions = parquet_logs(seed=2)
     integer = _preprocess(events, impressions, root, "int", sessions=False)
     text_events, text_impressions = as_text(events), as_text(impressions)
     text = _preprocess(text_events, text_impressions, root, "text", sessions=True)
