@@ -47,14 +47,15 @@ def preset_dir() -> Path:
     return Path(str(resources.files("t4r_dmt") / "configs"))
 
 
-def preset_names(family: str | None = None) -> list[str]:
-    """Names of the shipped presets, sorted; only those of ``family`` when given."""
+def preset_names(*families: str) -> list[str]:
+    """Names of the shipped presets, sorted; only those of ``families`` when any are given (each file read once)."""
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown family {unknown[0]!r}; choose one of {', '.join(FAMILIES)}")
     names = sorted(p.stem for p in preset_dir().glob("*.json"))
-    if family is None:
+    if not families:
         return names
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
-    return [n for n in names if _read(preset_dir() / f"{n}.json").get("family") == family]
+    return [n for n in names if _read(preset_dir() / f"{n}.json").get("family") in families]
 
 
 def load_preset(name_or_path: str | os.PathLike[str]) -> Preset:

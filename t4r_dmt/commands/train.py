@@ -34,7 +34,7 @@ def load_task_preset(name_or_path: str, task: str) -> Preset:
     """:func:`load_preset`, with an unknown name's error listing the presets of ``task`` only."""
     path = Path(name_or_path)
     if path.suffix != ".json" and not path.is_file():
-        choices = sorted(n for family, t in FAMILY_TASKS.items() if t == task for n in preset_names(family))
+        choices = preset_names(*(family for family, t in FAMILY_TASKS.items() if t == task))
         if name_or_path not in choices:
             raise ValueError(f"unknown preset {name_or_path!r} for --task {task}; choose one of "
                              f"{', '.join(choices)} or a .json file")
