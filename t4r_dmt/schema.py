@@ -39,6 +39,8 @@ NEIGHBOR_CATEGORY_SEQ = "neighbor_category_seq"
 BIAS_COLUMNS: tuple[str, ...] = (POSITION_INDEX, POSITION_PAGE, NEIGHBOR_CATEGORY_SEQ)
 #: The schema tag of the bias features (read by the bias tower only, never by the relevance network).
 BIAS_TAG = "bias"
+#: The schema tag of the user-candidate match features (``Interactions``): the ablations drop them by tag.
+INTERACTION_TAG = "interaction"
 #: Items above and below an impression whose categories ``neighbor_category_seq`` holds.
 NEIGHBOR_OFFSETS: tuple[int, ...] = (-3, -2, -1, 1, 2, 3)
 

@@ -26,10 +26,12 @@ import pandas as pd
 from merlin.schema import ColumnSchema, Schema, Tags
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
-from t4r_dmt.schema import BEHAVIORS
+from t4r_dmt.schema import BEHAVIORS, INTERACTION_TAG
 
 NEIGHBORS = 6  # 3 items above + 3 below
 DENSE = ("user_click_count_7d", "item_price_norm")
+#: A user-candidate interaction feature (tagged ``interaction``, as ``Interactions`` writes them).
+INTERACTION = "click_category_seq_hits"
 FIRST_CODE = 3
 
 
@@ -121,6 +123,7 @@ def make_window(window: int, spec: FixtureSpec, seed: int) -> pd.DataFrame:
                 "item_brand": brand,
                 "user_click_count_7d": (len(seqs["click"]) - 4.0) / 3.0,
                 "item_price_norm": float(np.sin(int(item))),
+                INTERACTION: float(np.sum(item_category(seqs["click"], spec) == cat)) - 1.0,
                 "click": click,
                 "order": order,
             }
@@ -134,7 +137,7 @@ def make_window(window: int, spec: FixtureSpec, seed: int) -> pd.DataFrame:
                 row["neighbor_category_seq"] = np.asarray(neighbors, dtype=np.int64)
             rows.append(row)
     frame = pd.DataFrame(rows)
-    for name in DENSE:
+    for name in (*DENSE, INTERACTION):
         frame[name] = frame[name].astype(np.float32)
     return frame
 
@@ -177,6 +180,7 @@ def ranking_schema(spec: FixtureSpec) -> Schema:
                          dims=(None, (NEIGHBORS, NEIGHBORS))),
         ]
     cols += [ColumnSchema(name, dtype=np.float32, tags=[Tags.CONTINUOUS]) for name in DENSE]
+    cols.append(ColumnSchema(INTERACTION, dtype=np.float32, tags=[Tags.CONTINUOUS, INTERACTION_TAG]))
     target_tags = [Tags.TARGET, Tags.BINARY_CLASSIFICATION, Tags.BINARY, Tags.CLASSIFICATION]
     cols += [ColumnSchema(name, dtype=np.int64, tags=target_tags) for name in ("click", "order")]
     return Schema(cols)

@@ -216,9 +216,13 @@ class DMTConfig:
     score_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])
     interest: InterestConfig = field(default_factory=InterestConfig)
     fast_dropout: bool = True
+    interactions: bool = True
+    """Read the user-candidate interaction features (dense columns tagged ``interaction``); false: the ablation."""
 
     def __post_init__(self) -> None:
         _choice("family", self.family, FAMILIES)
+        if not isinstance(self.interactions, bool):
+            raise ValueError(f"interactions must be true or false; got {self.interactions!r}")
         expected = "dmt" if self.interest.kind == "transformer" else "baseline"
         if self.family != expected:
             raise ValueError(f"family {self.family!r} does not match interest.kind {self.interest.kind!r} "
@@ -237,13 +241,15 @@ class DMTConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Nested dicts; ``interest`` and ``bias.inputs`` (added for the baselines and ablations) are left out
+        """Nested dicts; ``interest``, ``bias.inputs`` and ``interactions`` (added for the baselines and ablations) are left out
         at their defaults, so preset files written before they existed still round-trip unchanged."""
         data = dataclasses.asdict(self)
         if self.interest == InterestConfig():
             del data["interest"]
         if self.bias.inputs == list(BIAS_INPUTS):
             del data["bias"]["inputs"]
+        if self.interactions:
+            del data["interactions"]
         return data
 
     @classmethod

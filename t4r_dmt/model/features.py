@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from merlin.schema import ColumnSchema, Schema, Tags
 
 from t4r_dmt.model.config import DMTConfig
-from t4r_dmt.schema import BIAS_COLUMNS, BIAS_TAG, LABELS, SEQUENCE_SUFFIXES, TARGET_ITEM_COLUMNS
+from t4r_dmt.schema import (
+    BIAS_COLUMNS,
+    BIAS_TAG,
+    INTERACTION_TAG,
+    LABELS,
+    SEQUENCE_SUFFIXES,
+    TARGET_ITEM_COLUMNS,
+)
 
 LOG = logging.getLogger(__name__)
 
@@ -100,7 +107,7 @@ class FeatureSpec:
 
         dense = tuple(
             c.name for c in schema.select_by_tag(Tags.CONTINUOUS)
-            if not c.is_list and Tags.TARGET not in c.tags
+            if not c.is_list and Tags.TARGET not in c.tags and (config.interactions or INTERACTION_TAG not in c.tags)
         )
         users: tuple[tuple[str, int], ...] = ()
         if config.embeddings.use_user_features:

@@ -42,6 +42,13 @@ class PreprocessArguments:
     freq_threshold: int = field(default=0, metadata={"help": "Categorify frequency threshold (rarer -> OOV)."})
     negatives: int = field(default=4, metadata={"help": "Sampled negatives per positive (no impression log)."})
     seed: int = field(default=0, metadata={"help": "Seed of the negative sampler."})
+    rate_delay: str = field(
+        default="1h", metadata={"help": "Impressions count towards item CTR once their hour ended this long before "
+                                        "the request (the time a click label needs to be known)."}
+    )
+    interaction_decay: str = field(
+        default="1d", metadata={"help": "Time constant of the decayed user-candidate match counts."}
+    )
     page_size: int = field(default=10, metadata={"help": "Page size when the impression log has no page column."})
     events_per_bucket: int = field(
         default=1_000_000, metadata={"help": "Users are hashed into buckets of about this many events (memory)."}
@@ -82,5 +89,7 @@ class PreprocessArguments:
             freq_threshold=self.freq_threshold,
             negatives=self.negatives,
             seed=self.seed,
+            rate_delay=self.rate_delay,
+            interaction_decay=self.interaction_decay,
             events_per_bucket=self.events_per_bucket,
         )

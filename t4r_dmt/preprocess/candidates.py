@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from t4r_dmt.errors import InputError
-from t4r_dmt.preprocess.history import user_bucket
+from t4r_dmt.preprocess.history import hour_of, user_bucket
 from t4r_dmt.preprocess.lists import to_numpy
 from t4r_dmt.windows import assign_windows
 
@@ -35,14 +35,14 @@ class CandidateFiles:
     paths: dict[int, Path] = field(default_factory=dict)
     buckets: dict[int, list[int]] = field(default_factory=dict)  # bucket of each row group, per window
     window_starts: list[str] = field(default_factory=list)
-    item_windows: list[pd.DataFrame] = field(default_factory=list)
+    item_hours: list[pd.DataFrame] = field(default_factory=list)
     max_position: int = 0
     max_page: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
 
-    def item_window_counts(self) -> pd.DataFrame:
-        """Impressions / clicks / orders per (product_id, window) over all windows."""
-        return pd.concat(self.item_windows, ignore_index=True)
+    def item_hour_counts(self) -> pd.DataFrame:
+        """Impressions / clicks per (product_id, hour) over all windows (a pair may repeat across parts)."""
+        return pd.concat(self.item_hours, ignore_index=True)
 
 
 def impression_candidates(impressions: pd.DataFrame, source: str = "impressions") -> pd.DataFrame:
@@ -142,11 +142,13 @@ def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> list[int]:
     return [int(b) for b in bucket[order][starts]]
 
 
-def item_window_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Impressions, clicks and orders per (product_id, window) of a candidate frame."""
+def item_hour_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Impressions and clicks per (product_id, hour of ``request_ts``) of a candidate frame."""
+    keyed = pd.DataFrame({"product_id": frame["product_id"].to_numpy(np.int64),
+                          "hour": hour_of(frame["request_ts"].to_numpy()), "click": frame["click"].to_numpy()})
     return (
-        frame.groupby(["product_id", "window"], sort=True)
-        .agg(impressions=("click", "size"), clicks=("click", "sum"), orders=("order", "sum"))
+        keyed.groupby(["product_id", "hour"], sort=True)
+        .agg(impressions=("click", "size"), clicks=("click", "sum"))
         .reset_index()
         .astype(np.int64)
     )
@@ -163,7 +165,7 @@ def write_impression_windows(
     files = CandidateFiles(window_starts=[str(s) for s in starts])
     files.max_position = int(frame["position"].max()) + 1
     files.max_page = int(frame["page"].max()) + 1
-    files.item_windows.append(item_window_counts(frame))
+    files.item_hours.append(item_hour_counts(frame))
     order = np.argsort(numbers, kind="stable")
     bounds = np.searchsorted(numbers[order], np.arange(1, len(starts) + 2))
     for w in range(1, len(starts) + 1):

@@ -40,6 +40,11 @@ class RankingConfig:
         Sampled negatives per positive when there is no impression log.
     rate_smoothing:
         Pseudo-count ``a`` of the smoothed item CTR / CVR: ``(clicks + a * prior) / (imps + a)``.
+    rate_delay:
+        Impressions count towards an item's CTR once their hour ended at least this long before the
+        request (pandas offset alias): the time a click label needs to be known.
+    interaction_decay:
+        Time constant tau (pandas offset alias) of the decayed match counts ``{b}_{a}_decayed``.
     seed:
         Seed of the negative sampler.
     events_per_bucket:
@@ -55,6 +60,8 @@ class RankingConfig:
     freq_threshold: int = 0
     negatives: int = 4
     rate_smoothing: float = 20.0
+    rate_delay: str = "1h"
+    interaction_decay: str = "1d"
     seed: int = 0
     events_per_bucket: int = 1_000_000
 
@@ -71,10 +78,29 @@ class RankingConfig:
             raise ValueError(f"negatives must be >= 1, got {self.negatives}")
         if self.rate_smoothing <= 0:
             raise ValueError(f"rate_smoothing must be > 0, got {self.rate_smoothing}")
+        if self.rate_delay_ns < 0:
+            raise ValueError(f"rate_delay must be >= 0, got {self.rate_delay!r}")
+        if self.interaction_decay_ns <= 0:
+            raise ValueError(f"interaction_decay must be > 0, got {self.interaction_decay!r}")
         if self.events_per_bucket < 1:
             raise ValueError(f"events_per_bucket must be >= 1, got {self.events_per_bucket}")
+
+    @property
+    def rate_delay_ns(self) -> int:
+        return _duration_ns("rate_delay", self.rate_delay)
+
+    @property
+    def interaction_decay_ns(self) -> int:
+        return _duration_ns("interaction_decay", self.interaction_decay)
 
     @property
     def seq_lengths(self) -> dict[str, int]:
         """N per behaviour: ``{"click": 50, "cart": 10, "order": 10}`` by default."""
         return {"click": self.click_length, "cart": self.cart_length, "order": self.order_length}
+
+
+def _duration_ns(name: str, alias: str) -> int:
+    try:
+        return int(pd.Timedelta(alias).value)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{name} must be a duration such as '1h' or '1d', got {alias!r}") from err

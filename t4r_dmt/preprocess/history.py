@@ -10,7 +10,8 @@ Layout of a store folder (bundled into ``DIR/workflow/history/`` by ``nvt.Workfl
     item_asof.parquet         item attribute change points (product_id, ts, category_id, brand, price),
                               sorted by (product_id, ts): a row is kept only when an attribute changed
     items.parquet             optional static items file (fallback for items never seen in events)
-    item_windows.parquet      impressions / clicks / orders per (product_id, window) of the ranking rows
+    item_event_hours.parquet  views / purchases per (product_id, hour) of the event log
+    item_impression_hours.parquet   impressions / clicks per (product_id, hour) of the ranking rows
 
 Users are hashed into ``B = ceil(events / events_per_bucket)`` buckets; ranking rows are partitioned
 by the same hash, so one partition only ever loads one bucket (bounded memory, and every Dask worker
@@ -34,6 +35,10 @@ from t4r_dmt.data.canonical import canonical_rank
 from t4r_dmt.preprocess.asof import AsOfIndex
 from t4r_dmt.preprocess.lists import arrow_leaves, to_numpy
 from t4r_dmt.schema import BEHAVIOR_EVENTS, BEHAVIORS
+
+HOUR_NS = 3_600_000_000_000
+#: Code of a missing brand in ``brand_codes``: matches nothing (callers mask it out).
+NO_BRAND = -1
 
 
 def user_bucket(user_ids: np.ndarray, n_buckets: int) -> np.ndarray:
@@ -68,6 +73,11 @@ class BehaviorEvents(_Indexed):
     _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
     _arrow: dict[str, pa.Array | None] = field(default_factory=dict, compare=False, repr=False)
 
+    @functools.cached_property
+    def brand_code(self) -> np.ndarray:
+        """``brand`` as int64 codes (:func:`brand_codes`), computed once per bucket; (E,)."""
+        return brand_codes(self.brand)
+
     def arrow_brand(self) -> pa.Array | None:
         """``brand`` as an Arrow string array (built once per bucket and cached), so that sequences
         gather brands as Arrow strings instead of Python objects; None if they are not all strings."""
@@ -89,14 +99,15 @@ class ItemTable(_Indexed):
 
 
 @dataclass(frozen=True)
-class ItemWindowCounts(_Indexed):
-    """Impressions / clicks / orders per (product, window) of the ranking rows; arrays of shape (P,).
-    ``time`` is the window number."""
+class ItemHourCounts(_Indexed):
+    """Per (product, hour): impressions and clicks of the ranking rows, views and purchases of the event log;
+    arrays of shape (P,). ``time`` is the hour number ``floor(ns / HOUR_NS)``."""
 
     product: np.ndarray
     time: np.ndarray
     impressions: np.ndarray
     clicks: np.ndarray
+    views: np.ndarray
     orders: np.ndarray
     _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
 
@@ -152,6 +163,7 @@ class HistoryStore:
             part["behavior"] = part["behavior"].astype(np.int8)
             _write(part, root / "events" / f"bucket-{b:05d}.parquet")
         _write(_attribute_changes(events, rank), root / "item_asof.parquet")
+        _write(_event_hours(columns["product_id"], columns["ts"], behavior), root / "item_event_hours.parquet")
         if items is not None:
             static = items[["product_id", "category_id", "brand", "price"]].drop_duplicates(
                 "product_id", keep="last"
@@ -163,11 +175,11 @@ class HistoryStore:
         unused = events["event_type"][np.isnan(behavior)].value_counts()
         return cls(root), {f"events not used ({kind})": int(n) for kind, n in unused.items()}
 
-    def write_item_windows(self, counts: pd.DataFrame) -> None:
-        """Store impressions / clicks / orders per (product_id, window) of all ranking rows."""
-        columns = ["product_id", "window", "impressions", "clicks", "orders"]
-        counts = counts[columns].sort_values(["product_id", "window"]).astype(np.int64)
-        _write(counts.reset_index(drop=True), self.root / "item_windows.parquet")
+    def write_item_impressions(self, counts: pd.DataFrame) -> None:
+        """Store impressions / clicks per (product_id, hour) of all ranking rows (``item_hour_counts``)."""
+        columns = ["product_id", "hour", "impressions", "clicks"]
+        counts = counts[columns].groupby(["product_id", "hour"], sort=True).sum().reset_index().astype(np.int64)
+        _write(counts, self.root / "item_impression_hours.parquet")
 
     # -- reading --------------------------------------------------------------------------------
     @property
@@ -185,8 +197,11 @@ class HistoryStore:
         path = self.root / "items.parquet"
         return _read(*_key(path)) if path.exists() else None
 
-    def item_windows(self) -> ItemWindowCounts:
-        return _load_item_windows(*_key(self.root / "item_windows.parquet"))
+    def item_hours(self) -> ItemHourCounts:
+        """Impression and event counts per (product, hour), merged (0 where a side has none)."""
+        return _load_item_hours(
+            *_key(self.root / "item_event_hours.parquet"), *_key(self.root / "item_impression_hours.parquet")
+        )
 
 
 def _attribute_changes(events: pd.DataFrame, rank: np.ndarray) -> pd.DataFrame:
@@ -215,6 +230,34 @@ def _attribute_changes(events: pd.DataFrame, rank: np.ndarray) -> pd.DataFrame:
             "price": events["price"].to_numpy(np.float64)[rows],
         }
     )
+
+
+def hour_of(ns: np.ndarray) -> np.ndarray:
+    """Hour number ``floor(ns / HOUR_NS)`` of int64 nanosecond times; (N,) -> (N,) int64."""
+    return np.floor_divide(np.asarray(ns, dtype=np.int64), HOUR_NS)
+
+
+def brand_codes(brands: np.ndarray) -> np.ndarray:
+    """Brands (object array of str or None) as int64 hash codes, stable across processes; None -> ``NO_BRAND``.
+
+    Equal strings get equal codes, so "same brand" becomes an integer comparison (a collision of two brands'
+    64-bit hashes is ignored)."""
+    brands = np.asarray(brands, dtype=object)
+    missing = pd.isna(brands)
+    filled = np.where(missing, "", brands).astype(str)
+    codes = pd.util.hash_array(filled, categorize=True).view(np.int64)
+    codes[missing] = NO_BRAND
+    return codes
+
+
+def _event_hours(product: np.ndarray, ts: np.ndarray, behavior: np.ndarray) -> pd.DataFrame:
+    """Views and purchases per (product_id, hour) of the event log (behaviour codes 0 and 2); sorted."""
+    click, order = BEHAVIORS.index("click"), BEHAVIORS.index("order")
+    used = (behavior == click) | (behavior == order)
+    frame = pd.DataFrame({"product_id": product[used], "hour": hour_of(ts[used]),
+                          "views": (behavior[used] == click).astype(np.int64),
+                          "orders": (behavior[used] == order).astype(np.int64)})
+    return frame.groupby(["product_id", "hour"], sort=True).sum().reset_index().astype(np.int64)
 
 
 def _brands(events: pd.DataFrame) -> np.ndarray:
@@ -271,12 +314,16 @@ def _load_item_table(path: str, mtime: int) -> ItemTable:
 
 
 @functools.lru_cache(maxsize=2)
-def _load_item_windows(path: str, mtime: int) -> ItemWindowCounts:
-    frame = pq.read_table(path).to_pandas()
-    return ItemWindowCounts(
-        product=frame["product_id"].to_numpy(),
-        time=frame["window"].to_numpy(),
+def _load_item_hours(events_path: str, events_mtime: int, impressions_path: str, impressions_mtime: int) -> ItemHourCounts:
+    keys = ["product_id", "hour"]
+    frame = pd.merge(
+        pq.read_table(events_path).to_pandas(), pq.read_table(impressions_path).to_pandas(), on=keys, how="outer"
+    ).fillna(0).sort_values(keys)
+    return ItemHourCounts(
+        product=frame["product_id"].to_numpy(np.int64),
+        time=frame["hour"].to_numpy(np.int64),
         impressions=frame["impressions"].to_numpy(np.float64),
         clicks=frame["clicks"].to_numpy(np.float64),
+        views=frame["views"].to_numpy(np.float64),
         orders=frame["orders"].to_numpy(np.float64),
     )

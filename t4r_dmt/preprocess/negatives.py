@@ -28,7 +28,7 @@ import pandas as pd
 
 from t4r_dmt.data.canonical import canonical_rank
 from t4r_dmt.errors import InputError
-from t4r_dmt.preprocess.candidates import CandidateFiles, check_windows, item_window_counts, write_window
+from t4r_dmt.preprocess.candidates import CandidateFiles, check_windows, item_hour_counts, write_window
 from t4r_dmt.preprocess.lists import to_numpy
 from t4r_dmt.windows import assign_windows
 
@@ -72,7 +72,7 @@ def sampled_windows(
         path = folder / f"window-{w:04d}.parquet"
         files.buckets[w] = write_window(frame, path, n_buckets)
         files.paths[w] = path
-        files.item_windows.append(item_window_counts(frame))
+        files.item_hours.append(item_hour_counts(frame))
     return files
 
 

@@ -39,7 +39,7 @@ from t4r_dmt.preprocess.config import RankingConfig
 from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.negatives import sampled_windows
-from t4r_dmt.preprocess.workflow import build_ranking_workflow, output_columns
+from t4r_dmt.preprocess.workflow import build_ranking_workflow, constant_features, output_columns
 from t4r_dmt.preprocess.writer import arrow_schema, write_windows
 
 LOG = logging.getLogger(__name__)
@@ -94,7 +94,7 @@ def preprocess_ranking(
             data.events, config.window, config.negatives, config.seed, scratch / "candidates", store.n_buckets,
             data.events_source, rank,
         )
-    store.write_item_windows(files.item_window_counts())
+    store.write_item_impressions(files.item_hour_counts())
     timings["candidates_s"] = perf_counter() - start
     n_windows = len(files.paths)
     if config.fit_windows > n_windows:
@@ -106,6 +106,13 @@ def preprocess_ranking(
     )
     workflow.fit(_dataset(files, list(range(1, config.fit_windows + 1))))
     timings["fit_s"] = perf_counter() - start
+    constant = constant_features(workflow)
+    if constant:
+        LOG.warning(
+            "%d dense feature(s) are constant over the fit windows 1..%d, so they are not scaled and the model "
+            "sees their later values raw: %s. Fit on more windows (--fit_windows) or drop them.",
+            len(constant), config.fit_windows, ", ".join(constant),
+        )
 
     start = perf_counter()
     columns = output_columns(with_bias)
@@ -124,7 +131,9 @@ def preprocess_ranking(
     workflow.save(str(out_dir / "workflow"))
     write_schema_pbtxt(schema.select_by_name(columns), str(out_dir / "ranking"), "schema.pbtxt")
     shutil.rmtree(scratch)
-    return _stats(config, files, with_bias, rows, unused, store.n_buckets, schema, timings)
+    stats = _stats(config, files, with_bias, rows, unused, store.n_buckets, schema, timings)
+    stats["constant_features"] = constant
+    return stats
 
 
 def _check_events(events: pd.DataFrame, source: str) -> None:

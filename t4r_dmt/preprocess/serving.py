@@ -9,8 +9,8 @@ trained on:
   the bundled history, or from a fresh history built from ``events`` when given (the users' log up to
   the requests: only events **strictly before** each request time are used, as in training);
 * each request gets the window number it falls in on the preprocess run's own window grid (windows
-  after the last logged one continue the numbering), so item CTR / CVR use the logged windows
-  *before* it only: rescoring a logged window reproduces its preprocessed rows exactly;
+  after the last logged one continue the numbering); item CTR reads the logged impressions at least
+  ``rate_delay`` before each request, as in training: rescoring a logged window reproduces its rows exactly;
 * positions and pages beyond the largest seen in training are clipped to it (the bias tower only acts
   in training; the schema's domains stay valid).
 
@@ -137,8 +137,8 @@ def transform_impressions(
     bundled = saved.root / "workflow" / "history"
     if events is not None:
         store, _ = HistoryStore.build(events, work / "history", saved.events_per_bucket, items)
-        # Item CTR / CVR come from the logged windows' ranking rows: they are not in a raw event log.
-        shutil.copy2(bundled / "item_windows.parquet", store.root / "item_windows.parquet")
+        # Item CTR comes from the logged ranking rows' impressions and clicks: they are not in a raw event log.
+        shutil.copy2(bundled / "item_impression_hours.parquet", store.root / "item_impression_hours.parquet")
         if items is None and (bundled / "items.parquet").exists():
             shutil.copy2(bundled / "items.parquet", store.root / "items.parquet")
         for node in Graph.get_nodes_by_op_type([workflow.output_node], HistoryOperator):

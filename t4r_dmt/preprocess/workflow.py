@@ -9,9 +9,11 @@ Graph (inputs are the candidate columns of ``candidates.py``)::
                                                                                │    brand, user)
     item_category + request_id, position, page ─ BiasFeatures (encodes with SharedCategorify's
         category vocabulary) ─ position_index, position_page, neighbor_category_seq
-    UserActivity (counts, purchase power, user-item/category) + Ratio(price / JoinGroupby category
-        mean price) + item_price ─ FillMissing ─ LogOp ─ Normalize(float32)
-    ItemRates (CTR / CVR of earlier windows) ─ Normalize(float32)
+    UserActivity (counts, purchase power) + Ratio(price / JoinGroupby category mean price) + item_price
+        ─ FillMissing ─ LogOp ─ Normalize(float32)
+    Interactions (user-candidate matches per behaviour x attribute) ─ LogOp on the counts ─ Normalize(float32)
+        ─ AddTags(interaction)
+    ItemRates (CTR / CVR log lifts as of the request) ─ Normalize(float32)
     click, order ─ AddTags(TARGET, BINARY_CLASSIFICATION, BINARY, CLASSIFICATION)
     request_id, window, product_id: passed through untagged
 
@@ -25,25 +27,31 @@ from typing import Any
 
 import numpy as np
 import nvtabular as nvt
+from merlin.dag import Graph
 from merlin.schema import Tags
 from nvtabular import ops as nvt_ops
 
 from t4r_dmt.compat.merlin_executor import use_list_safe_executor
 from t4r_dmt.preprocess.config import RankingConfig
 from t4r_dmt.preprocess.ops import (
+    RATE_COLUMNS,
     BehaviorSequences,
     BiasFeatures,
     CandidateAttributes,
+    Interactions,
     ItemRates,
     Ratio,
     SharedCategorify,
     UserActivity,
     activity_columns,
+    count_columns,
+    interaction_columns,
 )
 from t4r_dmt.schema import (
     BEHAVIORS,
     BIAS_COLUMNS,
     CATEGORICAL_ID_COLUMNS,
+    INTERACTION_TAG,
     LABELS,
     PASSTHROUGH_COLUMNS,
     TARGET_ITEM_COLUMNS,
@@ -55,13 +63,12 @@ from t4r_dmt.schema import (
 
 LABEL_COLUMNS = list(LABELS)
 LABEL_TAGS = [Tags.TARGET, Tags.BINARY_CLASSIFICATION, Tags.BINARY, Tags.CLASSIFICATION]
-RATE_COLUMNS = ["item_ctr", "item_cvr"]
 CATEGORY_MEAN_PRICE = "item_category_item_price_mean"
 
 
 def dense_columns() -> list[str]:
     """Names of the normalised float32 features, in output order."""
-    return [*activity_columns(), "item_log_price", "item_price_to_category", *RATE_COLUMNS]
+    return [*activity_columns(), "item_log_price", "item_price_to_category", *RATE_COLUMNS, *interaction_columns()]
 
 
 def output_columns(with_bias: bool) -> list[str]:
@@ -107,9 +114,7 @@ def build_ranking_workflow(
             encoder, max_position_index, max_position_page
         )
 
-    activity = (["user_id", "request_ts", "product_id"] + attributes[["item_category"]]) >> UserActivity(
-        store_path
-    )
+    activity = ["user_id", "request_ts"] >> UserActivity(store_path)
     category_mean = attributes[["item_category"]] >> nvt_ops.JoinGroupby(
         cont_cols=attributes[["item_price"]], stats=["mean"], out_path=stats_path
     )
@@ -119,8 +124,15 @@ def build_ranking_workflow(
     log_price = attributes[["item_price"]] >> nvt_ops.Rename(name="item_log_price")
     counts = (activity + log_price) >> nvt_ops.FillMissing(fill_val=0.0) >> nvt_ops.LogOp()
     relative = relative >> nvt_ops.FillMissing(fill_val=1.0) >> nvt_ops.LogOp()
-    rates = ["product_id", "window"] >> ItemRates(store_path, config.rate_smoothing)
+    rates = ["product_id", "request_ts"] >> ItemRates(store_path, config.rate_smoothing, config.rate_delay_ns)
     outputs += (counts + relative + rates) >> nvt_ops.Normalize(out_dtype=np.float32)
+
+    matches = (["user_id", "request_ts", "product_id"] + attributes[["item_category", "item_brand"]]) >> Interactions(
+        store_path, config.seq_lengths, config.interaction_decay_ns
+    )
+    logged = matches[count_columns()] >> nvt_ops.LogOp()
+    rest = matches[[c for c in interaction_columns() if c not in set(count_columns())]]
+    outputs += (logged + rest) >> nvt_ops.Normalize(out_dtype=np.float32) >> nvt_ops.AddTags([INTERACTION_TAG])
 
     outputs += LABEL_COLUMNS >> nvt_ops.AddTags(LABEL_TAGS)
     return use_list_safe_executor(nvt.Workflow(outputs))
@@ -145,3 +157,10 @@ def id_tags() -> dict[str, list[Any]]:
         for column in sequence_columns(behavior):
             tags[column] = [Tags.LIST, Tags.SEQUENCE, Tags.ITEM, behavior_tag(behavior)]
     return tags
+
+
+def constant_features(workflow: nvt.Workflow) -> list[str]:
+    """The normalised columns whose fit data had no spread (std 0): Normalize only shifts them, so any later
+    variation reaches the model unscaled. A fitted workflow's ``Normalize`` statistics are read."""
+    nodes = Graph.get_nodes_by_op_type([workflow.output_node], nvt_ops.Normalize)
+    return sorted(name for node in nodes for name, std in node.op.stds.items() if not std > 1e-12)

@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from model_fixtures import RankingFixture, loader_batches, tiny_config
+from model_fixtures import DENSE, RankingFixture, loader_batches, tiny_config
 from model_fixtures import write_ranking_fixture as write_fixture
 
 from t4r_dmt.baselines.ranking import (
     GBDTConfig,
     GBDTFeatures,
     fit_predict,
-    sequence_aggregates,
     tabular_features,
 )
 from t4r_dmt.model import DMTConfig, build_model
@@ -43,31 +42,16 @@ def batch(fixture: RankingFixture) -> tuple[dict, dict]:
 
 
 # ---------------------------------------------------------------- GBDT
-def test_sequence_aggregates_count_hits_and_last_match() -> None:
-    lists = pd.Series([[3, 4, 3], [0], None, [5]])
-    length, hits, last = sequence_aggregates(lists, np.array([3, 3, 7, 6]))
-    np.testing.assert_array_equal(length, [3, 0, 0, 1])
-    np.testing.assert_array_equal(hits, [2, 0, 0, 0])
-    np.testing.assert_array_equal(last, [1, 0, 0, 0])
-    with pytest.raises(ValueError, match="4 lists but 2 targets"):
-        sequence_aggregates(lists, np.array([1, 2]))
-    # Null (1) and out-of-vocabulary (2) codes stand for many values: a target with one matches nothing.
-    length, hits, last = sequence_aggregates(pd.Series([[2, 5, 2], [1, 1], [4, 2]]), np.array([2, 1, 4]))
-    np.testing.assert_array_equal(length, [3, 2, 2])
-    np.testing.assert_array_equal(hits, [0, 0, 1])
-    np.testing.assert_array_equal(last, [0, 0, 0])
-
-
 def test_tabular_features_and_fit_predict(fixture: RankingFixture) -> None:
     spec = GBDTFeatures.from_schema(fixture.schema)
-    assert spec.behaviors == ("click", "cart", "order")
-    assert spec.dense == ("user_click_count_7d", "item_price_norm")
+    # every continuous scalar column, the interaction features included: the neural models' dense inputs
+    assert spec.dense == ("user_click_count_7d", "item_price_norm", "click_category_seq_hits")
     train = pd.read_parquet(fixture.path(1))
     table = tabular_features(train, spec)
+    assert list(table.columns) == ["item_id", "item_category", "item_brand", *spec.dense]
     assert "position_index" not in table.columns  # bias features are left out of the served score
-    row = train.iloc[0]
-    assert table["click_len"].iloc[0] == len(row["click_item_id_seq"])
-    assert table["click_item_hits"].iloc[0] == int(np.sum(np.asarray(row["click_item_id_seq"]) == row["item_id"]))
+    np.testing.assert_array_equal(table["click_category_seq_hits"], train["click_category_seq_hits"].astype(np.float32))
+    np.testing.assert_array_equal(table["item_id"], train["item_id"])
     evaluate = pd.read_parquet(fixture.path(2, "valid"))
     out = fit_predict(train, evaluate, spec, GBDTConfig(n_estimators=20, min_child_samples=5), seed=0)
     assert list(out.columns) == ["request_id", "user_id", "click", "order", "p_click", "p_order", "score"]
@@ -77,7 +61,7 @@ def test_tabular_features_and_fit_predict(fixture: RankingFixture) -> None:
     constant = fit_predict(no_orders, evaluate, spec, GBDTConfig(n_estimators=5), seed=0)
     assert (constant["p_order"] == 0.0).all()  # one class only: the constant rate
     with pytest.raises(ValueError, match="lacks column"):
-        tabular_features(train.drop(columns=["click_len"] if "click_len" in train else ["item_price_norm"]), spec)
+        tabular_features(train.drop(columns=["item_price_norm"]), spec)
     with pytest.raises(ValueError, match="target item"):
         GBDTFeatures.from_schema(fixture.schema.excluding_by_name(["item_brand"]))
 
@@ -112,16 +96,16 @@ def test_gbdt_runs_the_window_loop(fixture: RankingFixture, tmp_path: Path) -> N
     assert metrics["windows"][1]["n_rows"] == len(pd.read_parquet(fixture.path(3, "valid")))
 
 
-def test_gbdt_ablation_variants_fit_window_t_alone_and_drop_target_history(fixture: RankingFixture,
-                                                                          tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_gbdt_ablation_variants_fit_window_t_alone_and_drop_the_interactions(fixture: RankingFixture,
+                                                                             tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from t4r_dmt.baselines.ranking import gbdt
     from t4r_dmt.run_folder import DataArguments
 
-    spec = GBDTFeatures.from_schema(fixture.schema, target_history=False)
+    spec = GBDTFeatures.from_schema(fixture.schema, interactions=False)
     table = tabular_features(pd.read_parquet(fixture.path(1)), spec)
-    assert {"click_len", "cart_len", "order_len"} <= set(table.columns)
-    assert not [c for c in table.columns if c.endswith(("_hits", "_last_category"))]
+    assert spec.dense == ("user_click_count_7d", "item_price_norm")  # the column tagged "interaction" is gone
+    assert "click_category_seq_hits" not in table.columns
     with pytest.raises(ValueError, match="train_windows"):
         GBDTConfig(train_windows="last")
     seen: list[tuple[int, int]] = []
@@ -139,7 +123,7 @@ def test_gbdt_ablation_variants_fit_window_t_alone_and_drop_target_history(fixtu
     for train_windows, expected in (("all", [rows[0], rows[0] + rows[1]]), ("current", rows)):
         seen.clear()
         gbdt.run(DataArguments(data=str(data), out=str(tmp_path / f"run_{train_windows}")),
-                 GBDTConfig(train_windows=train_windows, target_history=False), seed=0)
+                 GBDTConfig(train_windows=train_windows, interactions=False), seed=0)
         assert [n for n, _ in seen] == expected
 
 
@@ -154,9 +138,9 @@ def test_gbdt_presets_read_their_own_file(tmp_path: Path) -> None:
 
     assert config_of("gbdt") == GBDTConfig()
     assert config_of("gbdt_current_window") == GBDTConfig(name="gbdt_current_window", train_windows="current")
-    assert config_of("gbdt_no_history") == GBDTConfig(name="gbdt_no_history", target_history=False)
+    assert config_of("gbdt_no_history") == GBDTConfig(name="gbdt_no_history", interactions=False)
     assert config_of("gbdt_current_no_history") == GBDTConfig(name="gbdt_current_no_history",
-                                                              train_windows="current", target_history=False)
+                                                              train_windows="current", interactions=False)
     with pytest.raises(ValueError, match="unknown preset 'gbdt_deep'; choose one of .*gbdt, gbdt_current_no_history"):
         config_of("gbdt_deep")
     with pytest.raises(FileNotFoundError, match="gbdt_none.json does not exist"):
@@ -228,7 +212,7 @@ def test_baseline_presets_build_and_train(fixture: RankingFixture, batch: tuple[
     model = build_model(fixture.schema, config)
     net = model.heads[0].body.module
     assert isinstance(net, RankingNetwork) and net.bias_tower is None and len(net.encoders) == 1
-    assert net.encoders[0].out_size == (len(paper.behaviors) + 1) * 16 + 2
+    assert net.encoders[0].out_size == (len(paper.behaviors) + 1) * 16 + len(DENSE) + 1  # + the interaction column
     inputs, targets = batch
     out = net({k: v.clone() for k, v in inputs.items()})
     assert isinstance(out, RankingOutput) and out.task_logits.shape == (32, 2)

@@ -31,7 +31,7 @@ def test_load_data_shapes_and_windows(data_dir):
     assert data.behaviors == ["click", "cart", "order"]
     assert data.train.lists["click_item_id_seq"].shape[1] == 8
     assert len(data.train) > 0 and len(data.eval) > 0
-    assert set(data.dense) == {"user_click_count_7d", "item_price_norm"}
+    assert set(data.dense) == {"user_click_count_7d", "item_price_norm", "click_category_seq_hits"}
     with pytest.raises(ValueError, match="no such windows"):
         peers.load_data(peers.Settings(str(data_dir), windows="2:5"))
 
@@ -39,9 +39,9 @@ def test_load_data_shapes_and_windows(data_dir):
 def test_gbdt_features_count_sequence_hits(data_dir):
     data = peers.load_data(peers.Settings(str(data_dir)))
     x = peers._gbdt_features(data, data.train)
-    assert x.shape == (len(data.train), 3 + 2 + 3 * 4)
+    assert x.shape == (len(data.train), 3 + 3 + 3 * 4)
     lengths = (data.train.lists["click_item_id_seq"] != 0).sum(1)
-    np.testing.assert_array_equal(x[:, 5], lengths)  # first behaviour's length follows the dense columns
+    np.testing.assert_array_equal(x[:, 6], lengths)  # first behaviour's length follows the dense columns
 
 
 @pytest.mark.parametrize("name", ["dmt", "din", "mmoe_deepctr", "mmoe_rechub", "ple_rechub", "lightgbm"])

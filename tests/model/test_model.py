@@ -48,13 +48,16 @@ def test_build_reads_names_and_sizes_from_the_schema(fixture: RankingFixture) ->
     spec = _network(model).spec
     assert (spec.n_items, spec.n_categories, spec.n_brands) == (63, 11, 9)  # int_domain.max + 1
     assert [(b.name, b.max_length) for b in spec.behaviors] == [("click", 8), ("cart", 4), ("order", 4)]
-    assert spec.dense == ("user_click_count_7d", "item_price_norm")
+    assert spec.dense == ("user_click_count_7d", "item_price_norm", "click_category_seq_hits")
+    # interactions=False drops the columns tagged "interaction" (the ablation), nothing else
+    assert _network(build_model(fixture.schema, tiny_config(interactions=False))).spec.dense == spec.dense[:2]
     assert spec.bias is not None
     assert (spec.bias.n_positions, spec.bias.n_pages, spec.bias.n_neighbors) == (9, 3, 6)
     assert model.max_sequence_length == 8
     assert model.dmt_config["name"] == "dmt"
     assert set(model.input_schema.column_names) == {
-        "item_id", "item_category", "item_brand", "user_click_count_7d", "item_price_norm", *SEQ_COLUMNS,
+        "item_id", "item_category", "item_brand", "user_click_count_7d", "item_price_norm", "click_category_seq_hits",
+        *SEQ_COLUMNS,
         "position_index", "position_page", "neighbor_category_seq"}
     # One table per entity, shared by the target and every behaviour.
     encoder = _network(model).encoders[0]
@@ -62,7 +65,7 @@ def test_build_reads_names_and_sizes_from_the_schema(fixture: RankingFixture) ->
     assert set(encoder.interests) == {"click", "cart", "order"}
     assert encoder.interests["click"].positions.num_embeddings == 8
     assert encoder.interests["cart"].positions.num_embeddings == 4
-    assert encoder.out_size == 3 * 16 + 16 + 2
+    assert encoder.out_size == 3 * 16 + 16 + 3
     assert len(model.heads[0].prediction_task_dict) == 1
 
 
@@ -211,12 +214,12 @@ def test_save_load_and_torchscript_export_give_identical_scores(
 def test_behaviours_and_user_features_are_configurable(fixture: RankingFixture, batch: tuple[dict, dict]) -> None:
     none = build_model(fixture.schema, tiny_config(behaviors=[]))
     encoder = _network(none).encoders[0]
-    assert len(encoder.interests) == 0 and encoder.out_size == 16 + 2
+    assert len(encoder.interests) == 0 and encoder.out_size == 16 + 3
     assert not any(c in none.input_schema.column_names for c in SEQ_COLUMNS)
     users = build_model(fixture.schema, tiny_config(behaviors=["click"],
                                                     embeddings={"use_user_features": True, "user_dim": 3}))
     encoder = _network(users).encoders[0]
-    assert encoder.out_size == 16 + 16 + 2 + 3 and encoder.users[0].num_embeddings == 43
+    assert encoder.out_size == 16 + 16 + 3 + 3 and encoder.users[0].num_embeddings == 43
     assert torch.isfinite(_scores(users, batch[0])["score"]).all()
 
 

@@ -89,11 +89,13 @@ def test_trainer_requires_metrics_on_every_batch(fixture: RankingFixture, tmp_pa
 
 def test_dmt_learns_from_the_click_sequence(tmp_path: Path) -> None:
     """The planted signal (click iff the target's category is among the clicked categories) is invisible
-    without the sequences: DMT must beat the same model with ``behaviors=[]`` on the next window."""
+    without the sequences: DMT must beat the same model with ``behaviors=[]`` on the next window. Both read no
+    interaction feature (which states the signal outright)."""
     spec = FixtureSpec(requests_per_window=400, n_categories=6, recent=8)
     fixture = write_ranking_fixture(tmp_path / "data", spec=spec, seed=1)
-    _, dmt = train_example(fixture, tiny_config(), tmp_path / "dmt", epochs=6, seed=1)
-    _, flat = train_example(fixture, tiny_config(behaviors=[]), tmp_path / "flat", epochs=6, seed=1)
+    _, dmt = train_example(fixture, tiny_config(interactions=False), tmp_path / "dmt", epochs=6, seed=1)
+    _, flat = train_example(fixture, tiny_config(behaviors=[], interactions=False), tmp_path / "flat", epochs=6,
+                            seed=1)
     print(f"held-out click AUC: DMT {dmt['eval_auc_click']:.3f}, without sequences {flat['eval_auc_click']:.3f}")
     assert dmt["eval_auc_click"] > 0.68
     assert dmt["eval_auc_click"] - flat["eval_auc_click"] > 0.06

@@ -15,7 +15,8 @@ import pytest
 from log_fixtures import CONFIG, LENGTHS, OOV, PAD, T0, make_logs
 
 from t4r_dmt.preprocess.config import COUNT_HORIZONS
-from t4r_dmt.preprocess.ops import activity_columns
+from t4r_dmt.preprocess.ops import RATE_COLUMNS, activity_columns, count_columns, interaction_columns
+from t4r_dmt.preprocess.ops.interactions import DECAY_DEPTH, NEVER_HOURS
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
 from t4r_dmt.preprocess.workflow import output_columns
 from t4r_dmt.schema import BEHAVIOR_EVENTS
@@ -72,10 +73,10 @@ def reference(events: pd.DataFrame, impressions: pd.DataFrame) -> pd.DataFrame:
             ref[f"{behavior}_brand_seq"] = kept["brand"].tolist()
             for name, delta in COUNT_HORIZONS.items():
                 ref[f"user_{behavior}_count_{name}"] = int((done["event_time"] >= t - delta).sum())
-            ref[f"user_item_{behavior}_count"] = int((done["product_id"] == row.product_id).sum())
-            ref[f"user_category_{behavior}_count"] = int((done["category_id"] == ref["item_category"]).sum())
+            ref.update(interactions(behavior, done, t, row.product_id, ref["item_category"], ref["item_brand"]))
             if behavior == "order":
                 ref["user_purchase_power"] = done["price"].mean() if len(done) else np.nan
+        ref.update(item_rates(events, impressions, t, row.product_id))
         out.append(ref)
     frame = pd.DataFrame(out)
     frame["window"] = (impressions["event_time"].dt.floor("1d") - T0).dt.days.to_numpy() + 1
@@ -87,6 +88,49 @@ def reference(events: pd.DataFrame, impressions: pd.DataFrame) -> pd.DataFrame:
             neighbors[index] = [cats[rank + k] if 0 <= rank + k < len(cats) else PAD for k in (-3, -2, -1, 1, 2, 3)]
     frame["neighbor_category_seq"] = pd.Series(neighbors)
     return frame
+
+
+def interactions(behavior: str, done: pd.DataFrame, t: pd.Timestamp, item: int, category: int,
+                 brand: str | None) -> dict[str, float]:
+    """The ``Interactions`` features of one row and behaviour, from the behaviour's past events ``done``
+    (time-sorted, strictly before t)."""
+    ref = {}
+    for attribute, field, value in (("item", "product_id", item), ("category", "category_id", category),
+                                    ("brand", "brand", brand)):
+        known = value is not None and not (attribute == "category" and value < 0)
+        match = (done[field] == value).to_numpy() & known
+        hits = done[match]
+        prefix = f"{behavior}_{attribute}_"
+        ref[prefix + "count"] = len(hits)
+        for name, delta in COUNT_HORIZONS.items():
+            ref[f"{prefix}count_{name}"] = int((hits["event_time"] >= t - delta).sum())
+        ref[prefix + "seq_hits"] = int(match[-LENGTHS[behavior]:].sum()) if len(done) else 0
+        ref[prefix + "last_match"] = float(len(done) > 0 and bool(match[-1]))
+        hours = (t - hits["event_time"].iloc[-1]) / pd.Timedelta(hours=1) if len(hits) else NEVER_HOURS
+        ref[prefix + "log_hours_since"] = np.log1p(min(hours, NEVER_HOURS))
+        ref[prefix + "never"] = float(len(hits) == 0)
+        ages = (t - hits["event_time"].tail(DECAY_DEPTH)) / pd.Timedelta(CONFIG.interaction_decay)
+        ref[prefix + "decayed"] = float(np.exp(-ages.to_numpy(float)).sum())
+    return ref
+
+
+def item_rates(events: pd.DataFrame, impressions: pd.DataFrame, t: pd.Timestamp, item: int) -> dict[str, float]:
+    """``item_ctr_lift`` / ``item_cvr_lift`` of one row: impressions of whole hours ended ``rate_delay`` before t,
+    views and purchases of whole hours ended before t."""
+    a = CONFIG.rate_smoothing
+    shown = impressions[impressions["event_time"].dt.floor("1h") + pd.Timedelta(hours=1)
+                        <= t - pd.Timedelta(CONFIG.rate_delay)]
+    logged = events[events["event_time"].dt.floor("1h") + pd.Timedelta(hours=1) <= t]
+    views, buys = logged[logged["event_type"] == "view"], logged[logged["event_type"] == "purchase"]
+
+    def lift(hits: float, trials: float, all_hits: float, all_trials: float) -> float:
+        prior = all_hits / all_trials if all_trials else 0.0
+        return float(np.log((hits + a * prior) / (trials + a)) - np.log(prior)) if prior > 0 else 0.0
+
+    mine = shown[shown["product_id"] == item]
+    return {"item_ctr_lift": lift(mine["click"].sum(), len(mine), shown["click"].sum(), len(shown)),
+            "item_cvr_lift": lift((buys["product_id"] == item).sum(), (views["product_id"] == item).sum(),
+                                  len(buys), len(views))}
 
 
 @pytest.fixture(scope="module")
@@ -177,21 +221,22 @@ def test_dense_features_use_the_past_and_fit_window_statistics(expected, decoded
     np.testing.assert_allclose(decoded["item_price_to_category"].to_numpy(), want, rtol=1e-5, atol=1e-5)
 
 
-def test_item_rates_come_from_earlier_windows_only(expected, decoded):
-    a = CONFIG.rate_smoothing
-    ctr, cvr = [], []
-    for row in expected.itertuples():
-        earlier = expected[expected["window"] < row.window]
-        mine = earlier[earlier["product_id"] == row.product_id]
-        prior_ctr = earlier["click"].mean() if len(earlier) else 0.0
-        prior_cvr = earlier["order"].sum() / earlier["click"].sum() if earlier["click"].sum() else 0.0
-        ctr.append((mine["click"].sum() + a * prior_ctr) / (len(mine) + a))
-        cvr.append((mine["order"].sum() + a * prior_cvr) / (mine["click"].sum() + a))
+def test_item_rates_use_whole_hours_before_the_request_only(expected, decoded):
     fit = (expected["window"] == 1).to_numpy()
-    for column, raw in (("item_ctr", ctr), ("item_cvr", cvr)):
-        want = _standardise(pd.Series(raw), fit, log=False, fill=0.0)
+    for column in RATE_COLUMNS:
+        want = _standardise(expected[column], fit, log=False, fill=0.0)
         np.testing.assert_allclose(decoded[column].to_numpy(), want, rtol=1e-5, atol=1e-5, err_msg=column)
-    assert (np.asarray(ctr)[fit] == 0).all()  # nothing earlier than window 1
+        assert expected.loc[fit, column].std() > 0, column  # defined (and varying) in the fit window already
+
+
+def test_interaction_features_equal_the_reference(expected, decoded):
+    fit = (expected["window"] == 1).to_numpy()
+    logged = set(count_columns())
+    for column in interaction_columns():
+        want = _standardise(expected[column], fit, log=column in logged, fill=0.0)
+        np.testing.assert_allclose(decoded[column].to_numpy(), want, rtol=1e-5, atol=1e-5, err_msg=column)
+    # the reference is not degenerate: candidates were viewed before, some most recently
+    assert expected["click_item_count"].max() >= 2 and expected["click_category_last_match"].sum() > 0
 
 
 def test_an_event_in_the_same_second_as_the_request_is_excluded(expected, decoded):
@@ -202,8 +247,11 @@ def test_an_event_in_the_same_second_as_the_request_is_excluded(expected, decode
     assert sequence[-1] == 13 and 14 not in sequence
     assert sequence == ref.loc[14, "click_item_id_seq"]
     # Dense counts see the earlier view only: 1 view of item 13, none of item 14 before the request.
-    assert (ref.loc[13, "user_item_click_count"], ref.loc[14, "user_item_click_count"]) == (1, 0)
-    assert leak.loc[13, "user_item_click_count"] > leak.loc[14, "user_item_click_count"]
+    assert (ref.loc[13, "click_item_count"], ref.loc[14, "click_item_count"]) == (1, 0)
+    assert leak.loc[13, "click_item_count"] > leak.loc[14, "click_item_count"]
+    assert (ref.loc[13, "click_item_last_match"], ref.loc[14, "click_item_last_match"]) == (1.0, 0.0)
+    assert leak.loc[13, "click_item_last_match"] > leak.loc[14, "click_item_last_match"]
+    assert ref.loc[13, "click_item_log_hours_since"] == pytest.approx(np.log1p(1 / 3600))
     earlier_views = (ref.loc[14, "user_click_count_1d"], ref.loc[14, "user_click_count_30d"])
     assert earlier_views[0] >= 1 and earlier_views[0] <= earlier_views[1]
 

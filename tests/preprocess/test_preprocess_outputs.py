@@ -10,8 +10,10 @@ from log_fixtures import CONFIG, LENGTHS, make_logs
 from merlin.schema import Tags
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
+from t4r_dmt.preprocess.ops import interaction_columns
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
-from t4r_dmt.schema import BEHAVIORS
+from t4r_dmt.preprocess.workflow import dense_columns
+from t4r_dmt.schema import BEHAVIORS, INTERACTION_TAG
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +53,8 @@ def test_schema_tags_domains_and_lengths(schema):
         assert len(maxima) == 1
     assert schema["neighbor_category_seq"].int_domain.max == schema["item_category"].int_domain.max
     dense = schema.select_by_tag(Tags.CONTINUOUS)
-    assert len(dense) == 20 and all(c.dtype.to_numpy == np.float32 for c in dense)
+    assert dense.column_names == dense_columns() and all(c.dtype.to_numpy == np.float32 for c in dense)
+    assert schema.select_by_tag(INTERACTION_TAG).column_names == interaction_columns()  # 9 x 8, ablation by tag
 
 
 def test_t4r_builds_every_behavior_and_reads_a_batch(out, schema):

@@ -7,7 +7,7 @@ dispatched by ``t4r-dmt train --config gbdt``.
 
 from __future__ import annotations
 
-from t4r_dmt.baselines.ranking.features import GBDTFeatures, sequence_aggregates, tabular_features
+from t4r_dmt.baselines.ranking.features import GBDTFeatures, tabular_features
 from t4r_dmt.baselines.ranking.gbdt import GBDTConfig, fit_predict, run
 
-__all__ = ["GBDTConfig", "GBDTFeatures", "fit_predict", "run", "sequence_aggregates", "tabular_features"]
+__all__ = ["GBDTConfig", "GBDTFeatures", "fit_predict", "run", "tabular_features"]

@@ -50,16 +50,16 @@ class GBDTConfig:
     score_weights: list[float] = dataclasses.field(default_factory=lambda: [1.0, 1.0])
     train_windows: str = "all"
     """``"all"``: refit on windows 1..t; ``"current"``: on window t only."""
-    target_history: bool = True
-    """Build the target-in-history aggregates (``{b}_item_hits`` ..., see ``features``)."""
+    interactions: bool = True
+    """Read the user-candidate interaction features (tagged ``interaction``; false: the ablation)."""
 
     def __post_init__(self) -> None:
         if self.family != "gbdt":
             raise ValueError(f"a GBDTConfig has family 'gbdt'; got {self.family!r}")
         if self.train_windows not in ("all", "current"):
             raise ValueError(f"gbdt train_windows must be 'all' or 'current'; got {self.train_windows!r}")
-        if not isinstance(self.target_history, bool):
-            raise ValueError(f"gbdt target_history must be true or false; got {self.target_history!r}")
+        if not isinstance(self.interactions, bool):
+            raise ValueError(f"gbdt interactions must be true or false; got {self.interactions!r}")
         for name in ("n_estimators", "num_leaves", "min_child_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -134,7 +134,7 @@ def run(data_args: DataArguments, config: GBDTConfig, seed: int = 42) -> dict[st
 
     run_dir = Path(data_args.out)
     task_dir = data_args.task_dir
-    spec = GBDTFeatures.from_schema(load_schema(task_dir), target_history=config.target_history)
+    spec = GBDTFeatures.from_schema(load_schema(task_dir), interactions=config.interactions)
     all_windows = list_windows(task_dir)
     windows = select_windows(all_windows, data_args.windows)
     with run_folder(data_args) as done:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 from dask.delayed import Delayed
 from merlin.dag.ops.stat_operator import StatOperator
 from merlin.dag.selector import ColumnSelector
@@ -115,5 +116,8 @@ def _digest(df: Any, names: list[str]) -> str:
     digest = hashlib.blake2b(digest_size=16)
     digest.update(repr((len(df), list(names))).encode())
     for name in names:
-        digest.update(np.ascontiguousarray(to_numpy(df[name])).view(np.uint8).tobytes())
+        values = to_numpy(df[name])
+        if values.dtype == object:  # strings / None (brands): hash the values, not the pointers
+            values = pd.util.hash_array(np.where(pd.isna(values), "\0null", values).astype(str), categorize=True)
+        digest.update(np.ascontiguousarray(values).view(np.uint8).tobytes())
     return digest.hexdigest()

@@ -1,12 +1,21 @@
-"""ItemRates: each item's smoothed click-through and conversion rates from EARLIER windows only.
+"""ItemRates: each item's smoothed click-through and conversion rates as of the request, as log lifts.
 
-For a row of window w and item i, with ``imps``, ``clicks``, ``orders`` summed over i's ranking rows of
-windows ``1..w-1`` and the global rates of those windows as priors::
+For a row (item i, request time t), from whole hours only (``hour_of``), with ``a`` = ``smoothing``:
 
-    item_ctr = (clicks + a * prior_ctr) / (imps + a)
-    item_cvr = (orders + a * prior_cvr) / (clicks + a)
+* CTR from the ranking rows' impressions and clicks of the hours that ended at least ``delay`` before t
+  (a click label is only known once the impression has had time to be clicked; ``delay`` is that
+  allowance, ``rate_delay`` of the preprocessing config, 1 hour by default)::
 
-``a`` is ``rate_smoothing``. Window 1 has no past: both rates are 0 there.
+      item_ctr_lift = log((clicks_i + a * ctr) / (impressions_i + a)) - log(ctr)
+
+* CVR from the event log's views and purchases of the hours that ended before t (events carry their own
+  time, so no allowance is needed)::
+
+      item_cvr_lift = log((purchases_i + a * cvr) / (views_i + a)) - log(cvr)
+
+``ctr`` / ``cvr`` are the global rates of the same hours (the prior). A lift is 0 for an item that rates
+like the average and wherever nothing is known yet (no earlier hour with data): the features are defined
+on every window, the first one included, so the scaling fitted on the first windows sees them vary.
 """
 
 from __future__ import annotations
@@ -15,54 +24,83 @@ from typing import Any
 
 import numpy as np
 
+from t4r_dmt.preprocess.history import HOUR_NS, hour_of
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 
+RATE_COLUMNS: tuple[str, ...] = ("item_ctr_lift", "item_cvr_lift")
+
 
 class ItemRates(HistoryOperator):
-    """Smoothed item CTR / CVR from earlier windows.
+    """Smoothed item CTR / CVR lifts as of the request.
 
-    Input columns: ``product_id`` (int64), ``window`` (int64, 1-based). Output: ``item_ctr``,
-    ``item_cvr`` (float64), shape (rows,).
+    Input columns: ``product_id`` (int64), ``request_ts`` (int64 ns). Output: ``item_ctr_lift``,
+    ``item_cvr_lift`` (float64), shape (rows,).
+
+    Parameters
+    ----------
+    store_path : str or Path
+        Folder of the ``HistoryStore`` (its per-hour item counts).
+    smoothing : float
+        Pseudo-count ``a`` (> 0).
+    delay_ns : int
+        Impressions count for the CTR once their hour ended at least this long before the request (>= 0).
     """
 
-    def __init__(self, store_path: Any, smoothing: float) -> None:
+    def __init__(self, store_path: Any, smoothing: float, delay_ns: int = HOUR_NS) -> None:
         super().__init__(store_path)
         if smoothing <= 0:
             raise ValueError(f"smoothing must be > 0, got {smoothing}")
+        if delay_ns < 0:
+            raise ValueError(f"delay_ns must be >= 0, got {delay_ns}")
         self.smoothing = float(smoothing)
-        self.outputs = {"item_ctr": (np.dtype(np.float64), None), "item_cvr": (np.dtype(np.float64), None)}
+        self.delay_ns = int(delay_ns)
+        self.outputs = {name: (np.dtype(np.float64), None) for name in RATE_COLUMNS}
 
     def compute(self, df: Any) -> Any:
         item = to_numpy(df["product_id"]).astype(np.int64, copy=False)
-        window = to_numpy(df["window"]).astype(np.int64, copy=False)
-        table = self.store.item_windows()
-        counts = {"impressions": table.impressions, "clicks": table.clicks, "orders": table.orders}
-        bounds = table.index("product").bounds([item], [window])
-        past = {name: _sum_before(values[bounds.order], bounds.group_start, bounds.ends[0])
-                for name, values in counts.items()}
-        prior = _global_rates_before(table.time, counts, window)
-        a = self.smoothing
-        ctr = (past["clicks"] + a * prior["ctr"]) / (past["impressions"] + a)
-        cvr = (past["orders"] + a * prior["cvr"]) / (past["clicks"] + a)
-        return new_frame({"item_ctr": ctr, "item_cvr": cvr}, like=df)
+        time = to_numpy(df["request_ts"]).astype(np.int64, copy=False)
+        table = self.store.item_hours()
+        # Hours h < bound ended at or before the bound's start: (h + 1) * HOUR_NS <= bound * HOUR_NS <= limit.
+        shown_before = hour_of(time - self.delay_ns)
+        logged_before = hour_of(time)
+        bounds = table.index("product").bounds([item], [shown_before, logged_before])
+        start = bounds.group_start
+        sums = {
+            "impressions": _sum_range(table.impressions[bounds.order], start, bounds.ends[0]),
+            "clicks": _sum_range(table.clicks[bounds.order], start, bounds.ends[0]),
+            "views": _sum_range(table.views[bounds.order], start, bounds.ends[1]),
+            "orders": _sum_range(table.orders[bounds.order], start, bounds.ends[1]),
+        }
+        totals = _totals_before(table, {"impressions": shown_before, "clicks": shown_before,
+                                        "views": logged_before, "orders": logged_before})
+        ctr = _lift(sums["clicks"], sums["impressions"], totals["clicks"], totals["impressions"], self.smoothing)
+        cvr = _lift(sums["orders"], sums["views"], totals["orders"], totals["views"], self.smoothing)
+        return new_frame({"item_ctr_lift": ctr, "item_cvr_lift": cvr}, like=df)
 
 
-def _sum_before(sorted_values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def _sum_range(sorted_values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     total = np.concatenate([[0.0], np.cumsum(sorted_values)])
     return total[end] - total[start]
 
 
-def _global_rates_before(
-    table_window: np.ndarray, counts: dict[str, np.ndarray], window: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Global CTR and CVR of windows ``< window`` per row (0 where there is no earlier data)."""
-    n_windows = int(max(table_window.max(initial=0), window.max(initial=0))) + 1
-    per_window = {
-        name: np.bincount(table_window, weights=values, minlength=n_windows) for name, values in counts.items()
-    }
-    before = {name: np.concatenate([[0.0], np.cumsum(v)])[window] for name, v in per_window.items()}
+def _totals_before(table: Any, bound: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per row, the sum over all items of each count in the hours ``< bound[name]``."""
+    hours, inverse = np.unique(table.time, return_inverse=True)
+    out = {}
+    for name, limit in bound.items():
+        per_hour = np.bincount(inverse, weights=getattr(table, name), minlength=len(hours))
+        cumulative = np.concatenate([[0.0], np.cumsum(per_hour)])
+        out[name] = cumulative[np.searchsorted(hours, limit, side="left")]
+    return out
+
+
+def _lift(hits: np.ndarray, trials: np.ndarray, all_hits: np.ndarray, all_trials: np.ndarray, a: float) -> np.ndarray:
+    """``log((hits + a p) / (trials + a)) - log(p)`` with ``p = all_hits / all_trials``; 0 where ``p`` is 0 or
+    undefined (nothing known, or no success anywhere yet)."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        ctr = np.where(before["impressions"] > 0, before["clicks"] / before["impressions"], 0.0)
-        cvr = np.where(before["clicks"] > 0, before["orders"] / before["clicks"], 0.0)
-    return {"ctr": ctr, "cvr": cvr}
+        prior = np.where(all_trials > 0, all_hits / np.maximum(all_trials, 1.0), 0.0)
+        known = prior > 0
+        rate = (hits + a * prior) / (trials + a)
+        lift = np.log(np.where(known, rate, 1.0)) - np.log(np.where(known, prior, 1.0))
+    return np.where(known, lift, 0.0)

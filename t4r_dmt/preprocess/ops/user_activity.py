@@ -1,10 +1,11 @@
-"""UserActivity: dense user and user-item features computed strictly from the past.
+"""UserActivity: dense user features computed strictly from the past.
 
-Per request (user u, time t) and candidate (item i, category c), from u's events with time < t:
+Per request (user u, time t), from u's events with time < t:
 
 * ``user_{b}_count_{h}``: events of behaviour b in ``[t - h, t)`` for h in 1d / 7d / 30d;
-* ``user_purchase_power``: mean price of u's purchases (NaN if none, filled downstream);
-* ``user_item_{b}_count`` / ``user_category_{b}_count``: u's b-events on item i / in category c.
+* ``user_purchase_power``: mean price of u's purchases (NaN if none, filled downstream).
+
+How u's events match the candidate (user-item, user-category counts ...) is ``Interactions``.
 
 Raw float64 values; the workflow fills, log-transforms and normalises them. Same as-of rule as
 ``BehaviorSequences``: an event at exactly t does not count.
@@ -29,16 +30,14 @@ def activity_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> list
     """Names of the outputs, in order."""
     names = [f"user_{b}_count_{h}" for b in BEHAVIORS for h in horizons]
     names.append("user_purchase_power")
-    names += [f"user_item_{b}_count" for b in BEHAVIORS]
-    names += [f"user_category_{b}_count" for b in BEHAVIORS]
     return names
 
 
 class UserActivity(HistoryOperator):
-    """Windowed counts, purchase power and user-item / user-category counts.
+    """Windowed counts and purchase power.
 
-    Input columns: ``user_id``, ``request_ts`` (int64 ns), ``product_id``, ``item_category`` (raw
-    category id of the candidate). Output: float64 columns of ``activity_columns()``, shape (rows,).
+    Input columns: ``user_id``, ``request_ts`` (int64 ns). Output: float64 columns of
+    ``activity_columns()``, shape (rows,).
     """
 
     def __init__(self, store_path: Any, horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> None:
@@ -49,8 +48,6 @@ class UserActivity(HistoryOperator):
     def compute(self, df: Any) -> Any:
         user = to_numpy(df["user_id"]).astype(np.int64, copy=False)
         time = to_numpy(df["request_ts"]).astype(np.int64, copy=False)
-        item = to_numpy(df["product_id"]).astype(np.int64, copy=False)
-        category = to_numpy(df["item_category"]).astype(np.int64, copy=False)
         store = self.store
         bucket = user_bucket(user, store.n_buckets)
         out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
@@ -69,9 +66,6 @@ class UserActivity(HistoryOperator):
                     out["user_purchase_power"][rows] = _mean_before(
                         events.price[bounds.order], bounds.group_start, end
                     )[inverse]
-                for key, field, query in (("item", "product", item[rows]), ("category", "category", category[rows])):
-                    pair = events.index("user", field).bounds([user[rows], query], [time[rows]])
-                    out[f"user_{key}_{behavior}_count"][rows] = pair.ends[0] - pair.group_start
         return new_frame(out, like=df)
 
 
