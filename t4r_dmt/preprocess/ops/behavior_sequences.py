@@ -33,6 +33,8 @@ from t4r_dmt.schema import BEHAVIORS, TIME_GAP_BUCKETS, behavior_tag, sequence_c
 #: sequence attribute -> the field of ``BehaviorEvents`` it is read from (in ``SEQUENCE_SUFFIXES`` order)
 SEQUENCE_FIELDS: dict[str, str] = {"item": "product", "category": "category", "brand": "brand"}
 _NS_PER_SECOND = 1_000_000_000
+#: The schema domain of every time-gap bucket column (its ``int_domain``).
+TIME_GAP_DOMAIN: dict[str, object] = {"min": 0, "max": TIME_GAP_BUCKETS - 1, "name": "time_gap_bucket"}
 
 
 def time_gap_buckets(gap_ns: np.ndarray) -> np.ndarray:
@@ -118,8 +120,7 @@ class BehaviorSequences(HistoryOperator):
     def _compute_properties(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
         if self._time_gap_behavior(col_schema.name) is None:
             return col_schema
-        domain = {"min": 0, "max": TIME_GAP_BUCKETS - 1, "name": "time_gap_bucket"}
-        return col_schema.with_properties({"domain": domain})
+        return col_schema.with_properties({"domain": dict(TIME_GAP_DOMAIN)})
 
     def _time_gap_behavior(self, column: str) -> str | None:
         """The behaviour whose time-gap list ``column`` is, or None for an id sequence."""
