@@ -31,6 +31,14 @@ TARGET_ITEM_COLUMNS: dict[str, str] = {"item": "item_id", "category": "item_cate
 CATEGORICAL_ID_COLUMNS: tuple[str, ...] = (USER_ID, *TARGET_ITEM_COLUMNS.values())
 #: Attribute -> the suffix of its behaviour-sequence column (``click_item_id_seq`` ...), oldest event first.
 SEQUENCE_SUFFIXES: dict[str, str] = {"item": "item_id_seq", "category": "category_seq", "brand": "brand_seq"}
+#: Suffix of each behaviour's time-gap list (``click_time_gap_bucket_seq``): element by element with the id
+#: sequences, the log2 bucket of (request time - event time) in seconds. Not one of ``SEQUENCE_SUFFIXES``: its
+#: values are final integer codes, with no Categorify vocabulary shared with the target item.
+TIME_GAP_BUCKET_SUFFIX = "time_gap_bucket_seq"
+#: Codes of the time-gap buckets: 0 pads lists; code ``k >= 1`` holds the gaps of ``2**(k-1)`` to
+#: ``2**k - 1`` whole seconds (1: under 2 s, 2: 2-3 s, 12: 1-2 h ...), and the last code,
+#: ``TIME_GAP_BUCKETS - 1`` = 31, every gap of ``2**30`` s (34 years) or more (the column's ``int_domain.max``).
+TIME_GAP_BUCKETS = 32
 
 #: List-position bias features: the impression's position and page, and the neighbours' categories.
 POSITION_INDEX = "position_index"
@@ -73,3 +81,10 @@ def sequence_column(behavior: str, attribute: str) -> str:
 def sequence_columns(behavior: str) -> list[str]:
     """The item, category and brand sequence columns of one behaviour, in that order."""
     return [sequence_column(behavior, attribute) for attribute in SEQUENCE_SUFFIXES]
+
+
+def time_gap_bucket_column(behavior: str) -> str:
+    """``"click" -> "click_time_gap_bucket_seq"``; raises on an unknown behaviour."""
+    if behavior not in BEHAVIORS:
+        raise ValueError(f"unknown behaviour {behavior!r}; choose one of {', '.join(BEHAVIORS)}")
+    return f"{behavior}_{TIME_GAP_BUCKET_SUFFIX}"

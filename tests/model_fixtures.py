@@ -10,7 +10,9 @@ an impression is clicked with probability ``p_hit`` when the target item's categ
 one of the user's last ``recent`` clicked items, else ``p_miss``; that probability is multiplied by a
 position-bias factor ``1 / (1 + 0.3 * position)``. A clicked impression is ordered with probability 0.5 when
 the target brand appears in the user's order sequence, else 0.1. Users with no click history (new users)
-click with probability ``p_miss``.
+click with probability ``p_miss``. Each sequence has its aligned ``{b}_time_gap_bucket_seq`` (random log2
+bucket codes, oldest event the largest; no signal is planted in them) unless ``with_time_gaps`` is off, as in
+data preprocessed before those columns existed.
 
 Encoded ids follow NVTabular's Categorify convention: 0 padding, 1 null, 2 OOV, 3+ values.
 """
@@ -26,7 +28,7 @@ import pandas as pd
 from merlin.schema import ColumnSchema, Schema, Tags
 from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 
-from t4r_dmt.schema import BEHAVIORS, INTERACTION_TAG
+from t4r_dmt.schema import BEHAVIORS, INTERACTION_TAG, TIME_GAP_BUCKETS
 
 NEIGHBORS = 6  # 3 items above + 3 below
 DENSE = ("user_click_count_7d", "item_price_norm")
@@ -51,6 +53,7 @@ class FixtureSpec:
     p_miss: float = 0.05
     new_user_share: float = 0.1
     with_bias: bool = True
+    with_time_gaps: bool = True
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,10 @@ def make_window(window: int, spec: FixtureSpec, seed: int) -> pd.DataFrame:
         for b in BEHAVIORS:
             n = 0 if new_user else int(urng.integers(1, spec.lengths[b] + 1))
             seqs[b] = _sequence(urng, interests, n, spec)
+        # Their own generator, so the other columns stay what they were before time gaps existed.
+        grng = np.random.default_rng([seed, window, r, 11])
+        gaps = {b: np.sort(grng.integers(1, TIME_GAP_BUCKETS, size=len(seqs[b])))[::-1].astype(np.int64)
+                for b in BEHAVIORS}
         recent_cats = set(item_category(seqs["click"][-spec.recent:], spec).tolist())
         order_brands = set(item_brand(seqs["order"], spec).tolist())
         # Half the candidates come from the user's interests, so positives are not rare.
@@ -131,6 +138,8 @@ def make_window(window: int, spec: FixtureSpec, seed: int) -> pd.DataFrame:
                 row[f"{b}_item_id_seq"] = seqs[b]
                 row[f"{b}_category_seq"] = item_category(seqs[b], spec).astype(np.int64)
                 row[f"{b}_brand_seq"] = item_brand(seqs[b], spec).astype(np.int64)
+                if spec.with_time_gaps:
+                    row[f"{b}_time_gap_bucket_seq"] = gaps[b]
             if spec.with_bias:
                 row["position_index"] = pos + 1
                 row["position_page"] = pos // 4 + 1
@@ -171,6 +180,9 @@ def ranking_schema(spec: FixtureSpec) -> Schema:
             cat(f"{b}_category_seq", [*seq_tags, f"behavior_{b}"], last_cat, n),
             cat(f"{b}_brand_seq", [*seq_tags, f"behavior_{b}"], last_brand, n),
         ]
+        if spec.with_time_gaps:
+            cols.append(cat(f"{b}_time_gap_bucket_seq", [Tags.CATEGORICAL, Tags.LIST, Tags.SEQUENCE, f"behavior_{b}"],
+                            TIME_GAP_BUCKETS - 1, n))
     if spec.with_bias:
         cols += [
             cat("position_index", [Tags.CATEGORICAL, "bias"], spec.items_per_request),

@@ -21,6 +21,10 @@ ENCODER_NAMES: tuple[str, ...] = ("bert", "roberta", "electra", "albert", "gpt2"
 #: = the MOST RECENT event, so "the last click" has one embedding for every user whatever the sequence's length;
 #: "none": no positions.
 POSITION_ENCODINGS: tuple[str, ...] = ("learned", "learned_recent", "none")
+#: "log2_buckets": a learned vector per log2 bucket of the time between an event and the request (the
+#: ``{b}_time_gap_bucket_seq`` columns), added to the tokens as positions are (the paper's code's "time_add");
+#: "none": no time signal. Data without those columns trains without it (logged once at build).
+TIME_ENCODINGS: tuple[str, ...] = ("none", "log2_buckets")
 MULTITASK_KINDS: tuple[str, ...] = ("mmoe", "shared_bottom", "towers", "single_task")
 BIAS_MODES: tuple[str, ...] = ("auto", "on", "off")
 ORDER_LABELS: tuple[str, ...] = ("ctcvr", "cvr")
@@ -87,7 +91,13 @@ class EmbeddingConfig:
 
 @dataclass
 class TransformerConfig:
-    """One DeepInterestTransformer (all behaviours share these settings, not the weights)."""
+    """One DeepInterestTransformer (all behaviours share these settings, not the weights).
+
+    ``time_encoding``: see ``TIME_ENCODINGS``. ``match_features``: the interest vector also carries how strongly
+    the sequence matches the target before the decoder's softmax normalises it away (``model/match.py``): two
+    scalars per behaviour. Both default off, so configs saved before they existed build the same network; the
+    shipped DMT presets turn them on.
+    """
 
     encoder: str = "bert"
     d_model: int = 80
@@ -99,10 +109,15 @@ class TransformerConfig:
     hidden_act: str = "relu"
     layer_norm_eps: float = 1e-6
     position_encoding: str = "learned"
+    time_encoding: str = "none"
+    match_features: bool = False
 
     def __post_init__(self) -> None:
         _choice("transformer.encoder", self.encoder, ENCODER_NAMES)
         _choice("transformer.position_encoding", self.position_encoding, POSITION_ENCODINGS)
+        _choice("transformer.time_encoding", self.time_encoding, TIME_ENCODINGS)
+        if not isinstance(self.match_features, bool):
+            raise ValueError(f"transformer.match_features must be true or false; got {self.match_features!r}")
         for name in ("d_model", "d_ff", "n_heads", "n_layers", "n_decoder_layers"):
             _positive(f"transformer.{name}", getattr(self, name))
         if self.d_model % self.n_heads:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import math
+from typing import cast
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 
 class TargetAttentionBlock(nn.Module):
@@ -37,6 +41,22 @@ class TargetAttentionBlock(nn.Module):
         x = self.norm1(query + self.dropout(attended))
         return self.norm2(x + self.dropout(self.ff(x)))
 
+    def attention_scores(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """The cross-attention's scaled dot products before the softmax, averaged over the heads:
+        ``query (B, d), memory (B, L, d) -> (B, L)``, ``mean_h (W_q^h q) . (W_k^h m_l) / sqrt(d / n_heads)``.
+
+        What ``forward``'s softmax normalises; nothing is masked here (``MatchMagnitude`` masks).
+        """
+        attention = self.attention
+        d = attention.embed_dim
+        weight, bias = attention.in_proj_weight, attention.in_proj_bias
+        q = F.linear(query, weight[:d], None if bias is None else bias[:d])  # (B, d)
+        k = F.linear(memory, weight[d: 2 * d], None if bias is None else bias[d: 2 * d])  # (B, L, d)
+        heads, head_dim = attention.num_heads, attention.head_dim
+        q = q.reshape(q.shape[0], 1, heads, head_dim)
+        k = k.reshape(k.shape[0], k.shape[1], heads, head_dim)
+        return (q * k).sum(-1).mean(-1) / math.sqrt(head_dim)
+
 
 class TargetAttentionDecoder(nn.Module):
     """``n_layers`` stacked ``TargetAttentionBlock``s: ``(B, d), (B, L, d), (B, L) -> (B, d)``."""
@@ -53,3 +73,8 @@ class TargetAttentionDecoder(nn.Module):
         for block in self.blocks:
             x = block(x, memory, mask)
         return x
+
+    def attention_scores(self, query: torch.Tensor, memory: torch.Tensor) -> torch.Tensor:
+        """The first block's pre-softmax scores (its query is the target itself, not yet mixed with the sequence):
+        ``(B, d), (B, L, d) -> (B, L)``; see ``TargetAttentionBlock.attention_scores``."""
+        return cast(TargetAttentionBlock, self.blocks[0]).attention_scores(query, memory)

@@ -7,7 +7,7 @@ the explicit sizes it holds.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from merlin.schema import ColumnSchema, Schema, Tags
 
@@ -19,6 +19,7 @@ from t4r_dmt.schema import (
     LABELS,
     SEQUENCE_SUFFIXES,
     TARGET_ITEM_COLUMNS,
+    TIME_GAP_BUCKET_SUFFIX,
 )
 
 LOG = logging.getLogger(__name__)
@@ -29,13 +30,15 @@ POSITION, PAGE, NEIGHBORS = BIAS_COLUMNS
 
 @dataclass(frozen=True)
 class BehaviorColumns:
-    """The three sequence columns of one behaviour and its maximum length N."""
+    """The three sequence columns of one behaviour and its maximum length N; ``time_gap``, the aligned list of
+    time-gap bucket codes, when the model reads it (``transformer.time_encoding``), else None."""
 
     name: str
     item: str
     category: str
     brand: str
     max_length: int
+    time_gap: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,7 +58,8 @@ class FeatureSpec:
     """Column names and sizes the model is built from.
 
     Cardinalities are ``int_domain.max + 1`` maximised over every column of the entity (one table per
-    entity, shared by the target item and all sequences).
+    entity, shared by the target item and all sequences); ``n_time_gap_buckets`` is that of the time-gap
+    columns read (0 when none is).
     """
 
     n_items: int
@@ -66,6 +70,7 @@ class FeatureSpec:
     users: tuple[tuple[str, int], ...]
     bias: BiasColumns | None
     targets: tuple[str, ...] = LABELS
+    n_time_gap_buckets: int = 0
     item: str = ITEM
     category: str = CATEGORY
     brand: str = BRAND
@@ -83,6 +88,8 @@ class FeatureSpec:
         cols = [self.item, self.category, self.brand, *self.dense, *(name for name, _ in self.users)]
         for b in self.behaviors:
             cols += [b.item, b.category, b.brand]
+            if b.time_gap is not None:
+                cols.append(b.time_gap)
         if self.bias is not None:
             cols += [self.bias.position, self.bias.page, self.bias.neighbors]
         return cols
@@ -99,6 +106,9 @@ class FeatureSpec:
                 raise ValueError(f"schema has no target column {target!r} tagged TARGET")
 
         behaviors = tuple(_behavior(schema, b) for b in config.behaviors)
+        n_time_gap_buckets = 0
+        if config.interest.kind == "transformer" and config.transformer.time_encoding != "none":
+            behaviors, n_time_gap_buckets = _time_gaps(schema, behaviors, config.transformer.time_encoding)
         n_items = _cardinality(schema, [ITEM, *(b.item for b in behaviors)])
         n_brands = _cardinality(schema, [BRAND, *(b.brand for b in behaviors)])
         bias = _bias(schema, config.bias.enabled)
@@ -116,7 +126,8 @@ class FeatureSpec:
                 for c in schema.select_by_tag(Tags.USER)
                 if Tags.CATEGORICAL in c.tags and not c.is_list
             )
-        spec = cls(n_items, n_categories, n_brands, behaviors, dense, users, bias)
+        spec = cls(n_items, n_categories, n_brands, behaviors, dense, users, bias,
+                   n_time_gap_buckets=n_time_gap_buckets)
         features = {c.name for c in schema if {Tags.CATEGORICAL, Tags.CONTINUOUS} & set(c.tags)}
         ignored = sorted(features - set(spec.input_columns) - set(LABELS))
         if ignored:
@@ -146,6 +157,38 @@ def _behavior(schema: Schema, behavior: str) -> BehaviorColumns:
             f"positive length; got {sorted(map(str, lengths | {length}))}"
         )
     return BehaviorColumns(behavior, cols["item"].name, cols["category"].name, cols["brand"].name, length)
+
+
+def _time_gaps(schema: Schema, behaviors: tuple[BehaviorColumns, ...],
+               encoding: str) -> tuple[tuple[BehaviorColumns, ...], int]:
+    """The behaviours with their time-gap column where the schema has one, and the bucket table size.
+
+    A column ``*_time_gap_bucket_seq`` tagged ``behavior_{b}`` and CATEGORICAL, with the length of the id lists;
+    data preprocessed before it existed has none, and the model then reads no time gaps (logged here, once per
+    build). JD's ``{b}_time_gap_seq`` (seconds, CONTINUOUS) is not such a column.
+    """
+    found, missing = [], []
+    for b in behaviors:
+        columns = [c for c in schema.select_by_tag(f"behavior_{b.name}")
+                   if c.name.endswith(f"_{TIME_GAP_BUCKET_SUFFIX}") and Tags.CATEGORICAL in c.tags]
+        if len(columns) > 1:
+            raise ValueError(f"schema has several time-gap columns tagged 'behavior_{b.name}': "
+                             f"{[c.name for c in columns]}")
+        if not columns:
+            missing.append(b.name)
+            found.append(b)
+            continue
+        length = columns[0].value_count.max if columns[0].value_count else None
+        if length != b.max_length:
+            raise ValueError(f"behaviour {b.name!r}: the value_count.max of {columns[0].name!r} ({length}) must "
+                             f"equal that of its id sequences ({b.max_length})")
+        found.append(replace(b, time_gap=columns[0].name))
+    if missing:
+        LOG.warning("transformer.time_encoding=%r, but the schema has no '*_%s' column of %s (data preprocessed "
+                    "before time gaps existed): the model reads no time gaps for %s", encoding,
+                    TIME_GAP_BUCKET_SUFFIX, missing, "them" if len(missing) > 1 else "it")
+    read = [b.time_gap for b in found if b.time_gap is not None]
+    return tuple(found), _cardinality(schema, read) if read else 0
 
 
 def _cardinality(schema: Schema, names: list[str]) -> int:

@@ -15,11 +15,13 @@ from t4r_dmt.model.features import FeatureSpec
 
 
 class SequenceBatch(NamedTuple):
-    """One behaviour sequence, each ``(B, N)`` int64, 0 = padding."""
+    """One behaviour sequence, each ``(B, N)`` int64, 0 = padding; ``time_gaps``, the time-gap bucket code of
+    each event, element by element with ``items``, or None when the model reads no time gaps."""
 
     items: torch.Tensor
     categories: torch.Tensor
     brands: torch.Tensor
+    time_gaps: torch.Tensor | None = None
 
 
 class BiasBatch(NamedTuple):
@@ -102,11 +104,11 @@ def read_batch(inputs: dict[str, torch.Tensor], spec: FeatureSpec) -> RankingBat
     batch_size = item.shape[0]
     sequences = []
     for b in spec.behaviors:
-        items, cats, brands = most_recent(
-            list_column(inputs, b.item), [list_column(inputs, b.category), list_column(inputs, b.brand)],
-            b.max_length,
-        )
-        sequences.append(SequenceBatch(items, cats, brands))
+        others = [list_column(inputs, b.category), list_column(inputs, b.brand)]
+        if b.time_gap is not None:
+            others.append(list_column(inputs, b.time_gap))
+        items, cats, brands, *gaps = most_recent(list_column(inputs, b.item), others, b.max_length)
+        sequences.append(SequenceBatch(items, cats, brands, gaps[0] if gaps else None))
     if spec.dense:
         dense = torch.stack([scalar_column(inputs, n).float() for n in spec.dense], dim=1)
     else:

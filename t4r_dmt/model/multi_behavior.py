@@ -2,7 +2,7 @@
 
 One interest vector per behaviour sequence, from the extractor ``config.interest.kind`` names (chosen once, at
 construction, by ``build_interest``), concatenated with the target item, the dense features and the optional
-user embeddings.
+user embeddings. The transformer also takes each event's time-gap bucket when the spec reads them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from t4r_dmt.model.dien import InterestEvolution
 from t4r_dmt.model.features import FeatureSpec
 from t4r_dmt.model.inputs import RankingBatch
 from t4r_dmt.model.interest import DeepInterestTransformer
+from t4r_dmt.model.match import MATCH_FEATURES
 from t4r_dmt.model.sequence_interest import MeanPoolInterest, TargetAttentionInterest
 
 
@@ -37,16 +38,17 @@ class ItemEmbedding(nn.Module):
         return torch.cat([self.items(items), self.categories(categories), self.brands(brands)], dim=-1)
 
 
-def build_interest(config: DMTConfig, max_length: int) -> nn.Module:
+def build_interest(config: DMTConfig, max_length: int, n_time_gap_buckets: int = 0) -> nn.Module:
     """The extractor ``config.interest.kind`` names, for one behaviour of length ``max_length``.
 
-    "transformer" (DMT): ``DeepInterestTransformer``; "mean" (DNN): ``MeanPoolInterest``; "din":
+    "transformer" (DMT): ``DeepInterestTransformer`` (with a time-gap table of ``n_time_gap_buckets`` rows when
+    ``transformer.time_encoding`` asks for one and the data has them); "mean" (DNN): ``MeanPoolInterest``; "din":
     ``TargetAttentionInterest``; "dien": ``InterestEvolution``. Every extractor maps ``tokens (B, L, token_dim)``,
     ``mask (B, L)``, ``target (B, token_dim)`` to ``(interest (B, interest_size(config)), aux_loss ())``.
     """
     kind, dim = config.interest.kind, config.embeddings.token_dim
     if kind == "transformer":
-        return DeepInterestTransformer(config.transformer, dim, max_length)
+        return DeepInterestTransformer(config.transformer, dim, max_length, n_time_gap_buckets)
     if kind == "mean":
         return MeanPoolInterest()
     if kind == "din":
@@ -57,8 +59,11 @@ def build_interest(config: DMTConfig, max_length: int) -> nn.Module:
 
 
 def interest_size(config: DMTConfig) -> int:
-    """Width of one interest vector: ``d_model`` for the transformer, the token width for the others."""
-    return config.transformer.d_model if config.interest.kind == "transformer" else config.embeddings.token_dim
+    """Width of one interest vector: for the transformer ``d_model``, plus the ``MATCH_FEATURES`` (2) match
+    magnitudes with ``transformer.match_features``; the token width for the others."""
+    if config.interest.kind != "transformer":
+        return config.embeddings.token_dim
+    return config.transformer.d_model + (MATCH_FEATURES if config.transformer.match_features else 0)
 
 
 class MultiBehaviorEncoder(nn.Module):
@@ -70,8 +75,9 @@ class MultiBehaviorEncoder(nn.Module):
     stay valid.
 
     Shapes: ``RankingBatch -> (shared (B, out_size), aux_loss ())`` with
-    ``out_size = n_behaviors * interest_size + token_dim + n_dense + n_users * user_dim``; ``aux_loss`` is the
-    sum of the extractors' auxiliary losses (0 except for DIEN).
+    ``out_size = n_behaviors * interest_size + token_dim + n_dense + n_users * user_dim`` (``interest_size`` =
+    d_model + 2 for DMT with match features); ``aux_loss`` is the sum of the extractors' auxiliary losses (0
+    except for DIEN).
     """
 
     def __init__(self, spec: FeatureSpec, config: DMTConfig) -> None:
@@ -80,7 +86,10 @@ class MultiBehaviorEncoder(nn.Module):
         self.embedding = ItemEmbedding(spec.n_items, spec.n_categories, spec.n_brands,
                                        (emb.item_dim, emb.category_dim, emb.brand_dim),
                                        emb.init_std if emb.init_std is not None else emb.token_dim ** -0.5)
-        self.interests = nn.ModuleDict({b.name: build_interest(config, b.max_length) for b in spec.behaviors})
+        self.interests = nn.ModuleDict({
+            b.name: build_interest(config, b.max_length, spec.n_time_gap_buckets if b.time_gap else 0)
+            for b in spec.behaviors
+        })
         self.behaviors = tuple(b.name for b in spec.behaviors)
         self.users = nn.ModuleList(nn.Embedding(n, emb.user_dim) for _, n in spec.users)
         self.target_first = config.interest.kind != "transformer"
@@ -93,7 +102,8 @@ class MultiBehaviorEncoder(nn.Module):
         aux = target.new_zeros(())
         for name, seq in zip(self.behaviors, batch.sequences, strict=True):
             tokens = self.embedding(seq.items, seq.categories, seq.brands)  # (B, L, token_dim)
-            interest, loss = self.interests[name](tokens, seq.items != 0, target)  # (B, interest_size), ()
+            extra = () if seq.time_gaps is None else (seq.time_gaps,)  # (B, L) codes, for the transformer
+            interest, loss = self.interests[name](tokens, seq.items != 0, target, *extra)  # (B, interest_size), ()
             interests.append(interest)
             aux = aux + loss
         parts = [target, *interests] if self.target_first else [*interests, target]

@@ -18,6 +18,8 @@ The workflow (saved to ``DIR/workflow``; its ``categories/`` decode every id)::
         neighbor_category_seq (6 codes in the category vocabulary), tagged bias
     jd_feature_000 .. jd_feature_614 ─ AddTags(CONTINUOUS)        (already normalised by the authors)
     {b}_time_gap_seq ─ AddTags(CONTINUOUS, LIST, SEQUENCE, behavior_b)  (seconds before the request)
+    {b}_time_gap_bucket_seq ─ AddMetadata(CATEGORICAL, LIST, SEQUENCE, behavior_b; its domain)  (their log2
+        buckets, computed from the seconds as the rows are split into windows; see ``_with_time_gap_buckets``)
     click, order ─ AddTags(TARGET, BINARY_CLASSIFICATION, BINARY, CLASSIFICATION)
     request_id, window, product_id, request_id_text, request_ts: passed through untagged
 
@@ -65,8 +67,9 @@ from t4r_dmt.io_utils import atomic_dir, write_json
 from t4r_dmt.preprocess.arguments import PreprocessArguments
 from t4r_dmt.preprocess.candidates import check_windows
 from t4r_dmt.preprocess.config import RankingConfig
-from t4r_dmt.preprocess.lists import cudf
+from t4r_dmt.preprocess.lists import arrow_flat, cudf
 from t4r_dmt.preprocess.ops import SharedCategorify
+from t4r_dmt.preprocess.ops.behavior_sequences import TIME_GAP_DOMAIN, time_gap_buckets
 from t4r_dmt.preprocess.ops.logged_bias_features import LoggedBiasFeatures
 from t4r_dmt.preprocess.workflow import LABEL_COLUMNS, LABEL_TAGS, id_tags, id_vocabularies
 from t4r_dmt.preprocess.writer import arrow_schema, write_windows
@@ -80,6 +83,7 @@ from t4r_dmt.schema import (
     TARGET_ITEM_COLUMNS,
     behavior_tag,
     sequence_columns,
+    time_gap_bucket_column,
 )
 from t4r_dmt.windows import MAX_WINDOWS, window_delta, window_numbers
 
@@ -184,7 +188,8 @@ def preprocess_jd(
 def output_columns() -> list[str]:
     """All output columns of the JD ranking files, in order: the event workflow's layout plus the JD extras."""
     sequences = [c for b in BEHAVIORS for c in (*sequence_columns(b), shop_sequence_column(b))]
-    return [*PASSTHROUGH_COLUMNS, *JD_PASSTHROUGH, *CATEGORICAL_ID_COLUMNS, ITEM_SHOP, *sequences,
+    buckets = [time_gap_bucket_column(b) for b in BEHAVIORS]
+    return [*PASSTHROUGH_COLUMNS, *JD_PASSTHROUGH, *CATEGORICAL_ID_COLUMNS, ITEM_SHOP, *sequences, *buckets,
             *BIAS_COLUMNS, *TIME_GAP_COLUMNS, *DENSE_COLUMNS, *LABEL_COLUMNS]
 
 
@@ -210,6 +215,9 @@ def build_jd_workflow(stats_path: str, config: RankingConfig, max_position_index
     for behavior in BEHAVIORS:
         outputs += [time_gap_column(behavior)] >> nvt_ops.AddTags(
             [Tags.CONTINUOUS, Tags.LIST, Tags.SEQUENCE, behavior_tag(behavior)])
+        outputs += [time_gap_bucket_column(behavior)] >> nvt_ops.AddMetadata(
+            tags=[Tags.CATEGORICAL, Tags.LIST, Tags.SEQUENCE, behavior_tag(behavior)],
+            properties={"domain": dict(TIME_GAP_DOMAIN)})
     outputs += list(DENSE_COLUMNS) >> nvt_ops.AddTags([Tags.CONTINUOUS])
     outputs += LABEL_COLUMNS >> nvt_ops.AddTags(LABEL_TAGS)
     return use_list_safe_executor(nvt.Workflow(outputs))
@@ -239,7 +247,7 @@ def _split_windows(reader: JDReader, folder: Path, window: str, source: str) -> 
     row_groups: dict[int, int] = {}
     raw = _RawWindows()
     try:
-        for table in reader:
+        for table in map(_with_time_gap_buckets, reader):
             # Window numbers on the grid counted from the epoch; renumbered from the earliest one at the end.
             keys = window_numbers(table.column("request_ts").to_numpy(), window, _EPOCH)
             raw.max_position = max(raw.max_position, int(np.max(table.column("position").to_numpy())))
@@ -271,6 +279,21 @@ def _split_windows(reader: JDReader, folder: Path, window: str, source: str) -> 
     return raw
 
 
+def _with_time_gap_buckets(table: pa.Table) -> pa.Table:
+    """``table`` (a chunk of raw rows) plus ``{b}_time_gap_bucket_seq`` per behaviour: the codes of the event
+    workflow (``time_gap_buckets``) of the seconds in ``{b}_time_gap_seq``, element by element; an unknown gap
+    (the authors' ``unknow``, NaN) is 0, the padding code, so that event carries no time information."""
+    for behavior in BEHAVIORS:
+        leaves, offsets = arrow_flat(table.column(time_gap_column(behavior)).combine_chunks())
+        seconds = leaves.to_numpy(zero_copy_only=False).astype(np.float64)
+        known = np.isfinite(seconds)
+        codes = np.zeros(len(seconds), dtype=np.int64)
+        codes[known] = time_gap_buckets(np.floor(seconds[known] * 1e9).astype(np.int64))
+        column = pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), pa.array(codes))
+        table = table.append_column(time_gap_bucket_column(behavior), column)
+    return table
+
+
 def _dataset(raw: _RawWindows, windows: list[int], seq_lengths: dict[str, int]) -> Dataset:
     """The raw rows of ``windows``, one partition per scratch row group (at most ``chunk_size`` rows), with the
     ``window`` column and the list shapes (N per behaviour, 6 neighbours) in the schema."""
@@ -278,6 +301,7 @@ def _dataset(raw: _RawWindows, windows: list[int], seq_lengths: dict[str, int]) 
     dataset = Dataset(dd.concat(parts) if len(parts) > 1 else parts[0], cpu=True)
     lengths = {column: behavior for column, behavior, _ in ID_SEQUENCES}
     lengths.update({time_gap_column(b): b for b in BEHAVIORS})
+    lengths.update({time_gap_bucket_column(b): b for b in BEHAVIORS})
     columns = []
     for column in dataset.schema:
         if column.name in lengths:

@@ -7,6 +7,7 @@ Graph (inputs are the candidate columns of ``candidates.py``)::
     product_id ─ Rename(item_id) ─────────────────┼────────────────────────────┼─ SharedCategorify ─ ids
     user_id ──────────────────────────────────────┘                            │   (item, category,
                                                                                │    brand, user)
+    BehaviorSequences ─ {b}_time_gap_bucket_seq (log2 bucket codes: final, tagged by the operator, not encoded)
     item_category + request_id, position, page ─ BiasFeatures (encodes with SharedCategorify's
         category vocabulary) ─ position_index, position_page, neighbor_category_seq
     UserActivity (counts, purchase power) + Ratio(price / JoinGroupby category mean price) + item_price
@@ -59,6 +60,7 @@ from t4r_dmt.schema import (
     behavior_tag,
     sequence_column,
     sequence_columns,
+    time_gap_bucket_column,
 )
 
 LABEL_COLUMNS = list(LABELS)
@@ -74,8 +76,10 @@ def dense_columns() -> list[str]:
 def output_columns(with_bias: bool) -> list[str]:
     """All output columns in the order they are written."""
     sequences = [c for b in BEHAVIORS for c in sequence_columns(b)]
+    time_gaps = [time_gap_bucket_column(b) for b in BEHAVIORS]
     bias = list(BIAS_COLUMNS) if with_bias else []
-    return [*PASSTHROUGH_COLUMNS, *CATEGORICAL_ID_COLUMNS, *sequences, *bias, *dense_columns(), *LABEL_COLUMNS]
+    return [*PASSTHROUGH_COLUMNS, *CATEGORICAL_ID_COLUMNS, *sequences, *time_gaps, *bias, *dense_columns(),
+            *LABEL_COLUMNS]
 
 
 def build_ranking_workflow(
@@ -107,8 +111,10 @@ def build_ranking_workflow(
     encoder = SharedCategorify(
         id_vocabularies(), freq_threshold=config.freq_threshold, out_path=stats_path, column_tags=id_tags()
     )
-    encoded = (item_id + attributes[["item_category", "item_brand"]] + sequences + ["user_id"]) >> encoder
+    id_sequences = sequences[[c for b in BEHAVIORS for c in sequence_columns(b)]]
+    encoded = (item_id + attributes[["item_category", "item_brand"]] + id_sequences + ["user_id"]) >> encoder
     outputs: Any = list(PASSTHROUGH_COLUMNS) + encoded
+    outputs += sequences[[time_gap_bucket_column(b) for b in BEHAVIORS]]
     if with_bias:
         outputs += (attributes[["item_category"]] + ["request_id", "position", "page"]) >> BiasFeatures(
             encoder, max_position_index, max_position_page

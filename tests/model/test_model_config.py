@@ -69,6 +69,10 @@ def test_load_config_errors(tmp_path: Path) -> None:
         ({"score_weights": [0.0, 0.0]}, "score_weights must be >= 0 with a positive sum"),
         ({"transformer": {"encoder": "lstm"}}, "transformer.encoder must be one of bert, roberta"),
         ({"transformer": {"position_encoding": "sin"}}, "position_encoding must be one of learned, learned_recent, none"),
+        ({"transformer": {"time_encoding": "seconds"}},
+         "transformer.time_encoding must be one of none, log2_buckets; got 'seconds'"),
+        ({"transformer": {"match_features": 1}}, "transformer.match_features must be true or false; got 1"),
+        ({"transformer": {"match_features": "true"}}, "transformer.match_features must be true or false"),
         ({"transformer": {"n_heads": 3}}, r"d_model \(80\) must be divisible by n_heads \(3\)"),
         ({"transformer": {"d_ff": 0}}, "transformer.d_ff must be a positive integer"),
         ({"transformer": {"dropout": 1.0}}, r"transformer.dropout must be in \[0, 1\)"),
@@ -107,6 +111,21 @@ def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> N
     assert off.to_dict()["fast_dropout"] is False
     assert DMTConfig.from_dict(json.loads(json.dumps(off.to_dict()))) == off
     assert DMTConfig().fast_dropout is True  # configs written before the option existed keep their dropout
+
+
+def test_dmt_presets_turn_time_gaps_and_match_features_on_and_old_configs_keep_them_off() -> None:
+    for name in preset_names("dmt"):
+        transformer = json.loads((preset_dir() / f"{name}.json").read_text())["transformer"]
+        assert (transformer["time_encoding"], transformer["match_features"]) == ("log2_buckets", True), name
+    for name in preset_names("baseline"):  # no transformer: spelt out, off
+        assert (load_preset(name).transformer.time_encoding, load_preset(name).transformer.match_features) == (
+            "none", False)
+    # A config saved before the options existed (no such keys) reloads into the network it was trained as.
+    saved = load_preset("dmt").to_dict()
+    for key in ("time_encoding", "match_features"):
+        del saved["transformer"][key]
+    old = DMTConfig.from_dict(saved).transformer
+    assert (old.time_encoding, old.match_features) == ("none", False)
 
 
 def test_input_projection_allows_any_token_width() -> None:

@@ -71,6 +71,8 @@ def reference(events: pd.DataFrame, impressions: pd.DataFrame) -> pd.DataFrame:
             ref[f"{behavior}_item_id_seq"] = kept["product_id"].tolist()
             ref[f"{behavior}_category_seq"] = kept["category_id"].tolist()
             ref[f"{behavior}_brand_seq"] = kept["brand"].tolist()
+            seconds = ((t - kept["event_time"]) // pd.Timedelta(seconds=1)).tolist()
+            ref[f"{behavior}_time_gap_bucket_seq"] = [1 + min(max(s, 1).bit_length() - 1, 30) for s in seconds]
             for name, delta in COUNT_HORIZONS.items():
                 ref[f"user_{behavior}_count_{name}"] = int((done["event_time"] >= t - delta).sum())
             ref.update(interactions(behavior, done, t, row.product_id, ref["item_category"], ref["item_brand"]))
@@ -177,6 +179,9 @@ def test_every_sequence_label_and_neighbor_list_equals_the_reference(run, expect
             column = f"{behavior}_{suffix}"
             want = [[_in_vocabulary(v, known[name]) for v in values] for values in expected[column]]
             assert decoded[column].tolist() == want, column
+    for behavior in BEHAVIOR_EVENTS:  # time-gap buckets are final codes: no vocabulary to decode
+        column = f"{behavior}_time_gap_bucket_seq"
+        assert [list(v) for v in decoded[column]] == expected[column].tolist(), column
     want = [[_in_vocabulary(v, known["category"]) for v in values] for values in expected["neighbor_category_seq"]]
     assert decoded["neighbor_category_seq"].tolist() == want
     assert decoded["item_id"].tolist() == [_in_vocabulary(v, known["item"]) for v in expected["product_id"]]
@@ -246,6 +251,9 @@ def test_an_event_in_the_same_second_as_the_request_is_excluded(expected, decode
     sequence = leak.loc[14, "click_item_id_seq"]
     assert sequence[-1] == 13 and 14 not in sequence
     assert sequence == ref.loc[14, "click_item_id_seq"]
+    # Its time gap, 1 s, is the last of the aligned gap list: bucket 1.
+    gaps = list(leak.loc[14, "click_time_gap_bucket_seq"])
+    assert gaps[-1] == 1 and len(gaps) == len(sequence)
     # Dense counts see the earlier view only: 1 view of item 13, none of item 14 before the request.
     assert (ref.loc[13, "click_item_count"], ref.loc[14, "click_item_count"]) == (1, 0)
     assert leak.loc[13, "click_item_count"] > leak.loc[14, "click_item_count"]
@@ -266,7 +274,7 @@ def test_output_files_types_and_splits(run):
         assert sorted(pd.concat([valid, test])["request_id"]) == sorted(train["request_id"])
     schema = pq.read_schema(out / "ranking" / "0001" / "train.parquet")
     assert schema.names == output_columns(with_bias=True)
-    for column in ("click_item_id_seq", "order_brand_seq", "neighbor_category_seq"):
+    for column in ("click_item_id_seq", "order_brand_seq", "neighbor_category_seq", "cart_time_gap_bucket_seq"):
         assert pa.types.is_list(schema.field(column).type) and schema.field(column).type.value_type == pa.int64()
     assert schema.field("user_click_count_7d").type == pa.float32()
     assert schema.field("click").type == pa.int64() and schema.field("item_id").type == pa.int64()

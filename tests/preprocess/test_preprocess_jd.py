@@ -102,7 +102,7 @@ def test_schema_names_and_tags_equal_the_event_workflows(schema):
         if "domain" in theirs.properties:
             assert ours.properties["domain"]["name"] == theirs.properties["domain"]["name"], name
     for behavior in BEHAVIORS:
-        for suffix in ("item_id_seq", "category_seq", "brand_seq", "shop_seq", "time_gap_seq"):
+        for suffix in ("item_id_seq", "category_seq", "brand_seq", "shop_seq", "time_gap_seq", "time_gap_bucket_seq"):
             assert schema[f"{behavior}_{suffix}"].value_count.max == LENGTHS[behavior]
         assert set(schema[f"{behavior}_shop_seq"].tags) == set(schema[f"{behavior}_brand_seq"].tags)
         assert set(schema[f"{behavior}_time_gap_seq"].tags) == {Tags.CONTINUOUS, Tags.LIST, Tags.SEQUENCE,
@@ -142,6 +142,9 @@ def test_rows_decode_to_the_records(out, raw):
         for behavior in BEHAVIORS:
             gaps = row[f"{behavior}_time_gap_seq"]
             assert np.array_equal(gaps, record[f"{behavior}_time_gap_seq"])
+            # Their log2 buckets, as the event workflow's; an unknown gap (NaN) is 0.
+            want = [1 + min(max(int(s), 1).bit_length() - 1, 30) if np.isfinite(s) else 0 for s in gaps]
+            assert list(row[f"{behavior}_time_gap_bucket_seq"]) == want
         neighbors = list(record["neighbor_category_seq"])
         codes = list(row["neighbor_category_seq"])
         assert len(codes) == 6 and codes[len(neighbors):] == [PAD_CODE] * (6 - len(neighbors))

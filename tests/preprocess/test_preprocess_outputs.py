@@ -13,7 +13,7 @@ from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
 from t4r_dmt.preprocess.ops import interaction_columns
 from t4r_dmt.preprocess.pipeline import RankingData, preprocess_ranking
 from t4r_dmt.preprocess.workflow import dense_columns
-from t4r_dmt.schema import BEHAVIORS, INTERACTION_TAG
+from t4r_dmt.schema import BEHAVIORS, INTERACTION_TAG, TIME_GAP_BUCKETS
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,15 @@ def test_schema_tags_domains_and_lengths(schema):
         assert not schema[column].tags  # raw pass-through columns are not model features
     for behavior in BEHAVIORS:
         columns = [f"{behavior}_item_id_seq", f"{behavior}_category_seq", f"{behavior}_brand_seq"]
-        assert names(f"behavior_{behavior}") == sorted(columns)
+        gaps = f"{behavior}_time_gap_bucket_seq"
+        assert names(f"behavior_{behavior}") == sorted([*columns, gaps])
         for column in columns:
             assert {Tags.CATEGORICAL, Tags.LIST, Tags.SEQUENCE, Tags.ITEM} <= set(schema[column].tags)
             assert schema[column].value_count.max == LENGTHS[behavior]
+        # The time gaps: final codes with their own domain, not an item attribute.
+        assert set(schema[gaps].tags) == {Tags.CATEGORICAL, Tags.LIST, Tags.SEQUENCE, f"behavior_{behavior}"}
+        assert schema[gaps].int_domain.max == TIME_GAP_BUCKETS - 1
+        assert schema[gaps].value_count.max == LENGTHS[behavior]
     assert schema["neighbor_category_seq"].value_count.min == schema["neighbor_category_seq"].value_count.max == 6
     # One vocabulary per entity: every column of an entity has the same domain.
     for target, group in (("item_id", "item_id_seq"), ("item_category", "category_seq"), ("item_brand", "brand_seq")):

@@ -6,6 +6,14 @@ holds (a path to) the event history and works per partition. Per behaviour b it 
 brands, oldest first, variable length (never padded: the model pads). Every event counts, repeats
 included. An event logged at exactly the request time is excluded (``searchsorted(side="left")``),
 which is what keeps a click logged in the same second as its request (the label) out of the input.
+
+``{b}_time_gap_bucket_seq`` lines up with those three element by element: how long before the request
+each event happened, as the log2 bucket of the gap in whole seconds (``time_gap_buckets``; the codes are
+described at ``t4r_dmt.schema.TIME_GAP_BUCKETS``), as the paper's code buckets its ``seq_ts``
+(``int(log2(ts)) + 1``, clipped at 23 there). The gap is always >= 1 ns, since events at or after the
+request are left out. The codes are final (no vocabulary to fit): the column leaves this operator tagged
+CATEGORICAL, LIST, SEQUENCE and ``behavior_{b}`` with its ``int_domain``, and the workflow keeps it out of
+``SharedCategorify``.
 """
 
 from __future__ import annotations
@@ -14,23 +22,41 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from merlin.schema import ColumnSchema, Schema, Tags
 
 from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
 from t4r_dmt.preprocess.history import user_bucket
 from t4r_dmt.preprocess.lists import flat_to_list, new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
-from t4r_dmt.schema import BEHAVIORS, sequence_columns
+from t4r_dmt.schema import BEHAVIORS, TIME_GAP_BUCKETS, behavior_tag, sequence_columns, time_gap_bucket_column
 
 #: sequence attribute -> the field of ``BehaviorEvents`` it is read from (in ``SEQUENCE_SUFFIXES`` order)
 SEQUENCE_FIELDS: dict[str, str] = {"item": "product", "category": "category", "brand": "brand"}
+_NS_PER_SECOND = 1_000_000_000
+#: The schema domain of every time-gap bucket column (its ``int_domain``).
+TIME_GAP_DOMAIN: dict[str, object] = {"min": 0, "max": TIME_GAP_BUCKETS - 1, "name": "time_gap_bucket"}
+
+
+def time_gap_buckets(gap_ns: np.ndarray) -> np.ndarray:
+    """Log2 bucket codes of time gaps: ``(E,)`` int64 ns ``-> (E,)`` int64 in ``1 .. TIME_GAP_BUCKETS - 1``.
+
+    ``1 + min(floor(log2(max(seconds, 1))), TIME_GAP_BUCKETS - 2)`` with ``seconds = gap_ns // 1e9`` (whole
+    seconds: any gap under 2 s is code 1, 2-3 s code 2, 1 h code 12); code 0 stays free for padding. The
+    exponent comes from ``np.frexp``, exact for every integer below 2**53 (``np.log2`` may round ``2**k - 1``
+    up to ``k``).
+    """
+    seconds = np.maximum(np.asarray(gap_ns, dtype=np.int64) // _NS_PER_SECOND, 1)
+    _, exponent = np.frexp(seconds.astype(np.float64))  # seconds = m * 2**exponent, 0.5 <= m < 1
+    return 1 + np.minimum(exponent.astype(np.int64) - 1, TIME_GAP_BUCKETS - 2)
 
 
 class BehaviorSequences(HistoryOperator):
     """As-of join of behaviour sequences.
 
-    Input columns: ``user_id`` (int64) and ``request_ts`` (int64 ns). Output: 3 list columns per
-    behaviour, shape (rows, <= N); item and category leaves int64, brand leaves str or None (Arrow-backed
-    pandas columns on CPU, see ``lists.py``).
+    Input columns: ``user_id`` (int64) and ``request_ts`` (int64 ns). Output: 4 list columns per
+    behaviour, shape (rows, <= N), equal lengths row by row; item and category leaves int64, brand leaves
+    str or None, time-gap bucket leaves int64 in ``1 .. TIME_GAP_BUCKETS - 1`` (Arrow-backed pandas columns
+    on CPU, see ``lists.py``).
 
     Parameters
     ----------
@@ -50,6 +76,7 @@ class BehaviorSequences(HistoryOperator):
         for behavior, n in self.lengths.items():
             for column, field in zip(sequence_columns(behavior), SEQUENCE_FIELDS.values(), strict=True):
                 self.outputs[column] = (np.dtype("O") if field == "brand" else np.dtype(np.int64), n)
+            self.outputs[time_gap_bucket_column(behavior)] = (np.dtype(np.int64), n)
 
     def compute(self, df: Any) -> Any:
         user = to_numpy(df["user_id"]).astype(np.int64, copy=False)
@@ -73,12 +100,31 @@ class BehaviorSequences(HistoryOperator):
                     brands = events.arrow_brand() if field == "brand" else None
                     leaves = getattr(events, field)[picked] if brands is None else brands.take(pa.array(picked))
                     pieces[column].append((leaves, offsets))
+                gaps = time_gap_bucket_column(behavior)
+                if gaps in pieces:  # absent from an operator pickled in a workflow saved before it existed
+                    request = np.repeat(time[rows], np.diff(offsets))
+                    pieces[gaps].append((time_gap_buckets(request - events.time[picked]), offsets))
         restore = np.argsort(by_bucket, kind="stable")
         columns = {
             name: flat_to_list(*_in_row_order(parts, restore, self.outputs[name][0]), like=df)
             for name, parts in pieces.items()
         }
         return new_frame(columns, like=df)
+
+    def _compute_tags(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
+        behavior = self._time_gap_behavior(col_schema.name)
+        if behavior is None:  # the id sequences: SharedCategorify tags them
+            return col_schema
+        return col_schema.with_tags([Tags.CATEGORICAL, Tags.LIST, Tags.SEQUENCE, behavior_tag(behavior)])
+
+    def _compute_properties(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
+        if self._time_gap_behavior(col_schema.name) is None:
+            return col_schema
+        return col_schema.with_properties({"domain": dict(TIME_GAP_DOMAIN)})
+
+    def _time_gap_behavior(self, column: str) -> str | None:
+        """The behaviour whose time-gap list ``column`` is, or None for an id sequence."""
+        return next((b for b in self.lengths if column == time_gap_bucket_column(b)), None)
 
 
 def _in_row_order(
