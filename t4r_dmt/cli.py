@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("t4r_dmt.synth.command", "Generate the synthetic events + impressions with planted truth."),
     "preprocess": ("t4r_dmt.preprocess.command", "NVTabular workflow: raw logs -> windowed parquet."),
     "train": ("t4r_dmt.commands.train", "Incremental time-window training and evaluation."),
+    "tune": ("t4r_dmt.commands.tune", "Optuna study over a preset's search_space; writes the tuned preset."),
     "predict": ("t4r_dmt.training.predict", "Score every impression of one window with a trained run."),
     "report": ("t4r_dmt.analysis.report", "Compare runs: one plot per metric and a markdown table."),
     "demo": ("t4r_dmt.demo", "The main job on the embedded default data: synth -> preprocess -> train."),

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +42,11 @@ def load_task_preset(name_or_path: str, task: str) -> Preset:
     return load_preset(name_or_path)
 
 
-def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[str, Any]:
-    """Load ``data_args.config`` and hand it to its family's runner; returns ``{"run_dir", "average", "windows"}``."""
-    config = load_task_preset(data_args.config, data_args.task)
+def run(data_args: DataArguments, training_args: RunTrainingArguments, config: Preset | None = None,
+        on_window: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Load ``data_args.config`` (or take ``config``, already loaded) and hand it to its family's runner; returns
+    ``{"run_dir", "average", "windows"}``. ``on_window(record)`` is called after each window (see the runners)."""
+    config = load_task_preset(data_args.config, data_args.task) if config is None else config
     task = FAMILY_TASKS[config.family]
     if task != data_args.task:
         raise ValueError(f"--config {data_args.config} is a {config.family} preset ({task}); "
@@ -52,5 +55,5 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments) -> dict[s
     load_schema(data_args.task_dir)
     select_windows(list_windows(data_args.task_dir), data_args.windows)
     if isinstance(config, GBDTConfig):
-        return run_gbdt(data_args, config, seed=training_args.seed)
-    return run_t4r(data_args, training_args, config)
+        return run_gbdt(data_args, config, seed=training_args.seed, on_window=on_window)
+    return run_t4r(data_args, training_args, config, on_window)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t4r_dmt.schema import BEHAVIORS, LABELS
+from t4r_dmt.search_space import check_paths, parse_space
 
 ENCODER_NAMES: tuple[str, ...] = ("bert", "roberta", "electra", "albert", "gpt2", "xlnet")
 #: "learned": a learned vector per slot, slot 0 = the OLDEST kept event (as the paper's code); "learned_recent": slot 0
@@ -233,11 +234,15 @@ class DMTConfig:
     fast_dropout: bool = True
     interactions: bool = True
     """Read the user-candidate interaction features (dense columns tagged ``interaction``); false: the ablation."""
+    search_space: dict[str, Any] = field(default_factory=dict)
+    """What ``t4r-dmt tune`` may change (``t4r_dmt.search_space``): dotted config path -> distribution."""
 
     def __post_init__(self) -> None:
         _choice("family", self.family, FAMILIES)
         if not isinstance(self.interactions, bool):
             raise ValueError(f"interactions must be true or false; got {self.interactions!r}")
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "search_space"}
+        check_paths(fields, parse_space(self.search_space))
         expected = "dmt" if self.interest.kind == "transformer" else "baseline"
         if self.family != expected:
             raise ValueError(f"family {self.family!r} does not match interest.kind {self.interest.kind!r} "
@@ -265,6 +270,8 @@ class DMTConfig:
             del data["bias"]["inputs"]
         if self.interactions:
             del data["interactions"]
+        if not self.search_space:
+            del data["search_space"]
         return data
 
     @classmethod

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,19 +27,22 @@ logger = logging.getLogger(__name__)
 
 
 def run(data_args: DataArguments, training_args: RunTrainingArguments,
-        config: DMTConfig | NextItemConfig) -> dict[str, Any]:
-    """Train ``config`` and evaluate it over the windows; returns the averaged metrics and the run folder."""
+        config: DMTConfig | NextItemConfig, on_window: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Train ``config`` and evaluate it over the windows; returns the averaged metrics and the run folder.
+
+    ``on_window(record)`` is called with each window's record once it is written (``t4r-dmt tune`` reports and
+    prunes there: an exception it raises ends the run)."""
 
     # Touching world_size sets up torch.distributed under torchrun (no-op for a single process).
     if training_args.world_size > 1 and data_args.task != "ranking":
         raise ValueError("data-parallel training (torchrun) supports --task ranking only")
     rank, _ = world()
     with run_folder(data_args, owner=rank == 0) as done:
-        return _run(data_args, training_args, config, done)
+        return _run(data_args, training_args, config, done, on_window)
 
 
 def _run(data_args: DataArguments, training_args: RunTrainingArguments, config: DMTConfig | NextItemConfig,
-         done: list[dict[str, Any]]) -> dict[str, Any]:
+         done: list[dict[str, Any]], on_window: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     from t4r_dmt.metrics.results import RunResults, plot_windows
 
     run_dir = Path(data_args.out)
@@ -77,6 +81,8 @@ def _run(data_args: DataArguments, training_args: RunTrainingArguments, config: 
 
     def on_window_end(records: list[dict[str, Any]]) -> None:
         RunResults(task=data_args.task, model=model_name, config=config_dict, windows=records).write(run_dir)
+        if on_window is not None:
+            on_window(records[-1])
 
     loop = TimeWindowLoop(trainer, data_args, training_args, evaluate, on_window_end)
     records = loop.run(done)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from t4r_dmt.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from t4r_dmt.model.config import config_from_dict
 from t4r_dmt.run_folder import DataArguments, load_schema, run_folder
 from t4r_dmt.schema import RANKING_ID_COLUMNS
+from t4r_dmt.search_space import check_paths, parse_space
 from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
@@ -52,6 +54,8 @@ class GBDTConfig:
     """``"all"``: refit on windows 1..t; ``"current"``: on window t only."""
     interactions: bool = True
     """Read the user-candidate interaction features (tagged ``interaction``; false: the ablation)."""
+    search_space: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What ``t4r-dmt tune`` may change (``t4r_dmt.search_space``): field -> distribution."""
 
     def __post_init__(self) -> None:
         if self.family != "gbdt":
@@ -60,6 +64,8 @@ class GBDTConfig:
             raise ValueError(f"gbdt train_windows must be 'all' or 'current'; got {self.train_windows!r}")
         if not isinstance(self.interactions, bool):
             raise ValueError(f"gbdt interactions must be true or false; got {self.interactions!r}")
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "search_space"}
+        check_paths(fields, parse_space(self.search_space, "gbdt search_space"), "gbdt search_space")
         for name in ("n_estimators", "num_leaves", "min_child_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -128,8 +134,10 @@ def fit_predict(train: pd.DataFrame, evaluate: pd.DataFrame, spec: GBDTFeatures,
     return GBDTModels(train, spec, config, seed).predict(evaluate)
 
 
-def run(data_args: DataArguments, config: GBDTConfig, seed: int = 42) -> dict[str, Any]:
-    """The window loop of ``t4r-dmt train`` for GBDT; returns ``{"run_dir", "average", "windows"}``."""
+def run(data_args: DataArguments, config: GBDTConfig, seed: int = 42,
+        on_window: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """The window loop of ``t4r-dmt train`` for GBDT; returns ``{"run_dir", "average", "windows"}``.
+    ``on_window(record)`` is called after each window's record is written (as the T4R runner's)."""
     from t4r_dmt.io_utils import write_json
 
     run_dir = Path(data_args.out)
@@ -141,11 +149,12 @@ def run(data_args: DataArguments, config: GBDTConfig, seed: int = 42) -> dict[st
         write_json(run_dir / "config.json", {"model": config.name, "config": dataclasses.asdict(config),
                                              "data": dataclasses.asdict(data_args), "training": {"seed": seed},
                                              FINGERPRINT_KEY: data_fingerprint(data_args.data, data_args.task)})
-        return _run(data_args, config, seed, spec, all_windows, windows, done)
+        return _run(data_args, config, seed, spec, all_windows, windows, done, on_window)
 
 
 def _run(data_args: DataArguments, config: GBDTConfig, seed: int, spec: GBDTFeatures, all_windows: list[int],
-         windows: list[int], done: list[dict[str, Any]]) -> dict[str, Any]:
+         windows: list[int], done: list[dict[str, Any]],
+         on_window: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     from t4r_dmt.metrics.ranking import ranking_metrics
     from t4r_dmt.metrics.results import RunResults, plot_windows
 
@@ -173,6 +182,8 @@ def _run(data_args: DataArguments, config: GBDTConfig, seed: int, spec: GBDTFeat
 
     def write(records: list[dict[str, Any]]) -> None:
         RunResults(task="ranking", model=config.name, config=dataclasses.asdict(config), windows=records).write(run_dir)
+        if on_window is not None:
+            on_window(records[-1])
 
     records = run_windows(windows, fit, evaluate, done=done, on_window_end=write, name=config.name)
     results = RunResults(task="ranking", model=config.name, config=dataclasses.asdict(config), windows=records)
