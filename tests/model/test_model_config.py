@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from t4r_dmt.model import DMTConfig
+from t4r_dmt.model import DMTConfig, RegularisationConfig
 from t4r_dmt.presets import load_preset, preset_dir, preset_names
 
 
@@ -107,6 +107,13 @@ def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> N
     assert off.to_dict()["fast_dropout"] is False
     assert DMTConfig.from_dict(json.loads(json.dumps(off.to_dict()))) == off
     assert DMTConfig().fast_dropout is True  # configs written before the option existed keep their dropout
+
+
+def test_every_ranking_preset_carries_the_training_recipe() -> None:
+    for name in preset_names("dmt") + preset_names("baseline"):
+        config = load_preset(name)
+        assert config.regularisation == RegularisationConfig(weight_decay=0.01, embedding_l2=0.01), name
+        assert config.multitask.dropout == 0.1, name
 
 
 def test_input_projection_allows_any_token_width() -> None:
