@@ -208,7 +208,7 @@ Record = dict[str, Any]
 
 def run_windows(
     windows: Sequence[int],
-    fit: Callable[[int], None],
+    fit: Callable[[int], Record | None],
     evaluate: Callable[[int, int], tuple[int, dict[str, float]]],
     done: Sequence[Record] = (),
     on_window_end: Callable[[list[Record]], None] | None = None,
@@ -222,7 +222,8 @@ def run_windows(
         The selected window numbers, ascending (:func:`select_windows`).
     fit:
         ``fit(t)`` adds window t's training data to the model (continues from the weights of t-1, refits on
-        windows <= t, ... as the model's protocol says).
+        windows <= t, ... as the model's protocol says); it may return facts of its training to record with the
+        window (the T4R loop's chosen ``epochs``), or None.
     evaluate:
         ``evaluate(t, t + 1) -> (rows, metrics)``: scores the evaluation file of window t+1 with the model of t.
     done:
@@ -235,15 +236,17 @@ def run_windows(
 
     Returns
     -------
-    ``done`` followed by one record per new window: ``{"train_window", "eval_window", "n_rows", **metrics}``.
+    ``done`` followed by one record per new window: ``{"train_window", "eval_window", "n_rows", **facts,
+    **metrics}``.
     """
     records = list(done)
     finished = {int(r["train_window"]) for r in records}
     pairs = [(t, e) for t, e in zip(windows[:-1], windows[1:], strict=True) if t not in finished]
     for train_window, eval_window in tqdm(pairs, desc=f"{name} windows", disable=None):
-        fit(train_window)
+        facts = fit(train_window) or {}
         rows, metrics = evaluate(train_window, eval_window)
-        records.append({"train_window": train_window, "eval_window": eval_window, "n_rows": int(rows), **metrics})
+        records.append({"train_window": train_window, "eval_window": eval_window, "n_rows": int(rows), **facts,
+                        **metrics})
         logger.info("%s: window %d -> %d: %s", name, train_window, eval_window,
                     ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
         if on_window_end is not None:

@@ -51,6 +51,12 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments, config: P
     if task != data_args.task:
         raise ValueError(f"--config {data_args.config} is a {config.family} preset ({task}); "
                          f"it cannot run with --task {data_args.task}")
+    if training_args.early_stopping_tail > 0 and config.family not in ("dmt", "baseline"):
+        raise ValueError(f"--early_stopping_tail chooses the epochs of the dmt and baseline presets; "
+                         f"--config {data_args.config} is a {config.family} preset")
+    if config.family == "next_item" and training_args.warmup_ratio > 0 and training_args.warmup_steps == 0:
+        raise ValueError("--warmup_ratio is not applied by T4R's Trainer of the next-item models (T4R 23.12 reads "
+                         "--warmup_steps only); give --warmup_steps")
     # Everything a run needs is checked before --out is created: the preset (above), the data, the windows.
     load_schema(data_args.task_dir)
     select_windows(list_windows(data_args.task_dir), data_args.windows)

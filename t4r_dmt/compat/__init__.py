@@ -16,8 +16,9 @@ module                    applies to               defect
 Workarounds that are subclasses of a stack class stay beside the code that uses them (they are features of
 that code, not patches): ``preprocess.session_categorify.NullSafeCategorify`` (Categorify on all-null columns),
 ``preprocess.ops.history_operator`` (merlin.dag runs a node once per downstream path),
-``model.next_item.body.CausalXLNetModel`` (T4R's XLNet CLM attends to its labels) and
-``model.next_item.rtd.ReplacedTokenDetectionHead`` (T4R's RTD trains plain MLM); ``training.dense_loader``
+``model.next_item.body.CausalXLNetModel`` (T4R's XLNet CLM attends to its labels),
+``model.next_item.rtd.ReplacedTokenDetectionHead`` (T4R's RTD trains plain MLM) and ``model.trainer.DMTTrainer``
+(T4R's scheduler ignores ``warmup_ratio``; HF's optimizer decays embeddings); ``training.dense_loader``
 replaces the merlin loader by default. Swaps into stock modules are config options, never silent defaults:
 ``DMTConfig.fast_dropout`` puts ``model.dropout.BitsDropout`` into every layer, HF encoders included.
 """

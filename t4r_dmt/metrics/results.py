@@ -3,13 +3,16 @@
 ``metrics.json`` (DESIGN.md)::
 
     {"task": "ranking" | "next-item", "model": "<preset>", "config": {...},
-     "windows": [{"train_window": 1, "eval_window": 2, "n_rows": ..., "<metric>": ...}, ...],
+     "windows": [{"train_window": 1, "eval_window": 2, "n_rows": ..., ["epochs": ...,] "<metric>": ...}, ...],
      "average": {"<metric>": ...}}
+
+``epochs`` (only in runs with ``--early_stopping_tail``) is a fact of the window's training, not a metric: the
+epochs the held-out tail of the training window chose; it is not averaged or plotted.
 
 A metric that is undefined on a window (NaN in memory, e.g. AUC of a window without an order) is
 written as JSON ``null`` (NaN is not valid JSON) and read back as NaN. ``average`` is the mean over
 windows ignoring NaN (NaN when every window is NaN). ``metrics.csv`` has one row per window: the three
-window keys then the metrics; undefined values are empty cells.
+window keys, the training facts of the run (``epochs``), then the metrics; undefined values are empty cells.
 """
 
 from __future__ import annotations
@@ -43,6 +46,8 @@ __all__ = [
 METRICS_JSON = "metrics.json"
 METRICS_CSV = "metrics.csv"
 WINDOW_KEYS: tuple[str, ...] = ("train_window", "eval_window", "n_rows")
+#: Optional integer facts of a window's training (>= 1), recorded beside the metrics but never averaged.
+FACT_KEYS: tuple[str, ...] = ("epochs",)
 TOP_KEYS: tuple[str, ...] = ("task", "model", "config", "windows", "average")
 
 
@@ -71,8 +76,11 @@ def _check_window(window: Mapping[str, Any], task: str, index: int, source: str)
         minimum = 0 if key == "n_rows" else 1
         if not _is_int(value) or value < minimum:
             raise InputError(source, f"must be an integer >= {minimum}", column=key, row=index, value=value)
+    for key in FACT_KEYS:
+        if key in window and (not _is_int(window[key]) or window[key] < 1):
+            raise InputError(source, "must be an integer >= 1", column=key, row=index, value=window[key])
     for name, value in window.items():
-        if name in WINDOW_KEYS:
+        if name in WINDOW_KEYS or name in FACT_KEYS:
             continue
         if not is_known_metric(name, task):
             raise InputError(source, f"unknown metric name for task '{task}'", column=name, row=index)
@@ -85,7 +93,8 @@ def validate_metrics_json(obj: Any, source: str = METRICS_JSON) -> None:
 
     Checks: the five top-level keys and no other; ``task`` one of the tasks; ``model`` a non-empty string;
     ``config`` an object; every window has integer ``train_window``, ``eval_window`` (>= 1) and ``n_rows``
-    (>= 0) and only known metric names for the task, with numbers or null; ``average`` names exactly the
+    (>= 0), an optional integer ``epochs`` (>= 1), and only known metric names for the task, with numbers or
+    null; ``average`` names exactly the
     metrics of the windows, each equal to their mean ignoring null.
 
     Parameters
@@ -116,7 +125,7 @@ def validate_metrics_json(obj: Any, source: str = METRICS_JSON) -> None:
     average = obj["average"]
     if not isinstance(average, Mapping):
         raise InputError(source, "'average' must be an object", column="average", value=average)
-    names = {name for window in windows for name in window if name not in WINDOW_KEYS}
+    names = {name for window in windows for name in window if name not in WINDOW_KEYS + FACT_KEYS}
     if set(average) != names:
         raise InputError(source, f"'average' must name exactly the window metrics {sorted(names)}",
                          column="average", value=sorted(average))
@@ -172,7 +181,7 @@ class RunResults:
                    metrics: Mapping[str, float]) -> dict[str, Any]:
         """Validate and append the metrics of one evaluation window; return the stored entry."""
         window: dict[str, Any] = {"train_window": train_window, "eval_window": eval_window, "n_rows": n_rows}
-        clash = sorted(set(metrics) & set(WINDOW_KEYS))
+        clash = sorted(set(metrics) & set(WINDOW_KEYS + FACT_KEYS))
         if clash:
             raise ValueError(f"metric names clash with window keys: {clash}")
         window.update({name: float(value) for name, value in metrics.items()})
@@ -183,8 +192,13 @@ class RunResults:
     @property
     def metric_names(self) -> list[str]:
         """Every metric of any window, in the contract's order."""
-        names = {name for window in self.windows for name in window if name not in WINDOW_KEYS}
+        names = {name for window in self.windows for name in window if name not in WINDOW_KEYS + FACT_KEYS}
         return sorted(names, key=metric_sort_key)
+
+    @property
+    def fact_names(self) -> list[str]:
+        """The training facts (``FACT_KEYS``) any window records, in that order."""
+        return [key for key in FACT_KEYS if any(key in window for window in self.windows)]
 
     @property
     def average(self) -> dict[str, float]:
@@ -194,7 +208,7 @@ class RunResults:
 
     def to_json(self) -> dict[str, Any]:
         """The ``metrics.json`` object (NaN written as None)."""
-        windows = [{key: (_to_json_value(float(value)) if key not in WINDOW_KEYS else int(value))
+        windows = [{key: (int(value) if key in WINDOW_KEYS + FACT_KEYS else _to_json_value(float(value)))
                     for key, value in window.items()} for window in self.windows]
         average = {name: _to_json_value(value) for name, value in self.average.items()}
         return {"task": self.task, "model": self.model, "config": self.config, "windows": windows,
@@ -204,13 +218,13 @@ class RunResults:
     def from_json(cls, obj: Any, source: str = METRICS_JSON) -> RunResults:
         """Build from a parsed ``metrics.json`` after ``validate_metrics_json`` (None read as NaN)."""
         validate_metrics_json(obj, source)
-        windows = [{key: (value if key in WINDOW_KEYS else _to_float(value)) for key, value in window.items()}
-                   for window in obj["windows"]]
+        windows = [{key: (value if key in WINDOW_KEYS + FACT_KEYS else _to_float(value))
+                    for key, value in window.items()} for window in obj["windows"]]
         return cls(task=obj["task"], model=obj["model"], config=dict(obj["config"]), windows=windows)
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per window: ``train_window``, ``eval_window``, ``n_rows``, then the metrics."""
-        columns = [*WINDOW_KEYS, *self.metric_names]
+        """One row per window: ``train_window``, ``eval_window``, ``n_rows``, the facts, then the metrics."""
+        columns = [*WINDOW_KEYS, *self.fact_names, *self.metric_names]
         return pd.DataFrame(self.windows, columns=columns)
 
     def write(self, run_dir: str | os.PathLike[str]) -> dict[str, Path]:

@@ -5,7 +5,8 @@ Plain ``nn.Module`` blocks with explicit sizes (``DeepInterestTransformer``, ``M
 The same network runs the Table 1 baselines (DNN, DIN, DIEN) when ``config.interest.kind`` names their
 interest extractor. The session-based next-item models are in ``t4r_dmt.model.next_item``.
 
-Train it with T4R's Trainer (``DMTTrainer`` only renames metrics to ``eval_auc_click`` ... and turns them on)::
+Train it with T4R's Trainer (``DMTTrainer`` renames metrics to ``eval_auc_click`` ... and turns them on, decays
+the dense weights only and honours ``warmup_ratio``)::
 
     import torch
     from transformers4rec.config.trainer import T4RecTrainingArguments
@@ -13,10 +14,12 @@ Train it with T4R's Trainer (``DMTTrainer`` only renames metrics to ``eval_auc_c
     from t4r_dmt.presets import load_preset
 
     torch.manual_seed(0)
-    model = build_model(schema, load_preset("dmt"))
+    config = load_preset("dmt")
+    model = build_model(schema, config)
     args = T4RecTrainingArguments(
         output_dir=out_dir, max_sequence_length=model.max_sequence_length, per_device_train_batch_size=512,
         per_device_eval_batch_size=1024, learning_rate=1e-3, num_train_epochs=1, no_cuda=True, report_to=[],
+        weight_decay=config.regularisation.weight_decay,   # the preset's recipe (t4r-dmt train passes it)
     )
     trainer = DMTTrainer(model=model, args=args, schema=schema,
                          train_dataset_or_path="ranking/0001/train.parquet",
@@ -38,6 +41,7 @@ from t4r_dmt.model.config import (
     EmbeddingConfig,
     LossConfig,
     MultiTaskConfig,
+    RegularisationConfig,
     TransformerConfig,
 )
 from t4r_dmt.model.export import export_torchscript
@@ -59,6 +63,7 @@ __all__ = [
     "RankingNetwork",
     "RankingOutput",
     "RankingTask",
+    "RegularisationConfig",
     "TransformerConfig",
     "build_model",
     "export_torchscript",

@@ -2,7 +2,9 @@
 
 Defaults are the paper's and its public TF code's (``DMT_code/conf/settings/dmt.conf``): d_model 80, d_ff 320,
 4 heads, 1 encoder and 1 decoder block, dropout 0.1, learned positions; MMoE with 4 experts of 512-256-128
-and one 32-unit tower per task; a bias tower 32-16 with dropout 0.5; loss weights 1, 1.
+and one 32-unit tower per task; a bias tower 32-16 with dropout 0.5; loss weights 1, 1. The dataclass defaults
+of ``regularisation`` and ``multitask.dropout`` are 0 (a config saved before they existed trains as it did);
+the shipped presets set the training recipe (``t4r_dmt/configs/*.json``).
 
 A config is plain nested dataclasses: ``to_dict()`` / ``from_dict()`` round-trip through JSON, and
 ``t4r_dmt.presets.load_preset("dmt")`` reads the shipped ``t4r_dmt/configs/dmt.json``. Every field is validated in ``__post_init__``.
@@ -11,6 +13,7 @@ A config is plain nested dataclasses: ``to_dict()`` / ``from_dict()`` round-trip
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -133,7 +136,11 @@ class TransformerConfig:
 
 @dataclass
 class MultiTaskConfig:
-    """The part above the shared input: MMoE (default) or an ablation."""
+    """The part above the shared input: MMoE (default) or an ablation.
+
+    ``dropout``: the expert dropout, after every hidden layer of the MMoE experts (of the shared bottom for
+    "shared_bottom" / "single_task", of every layer of each tower for "towers"); never in the MMoE task towers
+    or gates. Active in training only."""
 
     kind: str = "mmoe"
     num_experts: int = 4
@@ -210,6 +217,30 @@ class LossConfig:
 
 
 @dataclass
+class RegularisationConfig:
+    """The regularisation of the training recipe (the dropouts live with their blocks).
+
+    ``weight_decay``: AdamW's decoupled weight decay of the dense weights (linear and attention matrices); biases,
+    LayerNorm and every embedding table are not decayed (``t4r_dmt.model.trainer.decay_parameter_names``). It is
+    the default of ``t4r-dmt train --weight_decay``, which overrides it for one run.
+    ``embedding_l2``: λ of the L2 penalty on the embedding rows a training batch reads, added to the loss (the
+    official DMT code's embedding L2, 0.01 in its ``dmt.conf``): ``λ / B · Σ_t Σ_{r ∈ U_t} ||E_t[r]||²`` over the
+    entity tables t (item, category, brand, user), U_t the distinct non-padding codes of table t in the batch
+    (target item and every behaviour sequence), B the batch size. A row that no batch reads is never shrunk;
+    each row in a batch is shrunk once however often it occurs. Training only: evaluation losses leave it out.
+    """
+
+    weight_decay: float = 0.0
+    embedding_l2: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("weight_decay", "embedding_l2"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"regularisation.{name} must be a finite number >= 0; got {value!r}")
+
+
+@dataclass
 class DMTConfig:
     """The whole model. ``behaviors`` lists the behaviour sequences read (``[]`` = no sequences).
 
@@ -232,6 +263,7 @@ class DMTConfig:
     score_weights: list[float] = field(default_factory=lambda: [1.0, 1.0])
     interest: InterestConfig = field(default_factory=InterestConfig)
     fast_dropout: bool = True
+    regularisation: RegularisationConfig = field(default_factory=RegularisationConfig)
     interactions: bool = True
     """Read the user-candidate interaction features (dense columns tagged ``interaction``); false: the ablation."""
     search_space: dict[str, Any] = field(default_factory=dict)
@@ -261,11 +293,14 @@ class DMTConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Nested dicts; ``interest``, ``bias.inputs`` and ``interactions`` (added for the baselines and ablations) are left out
-        at their defaults, so preset files written before they existed still round-trip unchanged."""
+        """Nested dicts; ``interest``, ``bias.inputs``, ``interactions`` (added for the baselines and ablations),
+        ``regularisation`` (added with the training recipe) and ``search_space`` are left out at their defaults,
+        so preset files written before they existed still round-trip unchanged."""
         data = dataclasses.asdict(self)
         if self.interest == InterestConfig():
             del data["interest"]
+        if self.regularisation == RegularisationConfig():
+            del data["regularisation"]
         if self.bias.inputs == list(BIAS_INPUTS):
             del data["bias"]["inputs"]
         if self.interactions:
@@ -293,6 +328,7 @@ _NESTED: dict[str, type] = {
     "bias": BiasConfig,
     "loss": LossConfig,
     "interest": InterestConfig,
+    "regularisation": RegularisationConfig,
 }
 
 

@@ -7,6 +7,8 @@ user embeddings. The transformer also takes each event's time-gap bucket when th
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
@@ -95,6 +97,22 @@ class MultiBehaviorEncoder(nn.Module):
         self.target_first = config.interest.kind != "transformer"
         self.out_size = (len(spec.behaviors) * interest_size(config) + emb.token_dim + len(spec.dense)
                          + len(spec.users) * emb.user_dim)
+
+    def embedding_norm(self, batch: RankingBatch) -> torch.Tensor:
+        """``Σ_t Σ_{r ∈ U_t} ||E_t[r]||²``: the squared norms of the embedding rows ``batch`` reads, each row
+        once, over the item, category, brand and user tables (U_t: the distinct codes of table t in the target
+        item and every behaviour sequence, padding code 0 left out). ``RankingBatch -> ()``."""
+        tables: list[tuple[torch.Tensor, list[torch.Tensor]]] = [
+            (self.embedding.items.weight, [batch.item, *(seq.items for seq in batch.sequences)]),
+            (self.embedding.categories.weight, [batch.category, *(seq.categories for seq in batch.sequences)]),
+            (self.embedding.brands.weight, [batch.brand, *(seq.brands for seq in batch.sequences)]),
+        ]
+        tables += [(cast(nn.Embedding, table).weight, [batch.users[:, i]]) for i, table in enumerate(self.users)]
+        total = self.embedding.items.weight.new_zeros(())
+        for weight, parts in tables:
+            used = torch.unique(torch.cat([part.reshape(-1) for part in parts]))  # sorted, distinct
+            total = total + weight[used[used != 0]].square().sum()
+        return total
 
     def forward(self, batch: RankingBatch) -> tuple[torch.Tensor, torch.Tensor]:
         target = self.embedding(batch.item, batch.category, batch.brand)  # (B, token_dim)

@@ -9,12 +9,13 @@ No T4R in here (``t4r.py`` adapts it). Its parts are chosen from the config at c
   ``config.bias.inputs`` leaves some inputs out.
 
 ``inputs dict -> RankingBatch -> encoders -> multitask -> task logits u (B, K)``, plus the bias logit
-``y_b (B,)`` and the extractors' auxiliary loss (DIEN's; 0 for the others).
+``y_b (B,)``, the extractors' auxiliary loss (DIEN's; 0 for the others) and, in training, the embedding L2
+penalty (``config.regularisation.embedding_l2``; ``MultiBehaviorEncoder.embedding_norm``).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 import torch
 from torch import nn
@@ -31,11 +32,14 @@ from t4r_dmt.model.multitask import build_multitask
 
 class RankingOutput(NamedTuple):
     """``task_logits (B, K)`` relevance logits u_k; ``bias_logit (B,)`` y_b, or None without a bias tower;
-    ``aux_loss ()`` the interest extractors' auxiliary loss (DIEN's; 0 for every other kind)."""
+    ``aux_loss ()`` the interest extractors' auxiliary loss (DIEN's; 0 for every other kind);
+    ``embedding_penalty ()`` the weighted embedding L2 (``regularisation.embedding_l2``), None in evaluation
+    or when it is 0."""
 
     task_logits: torch.Tensor
     bias_logit: torch.Tensor | None
     aux_loss: torch.Tensor
+    embedding_penalty: torch.Tensor | None = None
 
 
 def build_bias_tower(spec: FeatureSpec, config: DMTConfig) -> BiasTower | None:
@@ -84,6 +88,7 @@ class RankingNetwork(nn.Module):
             build_multitask(config.multitask, self.shared_size, tasks_per_network) for _ in encoders
         )
         self.bias_tower = build_bias_tower(spec, config)
+        self.embedding_l2 = float(config.regularisation.embedding_l2)
         if config.fast_dropout:
             swap_dropouts(self)
 
@@ -97,4 +102,8 @@ class RankingNetwork(nn.Module):
         bias_logit = None
         if self.bias_tower is not None and batch.bias is not None:
             bias_logit = self.bias_tower(batch.bias, batch.category)
-        return RankingOutput(torch.cat(logits, dim=1), bias_logit, sum(aux_losses[1:], aux_losses[0]))
+        penalty = None
+        if self.training and self.embedding_l2 > 0:
+            norms = [cast(MultiBehaviorEncoder, e).embedding_norm(batch) for e in self.encoders]  # own tables each
+            penalty = self.embedding_l2 / batch.item.shape[0] * sum(norms[1:], norms[0])
+        return RankingOutput(torch.cat(logits, dim=1), bias_logit, sum(aux_losses[1:], aux_losses[0]), penalty)

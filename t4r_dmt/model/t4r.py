@@ -4,7 +4,8 @@
   needs.
 * ``RankingTask`` (a ``tr.PredictionTask``): the loss, the eval outputs and the metrics. In training or
   testing it returns ``{"loss", "labels" (B, K), "predictions" (B, K) = σ(u_k)}``; the training loss adds
-  ``aux_weight`` times the network's auxiliary loss (DIEN's; 0 for the other kinds). In inference a dict of
+  ``aux_weight`` times the network's auxiliary loss (DIEN's; 0 for the other kinds) and the network's embedding
+  L2 penalty (``regularisation.embedding_l2``). In inference a dict of
   ``p_click``, ``p_order`` and ``score`` = ``Σ w_k σ(u_k) / Σ w_k``, each ``(B,)``. Its metrics are
   ``BinaryAUROC`` on probabilities (T4R's ``BinaryClassificationTask`` rounds them first), updated per batch
   and computed once over the whole evaluation set: ``auc_click``, ``auc_order``. With
@@ -103,6 +104,8 @@ class RankingTask(tr.PredictionTask):
             loss = self.loss(inputs.task_logits, inputs.bias_logit, labels, training=training)
             if training and self.aux_weight > 0:
                 loss = loss + self.aux_weight * inputs.aux_loss
+            if training and inputs.embedding_penalty is not None:
+                loss = loss + inputs.embedding_penalty
             return {"loss": loss, "labels": labels, "predictions": torch.sigmoid(inputs.task_logits)}
         return self.scores(inputs.task_logits)
 

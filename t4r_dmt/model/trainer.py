@@ -5,7 +5,17 @@ only computes them when ``compute_metrics`` is truthy (it defaults to None) on b
 ``step % compute_metrics_each_n_steps == 0``. This subclass turns metrics on by default, requires every batch
 to be accumulated (so AUCs cover the whole set), and names the results ``eval_auc_click``, ``eval_auc_order``,
 ``eval_loss``. It also refuses an empty evaluation or prediction file, on which the merlin data set fails
-(no row group) or its loader waits forever. Everything else is ``tr.Trainer``'s.
+(no row group) or its loader waits forever.
+
+Two hooks of the optimisation differ from ``tr.Trainer``'s:
+
+* ``create_optimizer``: the ``args.weight_decay`` group holds the dense weights only
+  (:func:`decay_parameter_names`); HF 4.30 also decays the embedding tables, and its test ``"bias" not in name``
+  would spare every weight of the DMT's bias tower.
+* ``create_scheduler``: the warm-up is ``args.get_warmup_steps(...)``, so ``--warmup_ratio`` works; T4R 23.12's
+  own ``create_scheduler`` passes ``args.warmup_steps`` alone and silently ignores the ratio.
+
+Everything else is ``tr.Trainer``'s.
 """
 
 from __future__ import annotations
@@ -15,8 +25,25 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
+import torch
+from torch import nn
+from transformers import Trainer
 from transformers.trainer_utils import EvalLoopOutput
 from transformers4rec import torch as tr
+
+#: Layers whose parameters are never decayed: normalisation scales and shifts, and embedding tables (a row
+#: should shrink only when a batch reads it: ``regularisation.embedding_l2``).
+NO_DECAY_LAYERS: tuple[type[nn.Module], ...] = (nn.LayerNorm, nn.Embedding)
+
+
+def decay_parameter_names(model: nn.Module) -> list[str]:
+    """Names of ``model``'s parameters that weight decay applies to: every parameter but those of a
+    ``NO_DECAY_LAYERS`` module and those whose own name is ``bias`` (layer biases)."""
+    skip = {f"{prefix}.{name}" if prefix else name
+            for prefix, module in model.named_modules() if isinstance(module, NO_DECAY_LAYERS)
+            for name, _ in module.named_parameters(recurse=False)}
+    return [name for name, _ in model.named_parameters()
+            if name not in skip and name.rsplit(".", 1)[-1] != "bias"]
 
 
 def _require_rows(path: Any) -> None:
@@ -32,6 +59,9 @@ def _require_rows(path: Any) -> None:
 class DMTTrainer(tr.Trainer):
     """``tr.Trainer`` with ``compute_metrics=True`` and flat metric names (see the module docstring)."""
 
+    optimizer: Any
+    lr_scheduler: Any
+
     def __init__(self, *args: Any, compute_metrics: Any = True, **kwargs: Any) -> None:
         super().__init__(*args, compute_metrics=compute_metrics, **kwargs)
         if self.args.compute_metrics_each_n_steps != 1:
@@ -39,6 +69,35 @@ class DMTTrainer(tr.Trainer):
                 "compute_metrics_each_n_steps must be 1: the AUCs are computed over every evaluation batch "
                 f"(got {self.args.compute_metrics_each_n_steps})"
             )
+
+    def create_optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer of ``args`` over two groups: :func:`decay_parameter_names` with ``args.weight_decay``,
+        every other trainable parameter without decay."""
+        if self.optimizer is None:
+            if self.args.weight_decay is None:  # RunTrainingArguments' "the preset's", not filled in
+                raise ValueError("weight_decay is None: give a number (t4r-dmt train fills in the preset's "
+                                 "regularisation.weight_decay)")
+            decay = set(decay_parameter_names(self.model))
+            trainable = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
+            groups = [
+                {"params": [p for name, p in trainable if name in decay], "weight_decay": self.args.weight_decay},
+                {"params": [p for name, p in trainable if name not in decay], "weight_decay": 0.0},
+            ]
+            optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args)
+            self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
+        return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
+        """T4R's scheduler with HF's warm-up rule: ``warmup_steps``, else ``ceil(warmup_ratio * steps)``."""
+        if self.lr_scheduler is None:
+            self.lr_scheduler = self.get_scheduler(
+                self.args.lr_scheduler_type,
+                optimizer=self.optimizer if optimizer is None else optimizer,
+                num_warmup_steps=self.args.get_warmup_steps(num_training_steps),
+                num_training_steps=num_training_steps,
+                num_cycles=self.args.learning_rate_num_cosine_cycles_by_epoch * self.args.num_train_epochs,
+            )
+        return self.lr_scheduler
 
     def get_eval_dataloader(self, eval_dataset: Any = None) -> Any:
         if self.eval_dataloader is None:

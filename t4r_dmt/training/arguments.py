@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -11,7 +12,7 @@ from transformers4rec.config.trainer import T4RecTrainingArguments
 import t4r_dmt.training.dense_loader  # noqa: F401  (registers --data_loader_engine dense with T4R)
 from t4r_dmt.run_folder import DataArguments
 
-__all__ = ["DataArguments", "RunTrainingArguments", "ddp_defaults"]
+__all__ = ["DataArguments", "RunTrainingArguments", "check_recipe", "ddp_defaults", "resolve_weight_decay"]
 
 
 @dataclass
@@ -20,6 +21,13 @@ class RunTrainingArguments(T4RecTrainingArguments):
 
     ``output_dir`` defaults to ``<out>/checkpoints`` (set by the loop); the loop writes its own per-window
     checkpoints, so the HF Trainer saves nothing itself unless asked.
+
+    ``weight_decay`` defaults to None: the preset's ``regularisation.weight_decay`` (0 for presets without one),
+    filled in by :func:`resolve_weight_decay`; a value given here overrides the preset for the run.
+    ``early_stopping_tail`` > 0 chooses the epochs of each window (:mod:`t4r_dmt.training.early_stopping`): the
+    latest ``early_stopping_tail`` of the window's requests are held out of training, the model trains up to
+    ``num_train_epochs`` epochs (a whole number) on the rest, and the weights of the epoch with the lowest
+    held-out click logloss are kept; training stops after ``early_stopping_patience`` epochs without a better one.
     """
 
     output_dir: str = field(default="", metadata={"help": "Defaults to <out>/trainer."})
@@ -48,8 +56,24 @@ class RunTrainingArguments(T4RecTrainingArguments):
         default=True,
         metadata={"help": "Shuffle the training rows of each window (--shuffle_train false keeps file order)."},
     )
+    weight_decay: float | None = field(  # HF's float field; None: the preset's
+        default=None,
+        metadata={"help": "AdamW's decoupled weight decay of the dense weights; default: the preset's "
+                          "regularisation.weight_decay."},
+    )
+    early_stopping_tail: float = field(
+        default=0.0,
+        metadata={"help": "Share (0, 0.5] of each training window's latest requests held out to choose the epochs "
+                          "(up to --num_train_epochs, best held-out click logloss); 0: train every epoch on all rows."},
+    )
+    early_stopping_patience: int = field(
+        default=1,
+        metadata={"help": "With --early_stopping_tail: stop after this many epochs without a better held-out loss."},
+    )
 
     def __post_init__(self) -> None:
+        check_recipe(self.weight_decay, self.early_stopping_tail, self.early_stopping_patience,
+                     self.num_train_epochs, self.max_steps)
         fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
         if fields["logging_dir"] is None and not self.output_dir:
             # HF would log TensorBoard to ./runs/<date>_<host> (relative to an output_dir that is not set
@@ -62,6 +86,28 @@ class RunTrainingArguments(T4RecTrainingArguments):
                                         fields["ddp_backend"])
         fields.update(no_cuda=no_cuda, ddp_backend=backend)
         super().__post_init__()
+
+
+def check_recipe(weight_decay: float | None, tail: float, patience: int, epochs: float, max_steps: int) -> None:
+    """Raise ValueError, naming the argument, unless the regularisation and early-stopping arguments fit."""
+    if weight_decay is not None and not 0 <= weight_decay < math.inf:
+        raise ValueError(f"weight_decay must be a finite number >= 0; got {weight_decay!r}")
+    if not (tail == 0 or 0 < tail <= 0.5):
+        raise ValueError(f"early_stopping_tail must be 0 (off) or in (0, 0.5]; got {tail!r}")
+    if isinstance(patience, bool) or not isinstance(patience, int) or patience < 1:
+        raise ValueError(f"early_stopping_patience must be a positive integer; got {patience!r}")
+    if tail > 0:
+        if epochs < 1 or epochs != int(epochs):
+            raise ValueError(f"early_stopping_tail needs a whole num_train_epochs >= 1 (the most epochs a window "
+                             f"may train); got {epochs!r}")
+        if max_steps > 0:
+            raise ValueError("early_stopping_tail chooses whole epochs: it cannot be combined with max_steps")
+
+
+def resolve_weight_decay(args: RunTrainingArguments, preset_weight_decay: float) -> None:
+    """Fill ``args.weight_decay`` with the preset's when the run did not give one (in place)."""
+    if args.weight_decay is None:
+        args.weight_decay = preset_weight_decay
 
 
 def ddp_defaults(world_size: int, cuda: bool, no_cuda: bool, backend: str | None) -> tuple[bool, str | None]:

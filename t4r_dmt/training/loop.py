@@ -3,7 +3,9 @@
 This is the protocol of both papers (DMT trains daily and evaluates on the next day; Transformers4Rec's
 incremental evaluation): the model of window t continues from the weights of window t-1, the learning-rate
 schedule restarts each window, and the optimizer state is re-created each window, so a window's result
-depends only on the incoming weights and the seed (which is what makes ``--resume`` exact).
+depends only on the incoming weights and the seed (which is what makes ``--resume`` exact). With
+``--early_stopping_tail`` each window trains for the epochs that its own latest requests choose
+(:mod:`t4r_dmt.training.early_stopping`), never looking at window t+1.
 
 Data-parallel (``torchrun --nproc_per_node=N -m t4r_dmt.cli train ...``): each rank trains on its own shard of
 a window (rows ``i ≡ rank (mod N)``, the same number on every rank, so every rank runs the same number of
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,7 @@ from transformers import set_seed
 from t4r_dmt.compat.merlin_loader import loader_file
 from t4r_dmt.schema import RANKING_ID_COLUMNS
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+from t4r_dmt.training.early_stopping import EPOCHS_KEY, BestEpoch, click_logloss, heldout_dir, split_tail
 from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
@@ -195,18 +199,22 @@ class TimeWindowLoop:
                            on_window_end=self.on_window_end if rank == 0 else None,
                            name=str(getattr(self.trainer.model, "name", None) or "t4r"))
 
-    def _fit(self, window: int) -> None:
-        """Train on ``window`` (continuing from the current weights); rank 0 then saves a checkpoint."""
+    def _fit(self, window: int) -> dict[str, Any]:
+        """Train on ``window`` (continuing from the current weights); rank 0 then saves a checkpoint.
+
+        Returns the window's training facts: ``{"epochs": chosen}`` with ``early_stopping_tail``, else ``{}``."""
         task_dir = self.data_args.task_dir
         rank, world_size = world()
         train_path = window_path(task_dir, window, "train")
+        facts: dict[str, Any] = {}
         if n_rows(train_path) < world_size:
             logger.warning("window %d has %d training rows for %d process(es): the weights carry over "
                            "unchanged", window, n_rows(train_path), world_size)
         else:
-            self._train_window(task_dir, window)
+            facts = self._train_window(task_dir, window)
         if rank == 0:
             save_checkpoint(self.trainer.model, Path(self.data_args.out), window)
+        return facts
 
     def _evaluate(self, train_window: int, eval_window: int) -> tuple[int, dict[str, float]]:
         """Rank 0 scores window ``eval_window`` and broadcasts ``(rows, metrics)`` to the other ranks."""
@@ -223,11 +231,17 @@ class TimeWindowLoop:
             dist.broadcast_object_list(outcome, src=0)  # also holds the other ranks until rank 0 is done
         return int(outcome[0]), outcome[1]
 
-    def _train_window(self, task_dir: Path, window: int) -> None:
+    def _train_window(self, task_dir: Path, window: int) -> dict[str, Any]:
+        """Train on ``window``'s rows; with ``early_stopping_tail`` on its head only, for the epochs its held-out
+        tail chooses (:mod:`t4r_dmt.training.early_stopping`), returning ``{"epochs": chosen}``."""
         # Same seed stream whether or not the run was resumed: seed + window.
         set_seed(self.training_args.seed + window)
         path = window_path(task_dir, window, "train")
         rank, world_size = world()
+        heldout = None
+        if self.training_args.early_stopping_tail > 0:
+            path, heldout = split_tail(path, self.training_args.early_stopping_tail,
+                                       heldout_dir(self.training_args.output_dir, rank))
         if world_size > 1:
             path = shard_rows(path, rank, world_size, shard_path(self.training_args.output_dir, rank))
         path = engine_file(self.trainer, path)
@@ -235,7 +249,36 @@ class TimeWindowLoop:
         self.trainer.train_dataloader = train_loader(self.trainer, path, self.training_args.shuffle_train)
         self.trainer.optimizer = None  # fresh AdamW state; weights carry over
         self.trainer.reset_lr_scheduler()  # the schedule restarts each window
-        self.trainer.train()
+        if heldout is None:
+            self.trainer.train()
+            return {}
+        tail = heldout
+        best = BestEpoch(lambda: heldout_loss(self.trainer, tail), self.training_args.early_stopping_patience)
+        self.trainer.add_callback(best)
+        try:
+            self.trainer.train()
+        finally:
+            self.trainer.remove_callback(best)
+        best.restore(self.trainer.model)
+        logger.info("window %d: kept epoch %d of %d (held-out click logloss %s)", window, best.best_epoch,
+                    len(best.losses), ", ".join(f"{loss:.5f}" for loss in best.losses))
+        return {EPOCHS_KEY: best.best_epoch}
+
+
+def heldout_loss(trainer: Any, tail: Path) -> float:
+    """Click logloss of ``trainer``'s model on the held-out rows ``tail`` (lower is better; NaN counts as +inf).
+
+    Every rank trains the same weights; rank 0 scores and broadcasts, so every rank stops after the same epoch.
+    """
+    rank, world_size = world()
+    outcome: list[Any] = [math.inf]
+    if rank == 0:
+        scores = _predict_here(trainer, engine_file(trainer, tail))
+        outcome = [click_logloss(pq.read_table(tail, columns=["click"]).column("click").to_numpy(),
+                                 scores["p_click"].reshape(-1))]
+    if world_size > 1:
+        dist.broadcast_object_list(outcome, src=0)
+    return float(outcome[0])
 
 
 def shard_path(output_dir: str, rank: int) -> Path:

@@ -54,6 +54,22 @@ def test_write_load_round_trip(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["metrics.csv", "metrics.json"]  # no temp left
 
 
+def test_chosen_epochs_are_recorded_beside_the_metrics_not_averaged(tmp_path: Path) -> None:
+    windows = [{"train_window": 1, "eval_window": 2, "n_rows": 10, "epochs": 2, "auc_click": 0.7},
+               {"train_window": 2, "eval_window": 3, "n_rows": 12, "epochs": 1, "auc_click": 0.8}]
+    results = RunResults(task="ranking", model="dmt", windows=windows)
+    assert results.metric_names == ["auc_click"] and results.fact_names == ["epochs"]
+    paths = results.write(tmp_path)
+    obj = json.loads(paths["json"].read_text())
+    assert [w["epochs"] for w in obj["windows"]] == [2, 1] and obj["average"] == pytest.approx({"auc_click": 0.75})
+    assert [w["epochs"] for w in RunResults.load(tmp_path).windows] == [2, 1]
+    assert list(pd.read_csv(paths["csv"]).columns) == ["train_window", "eval_window", "n_rows", "epochs", "auc_click"]
+    plot_windows(results, tmp_path / "plots")
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["auc_click.png"]  # epochs is not plotted
+    with pytest.raises(ValueError, match="metric names clash with window keys: \\['epochs'\\]"):
+        results.add_window(3, 4, 5, {"epochs": 3})
+
+
 def test_empty_run_is_valid(tmp_path: Path) -> None:
     RunResults(task="next-item", model="xlnet").write(tmp_path)
     assert RunResults.load(tmp_path).windows == []
@@ -96,6 +112,8 @@ def _edit(path: tuple[Any, ...], value: Any) -> dict[str, Any]:
         (_edit(("average", "ndcg@10"), KeyError), r"'average' must name exactly the window metrics"),
         (_edit(("average", "ndcg@10"), 0.9), r"column 'average.ndcg@10': average does not match"),
         (_edit(("average", "auc_click"), "x"), r"column 'average.auc_click': a metric must be a number"),
+        (_edit(("windows", 0, "epochs"), 0), r"column 'epochs', row 0: must be an integer >= 1"),
+        (_edit(("windows", 0, "epochs"), 1.5), r"column 'epochs', row 0: must be an integer >= 1"),
     ],
 )
 def test_validate_rejects(obj: Any, message: str) -> None:

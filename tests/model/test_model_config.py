@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from t4r_dmt.model import DMTConfig
+from t4r_dmt.model import DMTConfig, RegularisationConfig
 from t4r_dmt.presets import load_preset, preset_dir, preset_names
 
 
@@ -126,6 +126,13 @@ def test_dmt_presets_turn_time_gaps_and_match_features_on_and_old_configs_keep_t
         del saved["transformer"][key]
     old = DMTConfig.from_dict(saved).transformer
     assert (old.time_encoding, old.match_features) == ("none", False)
+
+
+def test_every_ranking_preset_carries_the_training_recipe() -> None:
+    for name in preset_names("dmt") + preset_names("baseline"):
+        config = load_preset(name)
+        assert config.regularisation == RegularisationConfig(weight_decay=0.01, embedding_l2=0.01), name
+        assert config.multitask.dropout == 0.1, name
 
 
 def test_input_projection_allows_any_token_width() -> None:

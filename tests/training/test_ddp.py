@@ -133,3 +133,30 @@ def test_finish_distributed_tears_the_group_down(tmp_path):
     assert world() == (0, 1) and dist.is_initialized()
     finish_distributed()
     assert not dist.is_initialized()
+
+
+def test_two_processes_choose_the_same_epochs_as_one(setup):
+    """With --early_stopping_tail every rank trains its shard of the head and stops after the same epoch (rank 0
+    scores the tail and broadcasts): the epochs kept and the weights are those of one process with batch 2B."""
+    root = setup
+    ddp_out, single_out = root / "ddp_es", root / "single_es"
+    early = ["--early_stopping_tail", "0.25", "--num_train_epochs", "3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "t4r_dmt.cli", "train", "--data", str(root / "data"), "--out", str(ddp_out),
+           "--config", str(root / "tiny_nodrop.json"), *_args(16), *early]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+    from t4r_dmt.commands.train import run
+
+    run(DataArguments(data=str(root / "data"), out=str(single_out), config=str(root / "tiny_nodrop.json")),
+        RunTrainingArguments(output_dir=str(single_out / "trainer"), per_device_train_batch_size=32,
+                             shuffle_train=False, seed=3, report_to=[], disable_tqdm=True,
+                             early_stopping_tail=0.25, num_train_epochs=3))
+    epochs = [json.loads((out / "metrics.json").read_text())["windows"][0]["epochs"] for out in (ddp_out, single_out)]
+    assert epochs[0] == epochs[1]
+    weights = [torch.load(out / "checkpoints" / "window_0001" / "model.pt", weights_only=True)
+               for out in (ddp_out, single_out)]
+    for name, value in weights[0].items():
+        torch.testing.assert_close(value, weights[1][name], atol=1e-5, rtol=1e-4, msg=name)

@@ -1,0 +1,255 @@
+"""Epochs chosen per window on the training window's own latest requests (``--early_stopping_tail``)."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import torch
+from model_fixtures import tiny_config
+from torch import nn
+from transformers import TrainerControl, TrainerState
+
+from t4r_dmt.training import loop as loop_module
+from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+from t4r_dmt.training.early_stopping import BestEpoch, click_logloss, split_tail
+
+TAIL = 0.25
+EPOCHS = 3
+
+
+# --- the split ------------------------------------------------------------------------------------------------
+
+def test_split_tail_holds_out_the_latest_whole_requests(data_dir, tmp_path) -> None:
+    path = data_dir / "ranking" / "0001" / "train.parquet"
+    head, tail = split_tail(path, TAIL, tmp_path / "split")
+    rows, head_rows, tail_rows = (pd.read_parquet(p) for p in (path, head, tail))
+    requests = np.sort(rows["request_id"].unique())
+    assert len(requests) == 40
+    assert sorted(tail_rows["request_id"].unique()) == list(requests[-10:])  # the last quarter of the ids
+    assert set(head_rows["request_id"]).isdisjoint(tail_rows["request_id"])  # whole requests on one side
+    assert len(head_rows) + len(tail_rows) == len(rows)
+    pd.testing.assert_frame_equal(head_rows, rows[~rows["request_id"].isin(requests[-10:])].reset_index(drop=True))
+    # A small share still holds out one request; a window of one request cannot be split.
+    _, one = split_tail(path, 0.001, tmp_path / "one")
+    assert pd.read_parquet(one)["request_id"].nunique() == 1
+    single = tmp_path / "single.parquet"
+    rows[rows["request_id"] == requests[0]].to_parquet(single)
+    with pytest.raises(ValueError, match="1 request\\(s\\) cannot be split"):
+        split_tail(single, TAIL, tmp_path / "single")
+    for share in (0.0, -0.1, 0.6):
+        with pytest.raises(ValueError, match="early_stopping_tail must be in \\(0, 0.5\\]"):
+            split_tail(path, share, tmp_path / "bad")
+
+
+def test_click_logloss_never_prefers_a_diverged_model() -> None:
+    assert click_logloss(np.array([1, 0]), np.array([0.5, 0.5])) == pytest.approx(math.log(2))
+    assert click_logloss(np.array([], dtype=np.int64), np.array([])) == math.inf
+
+
+# --- the callback ---------------------------------------------------------------------------------------------
+
+def _epochs(losses: list[float], patience: int) -> tuple[BestEpoch, nn.Linear, int]:
+    """Run ``BestEpoch`` over scripted epochs; epoch e sets the weight to e. Returns it, the model, epochs run."""
+    model = nn.Linear(1, 1, bias=False)
+    scripted = iter(losses)
+    best = BestEpoch(lambda: next(scripted), patience)
+    control = TrainerControl()
+    ran = 0
+    for epoch, _ in enumerate(losses, start=1):
+        with torch.no_grad():
+            model.weight.fill_(epoch)
+        ran = epoch
+        control = best.on_epoch_end(None, TrainerState(), control, model=model)  # type: ignore[arg-type]
+        if control.should_training_stop:
+            break
+    return best, model, ran
+
+
+def test_best_epoch_keeps_the_lowest_loss_and_stops_after_patience() -> None:
+    best, model, ran = _epochs([0.5, 0.4, 0.45, 0.3], patience=1)
+    assert (ran, best.best_epoch, best.losses) == (3, 2, [0.5, 0.4, 0.45])
+    best.restore(model)
+    assert float(model.weight.detach()) == 2.0  # the weights after epoch 2, not those of epoch 3
+    best, model, ran = _epochs([0.5, 0.4, 0.45, 0.3], patience=2)
+    assert (ran, best.best_epoch) == (4, 4)
+    best.restore(model)
+    assert float(model.weight.detach()) == 4.0
+    best, _, _ = _epochs([math.inf, 0.7, 0.7], patience=5)  # a diverged epoch never wins; ties keep the first
+    assert best.best_epoch == 2
+
+
+def test_best_epoch_errors() -> None:
+    with pytest.raises(ValueError, match="early_stopping_patience must be a positive integer; got 0"):
+        BestEpoch(lambda: 0.0, patience=0)
+    with pytest.raises(RuntimeError, match="no epoch has finished"):
+        BestEpoch(lambda: 0.0).restore(nn.Linear(1, 1))
+
+
+# --- the loop -------------------------------------------------------------------------------------------------
+
+def _train(data_dir, config_file, out, **training):
+    from t4r_dmt.commands.train import run
+
+    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file))
+    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
+                                 per_device_train_batch_size=32, per_device_eval_batch_size=64, **training)
+    return run(data, targs)
+
+
+@pytest.fixture(scope="module")
+def recipe_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cfg") / "tiny_recipe.json"
+    config = tiny_config(name="tiny_recipe", regularisation={"weight_decay": 0.05, "embedding_l2": 0.01},
+                         multitask={"dropout": 0.1})
+    path.write_text(json.dumps(config.to_dict()))
+    return path
+
+
+def _spy_heldout(monkeypatch) -> list[list[float]]:
+    """Record every held-out loss the loop computes, one list per training window."""
+    calls: list[list[float]] = []
+    original_train, original_loss = loop_module.TimeWindowLoop._train_window, loop_module.heldout_loss
+
+    def train_window(self, task_dir, window):
+        calls.append([])
+        return original_train(self, task_dir, window)
+
+    def heldout_loss(trainer, tail):
+        loss = original_loss(trainer, tail)
+        calls[-1].append(loss)
+        return loss
+
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
+    monkeypatch.setattr(loop_module, "heldout_loss", heldout_loss)
+    return calls
+
+
+def test_early_stopping_picks_the_best_held_out_epoch_and_restores_it(data_dir, recipe_file, tmp_path,
+                                                                      monkeypatch) -> None:
+    from t4r_dmt.metrics.results import RunResults
+    from t4r_dmt.model import DMTConfig, DMTTrainer, build_model
+    from t4r_dmt.run_folder import load_schema
+    from t4r_dmt.training.loop import load_checkpoint
+
+    score_tail = loop_module.heldout_loss
+    calls = _spy_heldout(monkeypatch)
+    result = _train(data_dir, recipe_file, tmp_path / "run", early_stopping_tail=TAIL, num_train_epochs=EPOCHS)
+    epochs = [w["epochs"] for w in result["windows"]]
+    assert len(calls) == 2 and all(1 <= len(c) <= EPOCHS for c in calls)
+    assert epochs == [int(np.argmin(c)) + 1 for c in calls]
+    assert any(len(c) > 1 for c in calls)  # it trained past a first epoch at least once
+    saved = RunResults.load(tmp_path / "run")
+    assert [w["epochs"] for w in saved.windows] == epochs and "epochs" not in saved.average
+    assert list(pd.read_csv(tmp_path / "run" / "metrics.csv").columns[:4]) == [
+        "train_window", "eval_window", "n_rows", "epochs"]
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["training"]["weight_decay"] == 0.05  # the preset's recipe, as the run used it
+    assert config["training"]["early_stopping_tail"] == TAIL
+    # The checkpoint of window 1 holds the chosen epoch's weights: it scores window 1's tail at the best loss.
+    schema = load_schema(data_dir / "ranking")
+    model = build_model(schema, DMTConfig.from_dict(json.loads(recipe_file.read_text())))
+    load_checkpoint(model, tmp_path / "run", 1)
+    args = RunTrainingArguments(output_dir=str(tmp_path / "score"), report_to=[], per_device_eval_batch_size=64,
+                                disable_tqdm=True, max_sequence_length=model.max_sequence_length)
+    _, tail = split_tail(data_dir / "ranking" / "0001" / "train.parquet", TAIL, tmp_path / "split")
+    assert score_tail(DMTTrainer(model=model, args=args, schema=schema), tail) == pytest.approx(min(calls[0]),
+                                                                                                abs=1e-9)
+
+
+def test_early_stopping_never_reads_the_evaluation_window(data_dir, config_file, tmp_path, monkeypatch) -> None:
+    """Shuffled labels in every evaluation file change the metrics, not the chosen epochs or the weights; while
+    a window trains, no file of another window is read."""
+    spoiled = tmp_path / "spoiled_data"
+    shutil.copytree(data_dir, spoiled)
+    rng = np.random.default_rng(0)
+    for window in ("0002", "0003"):
+        path = spoiled / "ranking" / window / "valid.parquet"
+        frame = pd.read_parquet(path)
+        frame["click"] = rng.permutation(frame["click"].to_numpy())
+        frame.to_parquet(path, index=False)
+    reads: dict[int, list[str]] = {}
+    current: list[int] = []
+    original_read, original_train = pq.read_table, loop_module.TimeWindowLoop._train_window
+
+    def read_table(source, *args, **kwargs):
+        if current:
+            reads.setdefault(current[0], []).append(str(source))
+        return original_read(source, *args, **kwargs)
+
+    def train_window(self, task_dir, window):
+        current[:] = [window]
+        try:
+            return original_train(self, task_dir, window)
+        finally:
+            current.clear()
+
+    monkeypatch.setattr(pq, "read_table", read_table)
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
+    runs = {}
+    for name, root in (("clean", data_dir), ("spoiled", spoiled)):
+        reads.clear()
+        runs[name] = _train(root, config_file, tmp_path / f"run_{name}", early_stopping_tail=TAIL,
+                            num_train_epochs=EPOCHS)
+        for window, paths in reads.items():
+            sources = {p for p in paths if str(root) in p}  # the data folder's files (the rest: head / tail copies)
+            assert sources == {str(root / "ranking" / f"{window:04d}" / "train.parquet")}, sources
+            assert all(str(root) in p or str(tmp_path / f"run_{name}") in p for p in paths)
+    assert [w["epochs"] for w in runs["clean"]["windows"]] == [w["epochs"] for w in runs["spoiled"]["windows"]]
+    assert runs["clean"]["windows"][0]["auc_click"] != runs["spoiled"]["windows"][0]["auc_click"]
+    for window in (1, 2):
+        clean, spoilt = (torch.load(tmp_path / f"run_{n}" / "checkpoints" / f"window_{window:04d}" / "model.pt")
+                         for n in ("clean", "spoiled"))
+        assert all(torch.equal(clean[k], spoilt[k]) for k in clean)
+
+
+# --- the arguments --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("kwargs", "match"), [
+    ({"early_stopping_tail": -0.1}, r"early_stopping_tail must be 0 \(off\) or in \(0, 0.5\]; got -0.1"),
+    ({"early_stopping_tail": 0.6}, r"early_stopping_tail must be 0 \(off\) or in \(0, 0.5\]; got 0.6"),
+    ({"early_stopping_tail": 0.1, "num_train_epochs": 1.5}, "early_stopping_tail needs a whole num_train_epochs"),
+    ({"early_stopping_tail": 0.1, "num_train_epochs": 0.5}, "early_stopping_tail needs a whole num_train_epochs"),
+    ({"early_stopping_tail": 0.1, "max_steps": 10}, "cannot be combined with max_steps"),
+    ({"early_stopping_patience": 0}, "early_stopping_patience must be a positive integer; got 0"),
+    ({"weight_decay": -0.01}, "weight_decay must be a finite number >= 0; got -0.01"),
+])
+def test_argument_errors(kwargs, match, tmp_path) -> None:
+    with pytest.raises(ValueError, match=match):
+        RunTrainingArguments(output_dir=str(tmp_path), report_to=[], **kwargs)
+
+
+def test_defaults_keep_todays_loop_and_take_the_presets_weight_decay(tmp_path) -> None:
+    from t4r_dmt.training.arguments import resolve_weight_decay
+
+    args = RunTrainingArguments(output_dir=str(tmp_path), report_to=[])
+    assert (args.early_stopping_tail, args.weight_decay) == (0.0, None)
+    resolve_weight_decay(args, 0.01)
+    assert args.weight_decay == 0.01
+    given = RunTrainingArguments(output_dir=str(tmp_path), report_to=[], weight_decay=0.0)
+    resolve_weight_decay(given, 0.01)
+    assert given.weight_decay == 0.0  # a run's own --weight_decay wins, 0 included
+
+
+def test_early_stopping_is_refused_for_other_families(data_dir, tmp_path) -> None:
+    from t4r_dmt.commands.train import run
+
+    with pytest.raises(ValueError, match="--early_stopping_tail chooses the epochs of the dmt and baseline presets"):
+        run(DataArguments(data=str(data_dir), out=str(tmp_path / "run"), config="gbdt"),
+            RunTrainingArguments(output_dir=str(tmp_path / "t"), report_to=[], early_stopping_tail=0.1,
+                                 num_train_epochs=2))
+    assert not (tmp_path / "run").exists()
+
+
+def test_warmup_ratio_is_refused_where_t4rs_trainer_would_ignore_it(data_dir, tmp_path) -> None:
+    from t4r_dmt.commands.train import run
+
+    with pytest.raises(ValueError, match="--warmup_ratio is not applied by T4R's Trainer of the next-item models"):
+        run(DataArguments(data=str(data_dir), out=str(tmp_path / "run"), config="gru_clm", task="next-item"),
+            RunTrainingArguments(output_dir=str(tmp_path / "t"), report_to=[], warmup_ratio=0.1))
+    assert not (tmp_path / "run").exists()
