@@ -33,13 +33,17 @@ Prints the markdown of every table.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from t4r_dmt.io_utils import atomic_path, write_json
 from t4r_dmt.metrics.seeds import mean_std, relaimpr
@@ -144,32 +148,53 @@ def _copy_window(source: Path, target: Path, dropped: list[str]) -> None:
 
 
 def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
-           windows: str = "") -> dict[str, float]:
+           windows: str = "", recipe: Recipe | None = None) -> dict[str, float]:
     from t4r_dmt.commands.train import run as train
     from t4r_dmt.metrics.results import RunResults
+    from t4r_dmt.presets import load_preset
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
-    if (run_dir / "metrics.json").exists() and (run_dir / "done").exists():
-        return dict(RunResults.load(run_dir).average)  # finished by an earlier call with the same --work
-    result = train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True,
-                                 windows=windows),
-                   RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, num_train_epochs=epochs,
-                                        report_to=[], disable_tqdm=True))
-    (run_dir / "done").touch()
-    return dict(result["average"])
+    recipe = recipe or Recipe()
+    if not ((run_dir / "metrics.json").exists() and (run_dir / "done").exists()):  # else: finished earlier
+        neural = load_preset(preset).family in ("dmt", "baseline")
+        tail = recipe.early_stopping_tail if neural else 0.0
+        train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True, windows=windows),
+              RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed,
+                                   num_train_epochs=recipe.max_epochs if tail > 0 else epochs,
+                                   early_stopping_tail=tail, report_to=[], disable_tqdm=True))
+        (run_dir / "done").touch()
+    results = RunResults.load(run_dir)
+    if not recipe.report_after:
+        return dict(results.average)
+    reported = [w for w in results.windows if int(w["eval_window"]) > recipe.report_after]
+    if not reported:
+        raise ValueError(f"--report_after {recipe.report_after}: no evaluation window after it in {run_dir}")
+    keys = [k for k, v in reported[0].items() if isinstance(v, float)]
+    return {k: float(np.nanmean([float(w.get(k, math.nan)) for w in reported])) for k in keys}
 
 
-def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str]) -> dict[str, float]:
+@dataclass(frozen=True)
+class Recipe:
+    """How every neural run trains and what is reported: ``early_stopping_tail`` > 0 picks each window's epochs
+    (up to ``max_epochs``) on that share of the training window (GBDT refits and ignores it); ``report_after``
+    W > 0 averages the evaluation windows after W only (the windows up to W were used for tuning)."""
+
+    early_stopping_tail: float = 0.0
+    max_epochs: int = 4
+    report_after: int = 0
+
+
+def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Recipe]) -> dict[str, float]:
     """Train one (preset, seed) and, with a truth folder, validate it: the record of one table cell."""
     from t4r_dmt.analysis import validate_run
     from t4r_dmt.presets import load_preset
 
-    data, truth, run_dir, preset, seed, epochs, config, windows = job
+    data, truth, run_dir, preset, seed, epochs, config, windows, recipe = job
     cached = run_dir / "record.json"
     if cached.exists():  # finished by an earlier call with the same --work
         return {k: (math.nan if v is None else float(v)) for k, v in json.loads(cached.read_text()).items()}
     start = time.perf_counter()
-    record = {k: float(v) for k, v in _train(data, run_dir, config, seed, epochs, windows).items()}
+    record = {k: float(v) for k, v in _train(data, run_dir, config, seed, epochs, windows, recipe).items()}
     record["seconds"] = time.perf_counter() - start
     if truth is not None and load_preset(preset).family != "gbdt":
         check = validate_run(run_dir, data, truth)
@@ -184,7 +209,8 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
                   quick: bool = False, epochs: float = 1.0, out: Path = RESULTS,
                   work: Path | None = None, jobs: int = 1,
                   behaviors: tuple[str, ...] | None = None, ablation_seeds: int | None = None,
-                  windows: str = "") -> dict[str, Any]:
+                  windows: str = "", recipe: Recipe | None = None, tuned: Path | None = None,
+                  tune_trials: int = 0, tune_windows: str = "") -> dict[str, Any]:
     """Train every preset for every seed (the DMT ablations for the first ``ablation_seeds``); write
     ``out/paper_table.json`` and ``.md``; return the JSON object."""
     from t4r_dmt.presets import preset_names
@@ -206,6 +232,15 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
         configs = {p: p for p in presets}
         if data is not None and behaviors:
             data, configs = restrict_behaviors(Path(data), behaviors, presets, root)
+        if tune_trials:  # equal budget: every preset gets the same trials on seed 0's tuning windows
+            tuned = out / "tuned"
+            first = _prepare_synthetic(root / "seed0", 0, size) if data is None else (Path(data), None)
+            for preset in presets:
+                if not (tuned / f"{preset}_tuned.json").exists():
+                    _tune(first[0], configs[preset], tune_trials, tune_windows, tuned, root / "tuning" / preset)
+        if tuned is not None:
+            configs = {p: str(tuned / f"{p}_tuned.json") if (tuned / f"{p}_tuned.json").exists() else c
+                       for p, c in configs.items()}
         full = [p for p in presets if p in FULL_SEED_PRESETS]
         ablations = [p for p in presets if p not in FULL_SEED_PRESETS]
         # Every Table 1 run first (all seeds), then the ablations: a run cut short still has Table 1.
@@ -218,7 +253,7 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
                                    else (Path(data), None))
             path, truth = seed_data[seed]
             jobs_list.append((path, truth, root / f"seed{seed}" / "runs" / preset, preset, seed, epochs,
-                              configs[preset], windows))
+                              configs[preset], windows, recipe or Recipe()))
         if jobs > 1:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
@@ -232,6 +267,8 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
     result = summarise(runs, seeds=seeds, epochs=epochs,
                        data=str(data) if data is not None else ("synthetic quick" if quick else "synthetic"))
     result["ablation_seeds"] = ablation_seeds
+    result["recipe"] = dataclasses.asdict(recipe or Recipe())
+    result["presets_used"] = configs
     if windows:
         result["windows"] = windows
     md = markdown(result)
@@ -241,6 +278,23 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
     with atomic_path(out / "paper_table.md") as tmp_md:
         tmp_md.write_text(md + "\n")
     return result
+
+
+def _tune(data: Path, preset: str, trials: int, windows: str, tuned: Path, work: Path) -> None:
+    """``t4r-dmt tune`` of one preset; its tuned preset file lands in ``tuned/``."""
+    import shutil
+
+    from t4r_dmt.commands.tune import TuneArguments
+    from t4r_dmt.commands.tune import run as tune
+    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+
+    summary = tune(DataArguments(data=str(data), out=str(work), config=preset, windows=windows, overwrite=True),
+                   RunTrainingArguments(output_dir=str(work / "trainer"), seed=0, report_to=[], disable_tqdm=True),
+                   TuneArguments(trials=trials))
+    tuned.mkdir(parents=True, exist_ok=True)
+    name = Path(summary["tuned_preset"]).name
+    shutil.copy2(summary["tuned_preset"], tuned / name)
+    shutil.copy2(work / "study.json", tuned / name.replace("_tuned.json", "_study.json"))
 
 
 def summarise(runs: dict[str, list[dict[str, float]]], seeds: int, epochs: float, data: str) -> dict[str, Any]:
@@ -327,10 +381,22 @@ def main() -> None:
     parser.add_argument("--windows", default="", help="A:B: train on t, evaluate on t+1 for t in A..B-1 "
                         "(default: all windows)")
     parser.add_argument("--work", type=Path, default=None, help="keep data and runs here (resumable)")
+    parser.add_argument("--early_stopping_tail", type=float, default=0.0,
+                        help="neural presets: choose each window's epochs on this tail of its training rows")
+    parser.add_argument("--max_epochs", type=int, default=4, help="the most epochs early stopping may keep")
+    parser.add_argument("--report_after", type=int, default=0,
+                        help="average only the evaluation windows after this one (those up to it tuned the presets)")
+    parser.add_argument("--tuned", type=Path, default=None, help="use DIR/<preset>_tuned.json where it exists")
+    parser.add_argument("--tune_trials", type=int, default=0,
+                        help="first tune every preset with this many trials (same budget for all) on seed 0's "
+                             "--tune_windows; the tuned presets go to OUT/tuned/")
+    parser.add_argument("--tune_windows", default="", help="A:B: the tuning windows (before --report_after)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
-                  args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows)
+                  args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows,
+                  Recipe(args.early_stopping_tail, args.max_epochs, args.report_after), args.tuned, args.tune_trials,
+                  args.tune_windows)
 
 
 if __name__ == "__main__":

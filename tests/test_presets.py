@@ -3,6 +3,7 @@ presets ship inside the wheel (a non-editable install finds them)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -31,7 +32,8 @@ def test_every_shipped_preset_loads_into_its_family_and_round_trips() -> None:
             assert json.loads((preset_dir() / f"{name}.json").read_text()) == config.to_dict()
     assert preset_names("gbdt") == ["gbdt", "gbdt_current_no_history", "gbdt_current_window", "gbdt_no_history"]
     assert set(preset_names("baseline")) == {"dnn", "din", "dien"}
-    assert isinstance(load_preset("gbdt"), GBDTConfig) and load_preset("gbdt") == GBDTConfig()
+    gbdt = load_preset("gbdt")
+    assert isinstance(gbdt, GBDTConfig) and dataclasses.replace(gbdt, search_space={}) == GBDTConfig()
     assert isinstance(load_preset("xlnet_clm"), NextItemConfig)
 
 
