@@ -127,18 +127,21 @@ class AsOfIndex:
         # A key never seen in the history gets an empty range at position 0.
         group = np.where(known, self._combine(ranks), np.int64(-1))
         base = group * self.stride
-        group_start = np.where(known, _search(self.sorted_key, base), 0)
+        # One sort of the queries by group serves every search: within a group the needles stay close.
+        by_group = np.argsort(base, kind="stable")
+        group_start = np.where(known, _search(self.sorted_key, base, by_group), 0)
         ends = []
         for time in times:
-            end = _search(self.sorted_key, base + _search(self.times, time))
+            end = _search(self.sorted_key, base + _search(self.times, time), by_group)
             ends.append(np.where(known, end, 0))
         return AsOfBounds(order=self.order, group_start=group_start, ends=ends)
 
 
-def _search(haystack: np.ndarray, needles: np.ndarray) -> np.ndarray:
-    """``np.searchsorted(haystack, needles, side="left")``, with the needles searched in sorted order:
-    consecutive binary searches then touch nearby memory (several times faster on large histories)."""
-    order = np.argsort(needles, kind="stable")
+def _search(haystack: np.ndarray, needles: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+    """``np.searchsorted(haystack, needles, side="left")``, with the needles searched in sorted order (or in the
+    given ``order``, one that keeps them nearly sorted): consecutive binary searches then touch nearby memory
+    (several times faster on large histories)."""
+    order = np.argsort(needles, kind="stable") if order is None else order
     found = np.empty(len(needles), dtype=np.int64)
     found[order] = np.searchsorted(haystack, needles[order], side="left")
     return found

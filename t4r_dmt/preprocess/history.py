@@ -73,6 +73,17 @@ class BehaviorEvents(_Indexed):
     _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
     _arrow: dict[str, pa.Array | None] = field(default_factory=dict, compare=False, repr=False)
 
+    def position_index(self, field: str) -> AsOfIndex:
+        """An ``AsOfIndex`` over ``(user, field)`` whose "time" is the row index (rows are sorted by user, time and
+        the canonical tie-break, so within a user a smaller row index is an earlier event); cached."""
+        key = ("user", field, "@row")
+        if key not in self._indexes:
+            user, time = self.user, self.time
+            if not np.all((user[1:] > user[:-1]) | ((user[1:] == user[:-1]) & (time[1:] >= time[:-1]))):
+                raise ValueError("behaviour events are not sorted by (user, time): the history store is corrupt")
+            self._indexes[key] = AsOfIndex([user, getattr(self, field)], np.arange(len(user)))
+        return self._indexes[key]
+
     @functools.cached_property
     def brand_code(self) -> np.ndarray:
         """``brand`` as int64 codes (:func:`brand_codes`), computed once per bucket; (E,)."""

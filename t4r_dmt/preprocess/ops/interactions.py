@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from t4r_dmt.preprocess.asof import gather_ranges
+from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
 from t4r_dmt.preprocess.config import COUNT_HORIZONS
 from t4r_dmt.preprocess.history import HOUR_NS, NO_BRAND, BehaviorEvents, brand_codes, user_bucket
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
@@ -105,27 +105,31 @@ class Interactions(HistoryOperator):
     def _behavior(self, events: BehaviorEvents, behavior: str, user: np.ndarray, time: np.ndarray,
                   query: dict[str, tuple[np.ndarray, np.ndarray]], out: dict[str, np.ndarray],
                   rows: np.ndarray) -> None:
-        """Fill ``out[...][rows]`` for one behaviour; all arrays are (R,) for the R rows of one bucket."""
-        user_end = events.index("user").bounds([user], [time])
-        end = user_end.ends[0]
-        seq_start = np.maximum(user_end.group_start, end - self.lengths[behavior])
-        recent, offsets = gather_ranges(user_end.order, seq_start, end)  # the behaviour sequence, per row
-        seq_row = np.repeat(np.arange(len(user)), np.diff(offsets))
-        has_last = end > user_end.group_start
-        last_event = user_end.order[np.maximum(end - 1, 0)] if len(events.time) else np.zeros(len(user), np.int64)
-        shifted = [time - delta for delta in self.horizons.values()]
+        """Fill ``out[...][rows]`` for one behaviour; all arrays are (R,) for the R rows of one bucket.
+
+        A bucket's events are stored sorted by (user, time, tie-break), so within a user "row index < X" is "earlier
+        than the event at X": the user-level bounds (one search per distinct request) turn t, t - h and the first
+        event of the sequence into row positions, and one (user, value) index over row positions counts the
+        matches before each of them."""
+        (q_user, q_time), inverse = unique_queries(user, time)
+        per_user = events.index("user").bounds([q_user], [q_time, *(q_time - d for d in self.horizons.values())])
+        end = per_user.ends[0][inverse]
+        first = per_user.group_start[inverse]
+        positions = [end, np.maximum(first, end - self.lengths[behavior]), *(e[inverse] for e in per_user.ends[1:])]
+        has_last = end > first
+        last_event = np.maximum(end - 1, 0)
         for attribute, field in ATTRIBUTES.items():
             values, known = query[attribute]
             column = getattr(events, field)
             prefix = f"{behavior}_{attribute}_"
-            pair = events.index("user", field).bounds([user, values], [time, *shifted])
-            start, stop = pair.group_start, pair.ends[0]
-            n = np.where(known, stop - start, 0)
+            pair = events.position_index(field).bounds([user, values], positions)
+            start = pair.group_start
+            stop, seq_from, *since = (np.where(known, e, start) for e in pair.ends)
+            n = stop - start
             out[prefix + "count"][rows] = n
-            for name, since in zip(self.horizons, pair.ends[1:], strict=True):
-                out[f"{prefix}count_{name}"][rows] = np.where(known, stop - np.maximum(since, start), 0)
-            matches = known[seq_row] & (column[recent] == values[seq_row])
-            out[prefix + "seq_hits"][rows] = np.bincount(seq_row, weights=matches, minlength=len(user))
+            for name, bound in zip(self.horizons, since, strict=True):
+                out[f"{prefix}count_{name}"][rows] = stop - bound
+            out[prefix + "seq_hits"][rows] = stop - seq_from
             if len(column):
                 out[prefix + "last_match"][rows] = has_last & known & (column[last_event] == values)
             seen = n > 0
@@ -133,7 +137,7 @@ class Interactions(HistoryOperator):
             hours = np.where(seen, (time - latest) / HOUR_NS, NEVER_HOURS)
             out[prefix + "log_hours_since"][rows] = np.log1p(np.minimum(hours, NEVER_HOURS))
             out[prefix + "never"][rows] = ~seen
-            out[prefix + "decayed"][rows] = self._decayed(events, pair.order, start, np.where(known, stop, start), time)
+            out[prefix + "decayed"][rows] = self._decayed(events, pair.order, start, stop, time)
 
     def _decayed(self, events: BehaviorEvents, order: np.ndarray, start: np.ndarray, stop: np.ndarray,
                  time: np.ndarray) -> np.ndarray:
