@@ -9,7 +9,6 @@ import pytest
 import torch
 from merlin.schema import ColumnSchema, Schema, Tags
 from model_fixtures import FixtureSpec, RankingFixture, loader_batches, ranking_schema, tiny_config
-from model_fixtures import write_ranking_fixture as write_fixture
 from sklearn.metrics import roc_auc_score
 from transformers4rec import torch as tr
 
@@ -19,16 +18,6 @@ from t4r_dmt.presets import load_preset
 PRESETS = ("dmt", "dmt_no_bias", "dmt_trans", "dmt_shared_bottom", "dmt_single_task")
 
 SEQ_COLUMNS = [f"{b}_{c}_seq" for b in ("click", "cart", "order") for c in ("item_id", "category", "brand")]
-
-
-@pytest.fixture(scope="module")
-def fixture(tmp_path_factory: pytest.TempPathFactory) -> RankingFixture:
-    return write_fixture(tmp_path_factory.mktemp("ranking"))
-
-
-@pytest.fixture(scope="module")
-def batch(fixture: RankingFixture) -> tuple[dict, dict]:
-    return loader_batches(fixture, fixture.path(1), batch_size=32, max_sequence_length=8)[0]
 
 
 def _network(model: tr.Model) -> RankingNetwork:

@@ -6,8 +6,7 @@ import math
 
 import pytest
 import torch
-from model_fixtures import RankingFixture, loader_batches, tiny_config
-from model_fixtures import write_ranking_fixture as write_fixture
+from model_fixtures import RankingFixture, tiny_config
 from torch import nn
 
 from t4r_dmt.model import RankingNetwork, RankingOutput, RankingTask, build_model
@@ -17,16 +16,6 @@ from t4r_dmt.model.dropout import BitsDropout
 from t4r_dmt.model.features import FeatureSpec
 from t4r_dmt.model.loss import MultiTaskLoss
 from t4r_dmt.model.network import build_bias_tower
-
-
-@pytest.fixture(scope="module")
-def fixture(tmp_path_factory: pytest.TempPathFactory) -> RankingFixture:
-    return write_fixture(tmp_path_factory.mktemp("ranking"), n_windows=1)
-
-
-@pytest.fixture(scope="module")
-def batch(fixture: RankingFixture) -> tuple[dict, dict]:
-    return loader_batches(fixture, fixture.path(1), batch_size=32, max_sequence_length=8)[0]
 
 
 def _clone(inputs: dict) -> dict:

@@ -28,16 +28,6 @@ def _tiny(**transformer: object) -> TransformerConfig:
     return TransformerConfig(d_model=8, d_ff=16, n_heads=2, dropout=0.0, **transformer)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="module")
-def fixture(tmp_path_factory: pytest.TempPathFactory) -> RankingFixture:
-    return write_fixture(tmp_path_factory.mktemp("ranking"))
-
-
-@pytest.fixture(scope="module")
-def batch(fixture: RankingFixture) -> tuple[dict, dict]:
-    return loader_batches(fixture, fixture.path(1), batch_size=32, max_sequence_length=8)[0]
-
-
 def _network(model: tr.Model) -> RankingNetwork:
     return model.heads[0].body.module
 

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from model_fixtures import RankingFixture, loader_batches, tiny_config
-from model_fixtures import write_ranking_fixture as write_fixture
+from model_fixtures import RankingFixture, tiny_config
 from torch import nn
 from transformers4rec import torch as tr
 from transformers4rec.config.trainer import T4RecTrainingArguments
@@ -19,16 +18,6 @@ from t4r_dmt.model.trainer import decay_parameter_names
 from t4r_dmt.schema import BEHAVIORS
 
 RECIPE = {"multitask": {"dropout": 0.5}, "regularisation": {"weight_decay": 0.5, "embedding_l2": 0.25}}
-
-
-@pytest.fixture(scope="module")
-def fixture(tmp_path_factory: pytest.TempPathFactory) -> RankingFixture:
-    return write_fixture(tmp_path_factory.mktemp("ranking"), n_windows=1)
-
-
-@pytest.fixture(scope="module")
-def batch(fixture: RankingFixture) -> tuple[dict, dict]:
-    return loader_batches(fixture, fixture.path(1), batch_size=32, max_sequence_length=8)[0]
 
 
 def _network(model: nn.Module) -> RankingNetwork:

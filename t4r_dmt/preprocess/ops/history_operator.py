@@ -18,6 +18,7 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from merlin.dag.ops.stat_operator import StatOperator
 from merlin.dag.selector import ColumnSelector
 from merlin.schema import ColumnSchema, Schema
 
-from t4r_dmt.preprocess.history import HistoryStore
+from t4r_dmt.preprocess.history import BehaviorEvents, HistoryStore, user_bucket
 from t4r_dmt.preprocess.lists import to_numpy
 
 _MEMO_SIZE = 4
@@ -88,6 +89,14 @@ class HistoryOperator(StatOperator):
 
     def compute(self, df: Any) -> Any:
         raise NotImplementedError
+
+    def by_bucket(self, user: np.ndarray) -> Iterator[tuple[np.ndarray, dict[str, BehaviorEvents]]]:
+        """``(rows, events)`` per user bucket present in ``user`` (N,): the row indices of its users and that
+        bucket's events per behaviour, loaded once."""
+        store = self.store
+        bucket = user_bucket(user, store.n_buckets)
+        for b in np.unique(bucket):
+            yield np.flatnonzero(bucket == b), store.bucket(int(b))
 
     # -- schema ------------------------------------------------------------------------------------
     def column_mapping(self, col_selector: ColumnSelector) -> dict[str, list[str]]:

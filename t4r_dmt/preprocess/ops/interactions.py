@@ -28,7 +28,7 @@ import pandas as pd
 
 from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
 from t4r_dmt.preprocess.config import COUNT_HORIZONS
-from t4r_dmt.preprocess.history import HOUR_NS, NO_BRAND, BehaviorEvents, brand_codes, user_bucket
+from t4r_dmt.preprocess.history import HOUR_NS, NO_BRAND, BehaviorEvents, brand_codes
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 from t4r_dmt.schema import BEHAVIORS
@@ -91,12 +91,8 @@ class Interactions(HistoryOperator):
         }
         known = {"item": np.ones(len(user), dtype=bool), "category": query["category"] >= 0,
                  "brand": query["brand"] != NO_BRAND}
-        store = self.store
-        bucket = user_bucket(user, store.n_buckets)
         out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
-        for b in np.unique(bucket):
-            rows = np.flatnonzero(bucket == b)
-            history = store.bucket(int(b))
+        for rows, history in self.by_bucket(user):
             for behavior in BEHAVIORS:
                 self._behavior(history[behavior], behavior, user[rows], time[rows],
                                {a: (q[rows], known[a][rows]) for a, q in query.items()}, out, rows)

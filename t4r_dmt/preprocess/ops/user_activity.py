@@ -20,7 +20,6 @@ import pandas as pd
 
 from t4r_dmt.preprocess.asof import unique_queries
 from t4r_dmt.preprocess.config import COUNT_HORIZONS
-from t4r_dmt.preprocess.history import user_bucket
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 from t4r_dmt.schema import BEHAVIORS
@@ -48,12 +47,8 @@ class UserActivity(HistoryOperator):
     def compute(self, df: Any) -> Any:
         user = to_numpy(df["user_id"]).astype(np.int64, copy=False)
         time = to_numpy(df["request_ts"]).astype(np.int64, copy=False)
-        store = self.store
-        bucket = user_bucket(user, store.n_buckets)
         out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
-        for b in np.unique(bucket):
-            rows = np.flatnonzero(bucket == b)
-            history = store.bucket(int(b))
+        for rows, history in self.by_bucket(user):
             (q_user, q_time), inverse = unique_queries(user[rows], time[rows])
             for behavior in BEHAVIORS:
                 events = history[behavior]
