@@ -4,6 +4,11 @@ Items are stored grouped by category (item index order = category order) so that
 given category is one ``searchsorted`` over a per-category cumulative distribution, for any number of
 draws at once. The raw ids written to the files (``product_id``, ``category_id``, ``user_id``) are
 random REES46-like numbers unrelated to that order.
+
+Every item also has a unit vector in a hidden ``latent_dim``-dimensional space, clustered around its
+category's centre (categories are coarse, the vectors finer), and every user facet an *anchor* item of
+that facet's category. Both are drawn from their own generator (``latent_rng``), so the main stream,
+and hence every output at ``w_latent = 0``, does not depend on them.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ NULL_CATEGORY_CODE_SHARE = 0.3  # REES46: about a third of the rows have no cate
 NULL_BRAND_SHARE = 0.12
 PRICE_SIGMA = 0.35  # std of log price within a category
 WITHIN_CATEGORY_POPULARITY = 0.8  # item weight inside its category = exp(this * quality)
+LATENT_STREAM = 0x1A7E47  # second word of the latent generators' seed: [seed, LATENT_STREAM, part]
+LATENT_SPREAD = 0.6  # std of an item's offset from its category centre (both scaled to unit expected norm)
+LATENT_ITEMS, LATENT_ANCHORS, LATENT_SESSIONS = 0, 1, 2  # parts of the latent stream
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,8 @@ class Catalog:
 
     ``category`` is non-decreasing (items grouped by category); ``category_start[c]`` and
     ``category_stop[c]`` delimit category c's items; ``within_cdf`` is c + the cumulative share of each
-    item inside its category (exactly c + 1 at the category's last item).
+    item inside its category (exactly c + 1 at the category's last item); ``latent`` (n_items,
+    latent_dim) holds the items' unit vectors in the hidden interest space.
     """
 
     product_id: np.ndarray
@@ -56,6 +65,7 @@ class Catalog:
     category_popularity: np.ndarray
     category_start: np.ndarray
     category_stop: np.ndarray
+    latent: np.ndarray
 
     @property
     def n_items(self) -> int:
@@ -79,12 +89,14 @@ class Users:
     """Static user traits; arrays have shape (n_users,) unless noted.
 
     facets (n_users, K) preferred category indices, facet_weight (n_users, K) their weights (rows sum
-    to 1), propensity in (0, 1) (purchase propensity), price_sensitivity > 0, activity > 0 (mean 1).
+    to 1), facet_anchor (n_users, K) an item of each facet's category (the user's taste inside it, in
+    the latent space), propensity in (0, 1) (purchase propensity), price_sensitivity > 0, activity > 0 (mean 1).
     """
 
     user_id: np.ndarray
     facets: np.ndarray
     facet_weight: np.ndarray
+    facet_anchor: np.ndarray
     propensity: np.ndarray
     price_sensitivity: np.ndarray
     activity: np.ndarray
@@ -104,6 +116,20 @@ class Users:
         k = (cum < rng.random(len(users))[:, None]).sum(axis=1)
         k = np.minimum(k, self.facets.shape[1] - 1)
         return np.asarray(self.facets[users, k])
+
+
+def latent_rng(config: SynthConfig, part: int) -> np.random.Generator:
+    """A generator of the latent stream, independent of the main ``default_rng(config.seed)``."""
+    return np.random.default_rng([config.seed, LATENT_STREAM, part])
+
+
+def latent_vectors(config: SynthConfig, category: np.ndarray, n_categories: int) -> np.ndarray:
+    """Unit item vectors normalize(centre[category] + LATENT_SPREAD * noise): (n_items,) -> (n_items, latent_dim)."""
+    rng = latent_rng(config, LATENT_ITEMS)
+    scale = 1.0 / np.sqrt(config.latent_dim)
+    centre = scale * rng.standard_normal((n_categories, config.latent_dim))
+    vector = centre[category] + LATENT_SPREAD * scale * rng.standard_normal((len(category), config.latent_dim))
+    return np.asarray(vector / np.linalg.norm(vector, axis=1, keepdims=True))
 
 
 def make_catalog(config: SynthConfig, rng: np.random.Generator) -> Catalog:
@@ -154,6 +180,7 @@ def make_catalog(config: SynthConfig, rng: np.random.Generator) -> Catalog:
         quality=quality, popularity=popularity, within_cdf=within_cdf, category_id=category_id,
         category_code=category_code, category_popularity=category_popularity,
         category_start=category_start, category_stop=category_stop,
+        latent=latent_vectors(config, category, n_cat),
     )
 
 
@@ -168,5 +195,6 @@ def make_users(config: SynthConfig, catalog: Catalog, rng: np.random.Generator) 
     activity = rng.lognormal(0.0, 0.6, size=n)
     activity /= activity.mean()
     user_id = 500_000_000 + unique_ints(n, 99_000_000, rng)
-    return Users(user_id=user_id, facets=facets, facet_weight=facet_weight, propensity=propensity,
-                 price_sensitivity=price_sensitivity, activity=activity)
+    anchor = catalog.draw_in_category(facets.ravel(), latent_rng(config, LATENT_ANCHORS)).reshape(n, k)
+    return Users(user_id=user_id, facets=facets, facet_weight=facet_weight, facet_anchor=anchor,
+                 propensity=propensity, price_sensitivity=price_sensitivity, activity=activity)

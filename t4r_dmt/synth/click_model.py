@@ -7,6 +7,7 @@ For candidate i of request r (user u, time t), with the user's latest views / ca
                 + w_recent_item [item_i among the latest views] + w_cart_category [cat_i carted]
                 + w_cart_item [item_i carted] + w_facet facet_weight(u, cat_i)
                 + w_quality quality_i - w_price price_sensitivity_u z(log price_i)
+                + w_latent sum_k 0.7^k cos(v_i, v_view_k) / sum_k 0.7^k   (0 without earlier views)
     p_click_relevance_i = sigmoid(relevance_i - diversity_weight * neighbour_similarity_i)
     p_click_i = bias[position_i] * p_click_relevance_i
     p_order_i = p_click_i * sigmoid(order_intercept + w_order_cart_item [item_i carted]
@@ -14,8 +15,9 @@ For candidate i of request r (user u, time t), with the user's latest views / ca
                 - w_order_price price_sensitivity_u z(log price_i))
 
 ``neighbour_similarity`` weighs same-category items 1, 2 and 3 positions away (above or below) by 1,
-1/2 and 1/4: crowded lists are clicked less. The logging policy sorts by relevance plus Gaussian noise,
-so positions are confounded with relevance, as in a real production log.
+1/2 and 1/4: crowded lists are clicked less. ``v`` are the items' hidden unit vectors (``Catalog.latent``);
+the latent term is added only when ``w_latent > 0``. The logging policy sorts by relevance plus Gaussian
+noise, so positions are confounded with relevance, as in a real production log.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ class Impressions:
     """Ordered impressions (request-major, then position), arrays of shape (N,).
 
     request: request index; item: item index; position: 0 = top; relevance: the list-free relevance
-    logit; neighbour_similarity: weighted count of same-category neighbours; position_bias: bias at
-    the position; p_click_relevance, p_click, p_order_given_click, p_order: planted probabilities;
+    logit; latent_similarity: the latent term before its weight w_latent (computed whatever w_latent
+    is); neighbour_similarity: weighted count of same-category neighbours; position_bias: bias at the
+    position; p_click_relevance, p_click, p_order_given_click, p_order: planted probabilities;
     click, order: sampled outcomes (bool, order implies click).
     """
 
@@ -48,6 +51,7 @@ class Impressions:
     item: np.ndarray
     position: np.ndarray
     relevance: np.ndarray
+    latent_similarity: np.ndarray
     neighbour_similarity: np.ndarray
     position_bias: np.ndarray
     p_click_relevance: np.ndarray
@@ -70,13 +74,30 @@ def _any_equal(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.asarray((table == values[:, None]).any(axis=1))
 
 
+def latent_similarity(catalog: Catalog, item: np.ndarray, views: Recent) -> np.ndarray:
+    """Decayed mean cosine between each candidate and its latest views: (N,), rows (N, depth) -> (N,).
+
+    The k-th latest view weighs RECENT_DECAY ** k; a candidate without earlier views scores 0. Vectors
+    are unit, so the mean cosine is the dot product with the weighted mean of the views' vectors.
+    """
+    depth = views.item.shape[1]
+    profile = np.zeros((len(item), catalog.latent.shape[1]))
+    total = np.zeros(len(item))
+    for k in range(depth):  # a loop over depth (<= recent_views), not over rows
+        weight = RECENT_DECAY**k * views.valid[:, k]
+        profile += weight[:, None] * catalog.latent[np.maximum(views.item[:, k], 0)]
+        total += weight
+    dot = np.einsum("nd,nd->n", profile, catalog.latent[item])
+    return np.asarray(np.divide(dot, total, out=np.zeros(len(item)), where=total > 0))
+
+
 def relevance_logit(config: SynthConfig, catalog: Catalog, users: Users, user: np.ndarray,
                     item: np.ndarray, views: Recent, carts: Recent) -> np.ndarray:
     """List-free relevance logit of each candidate: (N,) user, (N,) item, Recent rows (N, depth) -> (N,)."""
     category = catalog.category[item]
     decay = RECENT_DECAY ** np.arange(views.category.shape[1])
     recent_category = ((views.category == category[:, None]) * decay).sum(axis=1)
-    return np.asarray(
+    indicators = np.asarray(
         config.click_intercept
         + config.w_last_category * (views.category[:, 0] == category)
         + config.w_recent_category * recent_category
@@ -87,6 +108,9 @@ def relevance_logit(config: SynthConfig, catalog: Catalog, users: Users, user: n
         + config.w_quality * catalog.quality[item]
         - config.w_price * users.price_sensitivity[user] * catalog.log_price_z[item]
     )
+    if config.w_latent == 0:  # skipped, not multiplied by 0: the sums stay bit-identical to the model without it
+        return indicators
+    return np.asarray(indicators + config.w_latent * latent_similarity(catalog, item, views))
 
 
 def order_given_click(config: SynthConfig, catalog: Catalog, users: Users, user: np.ndarray,
@@ -127,12 +151,14 @@ def rank_and_sample(config: SynthConfig, catalog: Catalog, users: Users, candida
     """
     request, item = candidates.request, candidates.item
     user = request_user[request]
-    cart_rows = _rows(carts, request)
-    rel = relevance_logit(config, catalog, users, user, item, _rows(views, request), cart_rows)
+    cart_rows, view_rows = _rows(carts, request), _rows(views, request)
+    rel = relevance_logit(config, catalog, users, user, item, view_rows, cart_rows)
+    latent = latent_similarity(catalog, item, view_rows)
     p_order_click = order_given_click(config, catalog, users, user, item, cart_rows)
     policy_score = rel + config.policy_noise * rng.standard_normal(len(item))
     order = np.lexsort((-policy_score, request))
-    request, item, rel, p_order_click = request[order], item[order], rel[order], p_order_click[order]
+    request, item, rel, latent = request[order], item[order], rel[order], latent[order]
+    p_order_click = p_order_click[order]
     position = np.arange(len(request)) - np.searchsorted(request, request, side="left")
 
     similarity = neighbour_similarity(request, catalog.category[item])
@@ -142,7 +168,8 @@ def rank_and_sample(config: SynthConfig, catalog: Catalog, users: Users, candida
     click = rng.random(len(item)) < p_click
     ordered = click & (rng.random(len(item)) < p_order_click)
     return Impressions(
-        request=request, item=item, position=position, relevance=rel, neighbour_similarity=similarity,
+        request=request, item=item, position=position, relevance=rel, latent_similarity=latent,
+        neighbour_similarity=similarity,
         position_bias=bias, p_click_relevance=p_rel, p_click=p_click, p_order_given_click=p_order_click,
         p_order=p_click * p_order_click, click=click, order=ordered,
     )

@@ -7,6 +7,8 @@ Layout of ``--out DIR`` (written atomically: a complete folder or nothing)::
     DIR/items.parquet                 the catalogue (optional items-file format)
     DIR/truth/bias_curve.json         planted position bias per position
     DIR/truth/impressions_truth.parquet  p_click, p_click_relevance, p_order, relevance ... per impression
+                                      (+ latent_similarity when --w_latent > 0)
+    DIR/truth/item_latent.parquet     product_id, latent_0 ... the items' hidden vectors (only --w_latent > 0)
     DIR/truth/oracle.json             realised rates, oracle / popularity / position AUCs
     DIR/truth/config.json             every generator setting (SynthConfig)
 """
@@ -45,6 +47,11 @@ class SynthArguments:
     page_size: int = field(default=SynthConfig.page_size, metadata={"help": "Items per page of a ranked list."})
     categories: int = field(default=SynthConfig.n_categories, metadata={"help": "Number of leaf categories."})
     start_date: str = field(default=SynthConfig.start_date, metadata={"help": "First day, YYYY-MM-DD (UTC)."})
+    latent_dim: int = field(default=SynthConfig.latent_dim,
+                            metadata={"help": "Dimension of the hidden item space of the latent interest term."})
+    w_latent: float = field(default=SynthConfig.w_latent, metadata={
+        "help": "Weight of the latent interest term (decayed mean cosine between the candidate and the latest "
+                "views) in the click relevance; 0 (default) switches it off."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing non-empty output folder."})
 
     def __post_init__(self) -> None:
@@ -62,7 +69,8 @@ class SynthArguments:
         return SynthConfig(
             n_users=self.users, n_items=self.items, n_days=self.days, seed=self.seed,
             requests_per_day=self.requests_per_day, list_length=self.list_length, page_size=self.page_size,
-            n_categories=self.categories, start_date=self.start_date,
+            n_categories=self.categories, start_date=self.start_date, latent_dim=self.latent_dim,
+            w_latent=self.w_latent,
         )
 
 
@@ -99,6 +107,8 @@ def write_result(result: SynthResult, folder: Path) -> None:
     truth_dir = folder / "truth"
     truth_dir.mkdir()
     write_parquet(result.truth.impressions, truth_dir / "impressions_truth.parquet")
+    if result.truth.item_latent is not None:
+        write_parquet(result.truth.item_latent, truth_dir / "item_latent.parquet")
     config = result.config
     write_json(truth_dir / "bias_curve.json", {
         "formula": "bias[position] = (1 + position) ** -bias_exponent * page_decay ** (position // page_size)",

@@ -39,7 +39,11 @@ class SynthConfig:
     relevance = click_intercept + w_last_category [candidate in the category of the last view]
     + w_recent_category (decayed count of recent views in its category) + w_recent_item [viewed item]
     + w_cart_category + w_cart_item [carted before] + w_facet * static facet weight
-    + w_quality * item quality - w_price * user price sensitivity * z(log price).
+    + w_quality * item quality - w_price * user price sensitivity * z(log price)
+    + w_latent * latent similarity (0.7^k-weighted mean cosine, in a hidden latent_dim-dimensional item
+    space, between the candidate and the latest views; 0 without views). w_latent = 0 (the default)
+    switches it off and leaves every output byte-identical; > 0 also steers organic views of a facet
+    towards that user's facet anchor item in the latent space.
     recent_views / recent_carts: how many of the latest events before the request count.
 
     Planted order model: p_order = p_click * sigmoid(order_intercept + w_order_cart_item
@@ -78,6 +82,8 @@ class SynthConfig:
     w_facet: float = 0.1
     w_quality: float = 0.35
     w_price: float = 0.3
+    latent_dim: int = 8
+    w_latent: float = 0.0
     diversity_weight: float = 0.35
     order_intercept: float = -0.6
     w_order_cart_item: float = 1.5
@@ -86,7 +92,7 @@ class SynthConfig:
 
     def __post_init__(self) -> None:
         positive_ints = ("n_users", "n_items", "n_days", "n_categories", "facets_per_user",
-                         "requests_per_day", "list_length", "page_size", "recent_views", "recent_carts")
+                         "requests_per_day", "list_length", "page_size", "recent_views", "recent_carts", "latent_dim")
         for name in positive_ints:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -119,7 +125,7 @@ class SynthConfig:
         shares = self.intent_candidate_share + self.popular_candidate_share + self.random_candidate_share
         if abs(shares - 1.0) > 1e-9:
             raise ValueError(f"intent/popular/random_candidate_share must sum to 1, got {shares:g}")
-        for name in ("policy_noise", "bias_exponent", "diversity_weight"):
+        for name in ("policy_noise", "bias_exponent", "diversity_weight", "w_latent"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 

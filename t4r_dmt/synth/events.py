@@ -4,6 +4,10 @@ Organic sessions are REES46-like funnels: each session has an *intent* category 
 facets (redrawn for every session, sometimes an exploration category), its views are mostly items of
 that category, and some views are followed by a cart, some carts by a purchase or a removal.
 Everything is drawn for all sessions at once (no Python loop per session or event).
+
+With latent interest on (``w_latent > 0``), each intent view is, of ``LATENT_VIEW_DRAWS`` items drawn
+from the intent category, the one closest in the latent space to the user's anchor for that facet, so
+the views a user leaves are consistent with the interest the click model rewards.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from t4r_dmt.synth.catalog import Catalog, Users
+from t4r_dmt.synth.catalog import LATENT_SESSIONS, Catalog, Users, latent_rng
 from t4r_dmt.synth.config import SynthConfig
 
 VIEW, CART, PURCHASE, REMOVE = 0, 1, 2, 3
@@ -26,6 +30,7 @@ VIEW_GAP_S = 45.0  # mean seconds between views
 CART_GAP_S = 30.0  # mean seconds from view to cart
 PURCHASE_GAP_S = 120.0  # mean seconds from cart to purchase
 REMOVE_SHARE = 0.2  # carts neither bought nor kept: removed later
+LATENT_VIEW_DRAWS = 4  # with w_latent > 0: an intent view is the closest to its anchor of this many draws
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,8 @@ def simulate_sessions(config: SynthConfig, catalog: Catalog, users: Users,
     v_item = np.empty(n_v, dtype=np.int64)
     v_item[in_intent] = catalog.draw_in_category(intent[v_session[in_intent]], rng)
     v_item[~in_intent] = catalog.draw_popular(int((~in_intent).sum()), rng)
+    if config.w_latent > 0:
+        v_item = towards_anchor(config, catalog, users, s_user, intent, v_session, v_item, in_intent)
     # Re-views: copy the last non-re-view item of the session (the first view of a session is never one).
     review = rng.random(n_v) < REVIEW_SHARE
     review[first] = False
@@ -146,3 +153,26 @@ def simulate_sessions(config: SynthConfig, catalog: Catalog, users: Users,
     ])
     sessions = Sessions(user=s_user, start=s_start, stop=s_stop, intent=intent)
     return sessions, events
+
+
+def towards_anchor(config: SynthConfig, catalog: Catalog, users: Users, session_user: np.ndarray,
+                   intent: np.ndarray, view_session: np.ndarray, view_item: np.ndarray,
+                   in_intent: np.ndarray) -> np.ndarray:
+    """Intent views redrawn towards the session's latent anchor: (S,) sessions, (V,) views -> (V,) items.
+
+    The anchor is the user's facet anchor of the intent category (a fresh item of it for an exploration
+    session outside the facets). Draws come from the latent stream; the main generator is not touched.
+    """
+    rng = latent_rng(config, LATENT_SESSIONS)
+    match = users.facets[session_user] == intent[:, None]
+    anchor = users.facet_anchor[session_user, match.argmax(axis=1)]
+    outside = ~match.any(axis=1)
+    anchor[outside] = catalog.draw_in_category(intent[outside], rng)
+    rows = np.flatnonzero(in_intent)
+    session = view_session[rows]
+    draws = catalog.draw_in_category(np.repeat(intent[session], LATENT_VIEW_DRAWS), rng)
+    draws = draws.reshape(len(rows), LATENT_VIEW_DRAWS)
+    closeness = np.einsum("nkd,nd->nk", catalog.latent[draws], catalog.latent[anchor[session]])
+    item = view_item.copy()
+    item[rows] = draws[np.arange(len(rows)), closeness.argmax(axis=1)]
+    return item

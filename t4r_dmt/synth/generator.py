@@ -2,7 +2,9 @@
 
 Order of the draws (all from one ``numpy.random.Generator(seed)``, so a seed fixes every byte):
 catalogue, users, organic sessions, requests, candidates, logging-policy order and outcomes, feedback
-events, session ids. The recent-behaviour inputs of the truth are looked up from the *organic* events
+events, session ids. The latent item vectors, facet anchors and latent-guided views come from
+separate generators (``catalog.latent_rng``), so ``w_latent = 0`` reproduces the same bytes as a
+generator without them. The recent-behaviour inputs of the truth are looked up from the *organic* events
 strictly before each request (``History.recent``), so no outcome leaks into its own truth.
 """
 
@@ -91,8 +93,9 @@ def generate(config: SynthConfig) -> SynthResult:
     oracle["n_requests"] = len(requests)
     oracle["n_events"] = len(events)
     oracle["eval_day"] = str(np.datetime64(config.start_date, "D") + np.timedelta64(config.n_days - 1, "D"))
-    truth = Truth(bias_curve=position_bias(config), impressions=truth_frame(impressions, catalog),
-                  oracle=oracle)
+    with_latent = config.w_latent > 0
+    truth = Truth(bias_curve=position_bias(config), impressions=truth_frame(impressions, catalog, with_latent),
+                  oracle=oracle, item_latent=item_latent_frame(catalog) if with_latent else None)
     return SynthResult(config=config, events=events,
                        impressions=impressions_frame(config, impressions, requests, catalog, users),
                        items=items_frame(catalog), truth=truth,
@@ -143,9 +146,10 @@ def impressions_frame(config: SynthConfig, impressions: Impressions, requests: R
     }, columns=list(IMPRESSION_COLUMNS))
 
 
-def truth_frame(impressions: Impressions, catalog: Catalog) -> pd.DataFrame:
-    """Per-impression truth, row-aligned with the impressions DataFrame."""
-    return pd.DataFrame({
+def truth_frame(impressions: Impressions, catalog: Catalog, with_latent: bool = False) -> pd.DataFrame:
+    """Per-impression truth, row-aligned with the impressions DataFrame; ``with_latent`` adds the
+    ``latent_similarity`` column (the latent term before its weight ``w_latent``)."""
+    frame = pd.DataFrame({
         "request_id": request_ids(impressions.request),
         "position": impressions.position.astype(np.int64),
         "product_id": catalog.product_id[impressions.item],
@@ -157,6 +161,17 @@ def truth_frame(impressions: Impressions, catalog: Catalog) -> pd.DataFrame:
         "neighbor_similarity": impressions.neighbour_similarity,
         "p_order_given_click": impressions.p_order_given_click,
     }, columns=list(TRUTH_COLUMNS))
+    if with_latent:
+        frame["latent_similarity"] = impressions.latent_similarity
+    return frame
+
+
+def item_latent_frame(catalog: Catalog) -> pd.DataFrame:
+    """The items' hidden unit vectors, sorted by product_id: product_id, latent_0 ... latent_{d-1}."""
+    order = np.argsort(catalog.product_id, kind="stable")
+    frame = pd.DataFrame(catalog.latent[order], columns=[f"latent_{j}" for j in range(catalog.latent.shape[1])])
+    frame.insert(0, "product_id", catalog.product_id[order])
+    return frame
 
 
 def items_frame(catalog: Catalog) -> pd.DataFrame:

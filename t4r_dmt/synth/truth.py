@@ -20,11 +20,13 @@ POPULARITY_PRIOR = 20.0  # impressions of smoothing towards the global click rat
 
 @dataclass(frozen=True)
 class Truth:
-    """bias_curve (list_length,); impressions: one row per impression (see ``truth_frame``); oracle: AUCs."""
+    """bias_curve (list_length,); impressions: one row per impression (see ``truth_frame``); oracle: AUCs;
+    item_latent: the items' latent vectors (see ``item_latent_frame``), only when ``w_latent > 0``."""
 
     bias_curve: np.ndarray
     impressions: pd.DataFrame
     oracle: dict[str, Any]
+    item_latent: pd.DataFrame | None = None
 
 
 def auc(label: np.ndarray, score: np.ndarray) -> float:
