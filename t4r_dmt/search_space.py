@@ -16,6 +16,7 @@ a distribution::
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,18 @@ def parse_space(space: Any, where: str = "search_space") -> list[Dimension]:
         if step is not None and (log or not isinstance(step, (int, float)) or step <= 0):
             raise ValueError(f"{name}: step must be > 0 and cannot go with log; got {step!r}")
         dimensions.append(Dimension(path, kind, float(low), float(high), log, step))  # type: ignore[arg-type]
+    return dimensions
+
+
+def tunable_fields(config: Any) -> dict[str, Any]:
+    """A config dataclass as nested dicts without its own ``search_space``: what a space's paths point into."""
+    return {k: v for k, v in dataclasses.asdict(config).items() if k != "search_space"}
+
+
+def check_space(config: Any, where: str = "search_space") -> list[Dimension]:
+    """Parse ``config.search_space`` and check every path names a field of ``config``; returns the dimensions."""
+    dimensions = parse_space(config.search_space, where)
+    check_paths(tunable_fields(config), dimensions, where)
     return dimensions
 
 

@@ -32,7 +32,7 @@ from t4r_dmt.commands.train import load_task_preset
 from t4r_dmt.commands.train import run as run_train
 from t4r_dmt.io_utils import atomic_path, write_json
 from t4r_dmt.presets import Preset
-from t4r_dmt.search_space import Dimension, apply_params, parse_space
+from t4r_dmt.search_space import Dimension, apply_params, parse_space, tunable_fields
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
 LOG = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments, tune_args
         if not data_args.overwrite:
             raise FileExistsError(f"--out {out} exists; pass --overwrite to replace it")
         shutil.rmtree(out)
-    base = {k: v for k, v in dataclasses.asdict(preset).items() if k != "search_space"}
+    base = tunable_fields(preset)
     study = optuna.create_study(
         study_name=f"{preset.name}_tuning",
         direction="maximize",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from t4r_dmt.schema import BEHAVIORS, LABELS
-from t4r_dmt.search_space import check_paths, parse_space
+from t4r_dmt.search_space import check_space
 
 ENCODER_NAMES: tuple[str, ...] = ("bert", "roberta", "electra", "albert", "gpt2", "xlnet")
 #: "learned": a learned vector per slot, slot 0 = the OLDEST kept event (as the paper's code); "learned_recent": slot 0
@@ -273,8 +273,7 @@ class DMTConfig:
         _choice("family", self.family, FAMILIES)
         if not isinstance(self.interactions, bool):
             raise ValueError(f"interactions must be true or false; got {self.interactions!r}")
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "search_space"}
-        check_paths(fields, parse_space(self.search_space))
+        check_space(self)
         expected = "dmt" if self.interest.kind == "transformer" else "baseline"
         if self.family != expected:
             raise ValueError(f"family {self.family!r} does not match interest.kind {self.interest.kind!r} "

@@ -29,7 +29,7 @@ from t4r_dmt.fingerprint import FINGERPRINT_KEY, data_fingerprint
 from t4r_dmt.model.config import config_from_dict
 from t4r_dmt.run_folder import DataArguments, load_schema, run_folder
 from t4r_dmt.schema import RANKING_ID_COLUMNS
-from t4r_dmt.search_space import check_paths, parse_space
+from t4r_dmt.search_space import check_space
 from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
@@ -64,8 +64,7 @@ class GBDTConfig:
             raise ValueError(f"gbdt train_windows must be 'all' or 'current'; got {self.train_windows!r}")
         if not isinstance(self.interactions, bool):
             raise ValueError(f"gbdt interactions must be true or false; got {self.interactions!r}")
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k != "search_space"}
-        check_paths(fields, parse_space(self.search_space, "gbdt search_space"), "gbdt search_space")
+        check_space(self, "gbdt search_space")
         for name in ("n_estimators", "num_leaves", "min_child_samples"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:

@@ -93,21 +93,22 @@ class Interactions(HistoryOperator):
                  "brand": query["brand"] != NO_BRAND}
         out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
         for rows, history in self.by_bucket(user):
+            requests = unique_queries(user[rows], time[rows])  # the bucket's distinct (user, time), for every behaviour
             for behavior in BEHAVIORS:
-                self._behavior(history[behavior], behavior, user[rows], time[rows],
+                self._behavior(history[behavior], behavior, user[rows], time[rows], requests,
                                {a: (q[rows], known[a][rows]) for a, q in query.items()}, out, rows)
         return new_frame(out, like=df)
 
     def _behavior(self, events: BehaviorEvents, behavior: str, user: np.ndarray, time: np.ndarray,
-                  query: dict[str, tuple[np.ndarray, np.ndarray]], out: dict[str, np.ndarray],
-                  rows: np.ndarray) -> None:
+                  requests: tuple[list[np.ndarray], np.ndarray], query: dict[str, tuple[np.ndarray, np.ndarray]],
+                  out: dict[str, np.ndarray], rows: np.ndarray) -> None:
         """Fill ``out[...][rows]`` for one behaviour; all arrays are (R,) for the R rows of one bucket.
 
         A bucket's events are stored sorted by (user, time, tie-break), so within a user "row index < X" is "earlier
         than the event at X": the user-level bounds (one search per distinct request) turn t, t - h and the first
         event of the sequence into row positions, and one (user, value) index over row positions counts the
         matches before each of them."""
-        (q_user, q_time), inverse = unique_queries(user, time)
+        (q_user, q_time), inverse = requests
         per_user = events.index("user").bounds([q_user], [q_time, *(q_time - d for d in self.horizons.values())])
         end = per_user.ends[0][inverse]
         first = per_user.group_start[inverse]
