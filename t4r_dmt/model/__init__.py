@@ -37,6 +37,7 @@ from __future__ import annotations
 from t4r_dmt.model.build import build_model
 from t4r_dmt.model.config import (
     BiasConfig,
+    CatalogueConfig,
     DMTConfig,
     EmbeddingConfig,
     LossConfig,
@@ -63,6 +64,7 @@ __all__ = [
     "RankingNetwork",
     "RankingOutput",
     "RankingTask",
+    "CatalogueConfig",
     "RegularisationConfig",
     "TransformerConfig",
     "build_model",

@@ -29,6 +29,11 @@ POSITION_ENCODINGS: tuple[str, ...] = ("learned", "learned_recent", "none")
 #: ``{b}_time_gap_bucket_seq`` columns), added to the tokens as positions are (the paper's code's "time_add");
 #: "none": no time signal. Data without those columns trains without it (logged once at build).
 TIME_ENCODINGS: tuple[str, ...] = ("none", "log2_buckets")
+#: The interest of a row whose sequence is empty (a user without carts, say): "decode": the decoder's output
+#: for the target alone (its query residual and feed-forward: a second, deeper view of the target item, as the
+#: paper's code computes it); "learned": one learned vector per behaviour (initially 0), as a mean of no
+#: tokens is 0 for the DNN, so an empty sequence says "no events" and nothing about the target.
+EMPTY_SEQUENCES: tuple[str, ...] = ("decode", "learned")
 MULTITASK_KINDS: tuple[str, ...] = ("mmoe", "shared_bottom", "towers", "single_task")
 BIAS_MODES: tuple[str, ...] = ("auto", "on", "off")
 ORDER_LABELS: tuple[str, ...] = ("ctcvr", "cvr")
@@ -99,8 +104,12 @@ class TransformerConfig:
 
     ``time_encoding``: see ``TIME_ENCODINGS``. ``match_features``: the interest vector also carries how strongly
     the sequence matches the target before the decoder's softmax normalises it away (``model/match.py``): two
-    scalars per behaviour. Both default off, so configs saved before they existed build the same network; the
-    shipped DMT presets turn them on.
+    scalars per behaviour. ``pooled_sequences``: the shared input also carries each behaviour's masked mean of its
+    token embeddings (what the DNN baseline reads), beside the transformer's interest, as the official code's
+    ``embedding_combiner`` mean-pools every sequence feature into the MLP input. ``empty_sequence``: see
+    ``EMPTY_SEQUENCES``. ``behaviors``: the read behaviours (``DMTConfig.behaviors``) that get a transformer
+    (None: all); the others are read through their mean token, so they need ``pooled_sequences``. All five
+    default to the old network, so configs saved before they existed build it.
     """
 
     encoder: str = "bert"
@@ -115,13 +124,18 @@ class TransformerConfig:
     position_encoding: str = "learned"
     time_encoding: str = "none"
     match_features: bool = False
+    pooled_sequences: bool = False
+    empty_sequence: str = "decode"
+    behaviors: list[str] | None = None
 
     def __post_init__(self) -> None:
         _choice("transformer.encoder", self.encoder, ENCODER_NAMES)
+        _choice("transformer.empty_sequence", self.empty_sequence, EMPTY_SEQUENCES)
         _choice("transformer.position_encoding", self.position_encoding, POSITION_ENCODINGS)
         _choice("transformer.time_encoding", self.time_encoding, TIME_ENCODINGS)
-        if not isinstance(self.match_features, bool):
-            raise ValueError(f"transformer.match_features must be true or false; got {self.match_features!r}")
+        for name in ("match_features", "pooled_sequences"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"transformer.{name} must be true or false; got {getattr(self, name)!r}")
         for name in ("d_model", "d_ff", "n_heads", "n_layers", "n_decoder_layers"):
             _positive(f"transformer.{name}", getattr(self, name))
         if self.d_model % self.n_heads:
@@ -240,6 +254,34 @@ class RegularisationConfig:
                 raise ValueError(f"regularisation.{name} must be a finite number >= 0; got {value!r}")
 
 
+#: Transformer options added after the presets were first written, and their defaults (the old network).
+LATER_TRANSFORMER_DEFAULTS: dict[str, Any] = {"pooled_sequences": False, "empty_sequence": "decode",
+                                              "behaviors": None}
+
+
+@dataclass
+class CatalogueConfig:
+    """Entity embeddings trained on the behaviour sequences as well (``t4r_dmt.model.cooccurrence``).
+
+    ``weight``: λ of the co-occurrence loss added to the training loss (0 = off, the default: configs saved
+    before it existed train as they did); ``temperature``: of its softmax over cosines; ``max_pairs``: pairs of
+    consecutive events per batch at most. Training only."""
+
+    weight: float = 0.0
+    temperature: float = 0.1
+    max_pairs: int = 1024
+
+    def __post_init__(self) -> None:
+        for name in ("weight", "temperature"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"catalogue.{name} must be a finite number >= 0; got {value!r}")
+        if self.temperature == 0:
+            raise ValueError("catalogue.temperature must be > 0; got 0")
+        if not isinstance(self.max_pairs, int) or isinstance(self.max_pairs, bool) or self.max_pairs < 2:
+            raise ValueError(f"catalogue.max_pairs must be an integer >= 2; got {self.max_pairs!r}")
+
+
 @dataclass
 class DMTConfig:
     """The whole model. ``behaviors`` lists the behaviour sequences read (``[]`` = no sequences).
@@ -264,6 +306,7 @@ class DMTConfig:
     interest: InterestConfig = field(default_factory=InterestConfig)
     fast_dropout: bool = True
     regularisation: RegularisationConfig = field(default_factory=RegularisationConfig)
+    catalogue: CatalogueConfig = field(default_factory=CatalogueConfig)
     interactions: bool = True
     """Read the user-candidate interaction features (dense columns tagged ``interaction``); false: the ablation."""
     search_space: dict[str, Any] = field(default_factory=dict)
@@ -285,6 +328,15 @@ class DMTConfig:
         for b in self.behaviors:
             _choice("behaviors entries", b, BEHAVIORS)
         _weights("score_weights", self.score_weights, len(LABELS))
+        extracted = self.transformer.behaviors
+        if extracted is not None and self.interest.kind == "transformer":
+            if not isinstance(extracted, list) or any(b not in self.behaviors for b in extracted) \
+                    or len(set(extracted)) != len(extracted):
+                raise ValueError(f"transformer.behaviors must list distinct entries of behaviors {self.behaviors}; "
+                                 f"got {extracted!r}")
+            if set(extracted) != set(self.behaviors) and not self.transformer.pooled_sequences:
+                raise ValueError(f"behaviors {sorted(set(self.behaviors) - set(extracted))} have no transformer "
+                                 "(transformer.behaviors) and would not be read: set transformer.pooled_sequences")
         if not self.embeddings.input_projection and self.embeddings.token_dim != self.transformer.d_model:
             raise ValueError(
                 f"embeddings item_dim + category_dim + brand_dim = {self.embeddings.token_dim} must equal "
@@ -293,13 +345,19 @@ class DMTConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Nested dicts; ``interest``, ``bias.inputs``, ``interactions`` (added for the baselines and ablations),
-        ``regularisation`` (added with the training recipe) and ``search_space`` are left out at their defaults,
+        ``regularisation`` (added with the training recipe), ``catalogue``, ``search_space`` and the transformer's
+        ``LATER_TRANSFORMER_DEFAULTS`` are left out at their defaults,
         so preset files written before they existed still round-trip unchanged."""
         data = dataclasses.asdict(self)
         if self.interest == InterestConfig():
             del data["interest"]
         if self.regularisation == RegularisationConfig():
             del data["regularisation"]
+        if self.catalogue == CatalogueConfig():
+            del data["catalogue"]
+        for key, default in LATER_TRANSFORMER_DEFAULTS.items():
+            if data["transformer"][key] == default:
+                del data["transformer"][key]
         if self.bias.inputs == list(BIAS_INPUTS):
             del data["bias"]["inputs"]
         if self.interactions:
@@ -328,6 +386,7 @@ _NESTED: dict[str, type] = {
     "loss": LossConfig,
     "interest": InterestConfig,
     "regularisation": RegularisationConfig,
+    "catalogue": CatalogueConfig,
 }
 
 

@@ -61,6 +61,9 @@ class DeepInterestTransformer(nn.Module):
                                               cfg.dropout, cfg.layer_norm_eps, cfg.hidden_act)
         self.match = MatchMagnitude() if cfg.match_features else None
         self.out_size = cfg.d_model + (MATCH_FEATURES if self.match is not None else 0)
+        # transformer.empty_sequence "learned": rows without events get this vector (the decoder output part;
+        # the match part keeps MatchMagnitude's own learned pair), not a transform of the target.
+        self.empty = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.empty_sequence == "learned" else None
         # The paper's code scales embeddings by sqrt(d_model) before adding positions.
         self.scale = math.sqrt(cfg.d_model)
 
@@ -90,6 +93,8 @@ class DeepInterestTransformer(nn.Module):
     def _decode(self, query: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """The decoder output, then the match features if any: ``(B, d), (B, L, d), (B, L) -> (B, out_size)``."""
         decoded = self.decoder(query, memory, mask)
+        if self.empty is not None:
+            decoded = torch.where(mask.any(dim=1, keepdim=True), decoded, self.empty.to(decoded.dtype))
         if self.match is None:
             return decoded
         scores = self.decoder.attention_scores(query, memory)  # (B, L), the first block's

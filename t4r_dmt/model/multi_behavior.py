@@ -2,7 +2,7 @@
 
 One interest vector per behaviour sequence, from the extractor ``config.interest.kind`` names (chosen once, at
 construction, by ``build_interest``), concatenated with the target item, the dense features and the optional
-user embeddings. The transformer also takes each event's time-gap bucket when the spec reads them.
+user embeddings; for the transformer with ``transformer.pooled_sequences``, also each sequence's mean token. The transformer also takes each event's time-gap bucket when the spec reads them.
 """
 
 from __future__ import annotations
@@ -76,10 +76,16 @@ class MultiBehaviorEncoder(nn.Module):
     baselines: the column order each was first trained with, kept so trained weights and published results
     stay valid.
 
+    With ``transformer.pooled_sequences`` (DMT only) each behaviour's masked mean token (``MeanPoolInterest``, the
+    DNN's interest) follows the interests: the official code's MLP input holds the mean-pooled embedding of every
+    sequence feature beside the transformer states. ``transformer.behaviors`` (DMT only; None = every behaviour
+    read) names the behaviours that get a transformer; the others are read through their mean token only.
+
     Shapes: ``RankingBatch -> (shared (B, out_size), aux_loss ())`` with
-    ``out_size = n_behaviors * interest_size + token_dim + n_dense + n_users * user_dim`` (``interest_size`` =
-    d_model + 2 for DMT with match features); ``aux_loss`` is the sum of the extractors' auxiliary losses (0
-    except for DIEN).
+    ``out_size = n_extracted * interest_size + n_pooled * token_dim + token_dim + n_dense + n_users * user_dim``
+    (``interest_size`` = d_model + 2 for DMT with match features; ``n_extracted`` the behaviours with an
+    extractor, every one but for ``transformer.behaviors``; ``n_pooled`` = n_behaviors with ``pooled_sequences``,
+    else 0); ``aux_loss`` is the sum of the extractors' auxiliary losses (0 except for DIEN).
     """
 
     def __init__(self, spec: FeatureSpec, config: DMTConfig) -> None:
@@ -88,15 +94,20 @@ class MultiBehaviorEncoder(nn.Module):
         self.embedding = ItemEmbedding(spec.n_items, spec.n_categories, spec.n_brands,
                                        (emb.item_dim, emb.category_dim, emb.brand_dim),
                                        emb.init_std if emb.init_std is not None else emb.token_dim ** -0.5)
+        self.target_first = config.interest.kind != "transformer"
+        extracted = spec.behaviors
+        if not self.target_first and config.transformer.behaviors is not None:
+            extracted = tuple(b for b in spec.behaviors if b.name in config.transformer.behaviors)
         self.interests = nn.ModuleDict({
             b.name: build_interest(config, b.max_length, spec.n_time_gap_buckets if b.time_gap else 0)
-            for b in spec.behaviors
+            for b in extracted
         })
         self.behaviors = tuple(b.name for b in spec.behaviors)
         self.users = nn.ModuleList(nn.Embedding(n, emb.user_dim) for _, n in spec.users)
-        self.target_first = config.interest.kind != "transformer"
-        self.out_size = (len(spec.behaviors) * interest_size(config) + emb.token_dim + len(spec.dense)
-                         + len(spec.users) * emb.user_dim)
+        self.pooled = MeanPoolInterest() if not self.target_first and config.transformer.pooled_sequences else None
+        n_pooled = len(spec.behaviors) if self.pooled is not None else 0
+        self.out_size = (len(extracted) * interest_size(config) + n_pooled * emb.token_dim + emb.token_dim
+                         + len(spec.dense) + len(spec.users) * emb.user_dim)
 
     def embedding_norm(self, batch: RankingBatch) -> torch.Tensor:
         """``Σ_t Σ_{r ∈ U_t} ||E_t[r]||²``: the squared norms of the embedding rows ``batch`` reads, each row
@@ -114,17 +125,25 @@ class MultiBehaviorEncoder(nn.Module):
             total = total + weight[used[used != 0]].square().sum()
         return total
 
+    def sequence_tokens(self, batch: RankingBatch) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Each behaviour's embedded events and item codes: ``RankingBatch -> [(tokens (B, L, token_dim),
+        items (B, L)), ...]`` (what ``CooccurrenceLoss`` reads)."""
+        return [(self.embedding(seq.items, seq.categories, seq.brands), seq.items) for seq in batch.sequences]
+
     def forward(self, batch: RankingBatch) -> tuple[torch.Tensor, torch.Tensor]:
         target = self.embedding(batch.item, batch.category, batch.brand)  # (B, token_dim)
-        interests = []
+        interests, pooled = [], []
         aux = target.new_zeros(())
         for name, seq in zip(self.behaviors, batch.sequences, strict=True):
             tokens = self.embedding(seq.items, seq.categories, seq.brands)  # (B, L, token_dim)
-            extra = () if seq.time_gaps is None else (seq.time_gaps,)  # (B, L) codes, for the transformer
-            interest, loss = self.interests[name](tokens, seq.items != 0, target, *extra)  # (B, interest_size), ()
-            interests.append(interest)
-            aux = aux + loss
-        parts = [target, *interests] if self.target_first else [*interests, target]
+            if name in self.interests:
+                extra = () if seq.time_gaps is None else (seq.time_gaps,)  # (B, L) codes, for the transformer
+                interest, loss = self.interests[name](tokens, seq.items != 0, target, *extra)  # (B, size), ()
+                interests.append(interest)
+                aux = aux + loss
+            if self.pooled is not None:
+                pooled.append(self.pooled(tokens, seq.items != 0, target)[0])  # (B, token_dim)
+        parts = [target, *interests] if self.target_first else [*interests, *pooled, target]
         parts.append(batch.dense)
         parts += [table(batch.users[:, i]) for i, table in enumerate(self.users)]
         return torch.cat(parts, dim=1), aux

@@ -10,7 +10,8 @@ No T4R in here (``t4r.py`` adapts it). Its parts are chosen from the config at c
 
 ``inputs dict -> RankingBatch -> encoders -> multitask -> task logits u (B, K)``, plus the bias logit
 ``y_b (B,)``, the extractors' auxiliary loss (DIEN's; 0 for the others) and, in training, the embedding L2
-penalty (``config.regularisation.embedding_l2``; ``MultiBehaviorEncoder.embedding_norm``).
+penalty (``config.regularisation.embedding_l2``; ``MultiBehaviorEncoder.embedding_norm``) and the weighted
+co-occurrence loss of the entity embeddings (``config.catalogue``; ``cooccurrence.CooccurrenceLoss``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from torch import nn
 from t4r_dmt.model.bias import BiasTower
 from t4r_dmt.model.bias_inputs import SelectiveBiasTower
 from t4r_dmt.model.config import BIAS_INPUTS, DMTConfig
+from t4r_dmt.model.cooccurrence import CooccurrenceLoss
 from t4r_dmt.model.dropout import swap_dropouts
 from t4r_dmt.model.features import FeatureSpec
 from t4r_dmt.model.inputs import read_batch
@@ -34,12 +36,14 @@ class RankingOutput(NamedTuple):
     """``task_logits (B, K)`` relevance logits u_k; ``bias_logit (B,)`` y_b, or None without a bias tower;
     ``aux_loss ()`` the interest extractors' auxiliary loss (DIEN's; 0 for every other kind);
     ``embedding_penalty ()`` the weighted embedding L2 (``regularisation.embedding_l2``), None in evaluation
-    or when it is 0."""
+    or when it is 0; ``catalogue_loss ()`` λ times the co-occurrence loss of the entity embeddings
+    (``config.catalogue.weight``), None in evaluation or when λ is 0."""
 
     task_logits: torch.Tensor
     bias_logit: torch.Tensor | None
     aux_loss: torch.Tensor
     embedding_penalty: torch.Tensor | None = None
+    catalogue_loss: torch.Tensor | None = None
 
 
 def build_bias_tower(spec: FeatureSpec, config: DMTConfig) -> BiasTower | None:
@@ -89,6 +93,9 @@ class RankingNetwork(nn.Module):
         )
         self.bias_tower = build_bias_tower(spec, config)
         self.embedding_l2 = float(config.regularisation.embedding_l2)
+        self.catalogue_weight = float(config.catalogue.weight)
+        self.cooccurrence = (CooccurrenceLoss(config.catalogue.temperature, config.catalogue.max_pairs)
+                             if self.catalogue_weight > 0 else None)
         if config.fast_dropout:
             swap_dropouts(self)
 
@@ -106,4 +113,9 @@ class RankingNetwork(nn.Module):
         if self.training and self.embedding_l2 > 0:
             norms = [cast(MultiBehaviorEncoder, e).embedding_norm(batch) for e in self.encoders]  # own tables each
             penalty = self.embedding_l2 / batch.item.shape[0] * sum(norms[1:], norms[0])
-        return RankingOutput(torch.cat(logits, dim=1), bias_logit, sum(aux_losses[1:], aux_losses[0]), penalty)
+        catalogue = None
+        if self.training and self.cooccurrence is not None:
+            losses = [self.cooccurrence(cast(MultiBehaviorEncoder, e).sequence_tokens(batch)) for e in self.encoders]
+            catalogue = self.catalogue_weight * sum(losses[1:], losses[0])
+        return RankingOutput(torch.cat(logits, dim=1), bias_logit, sum(aux_losses[1:], aux_losses[0]), penalty,
+                             catalogue)

@@ -106,6 +106,8 @@ class RankingTask(tr.PredictionTask):
                 loss = loss + self.aux_weight * inputs.aux_loss
             if training and inputs.embedding_penalty is not None:
                 loss = loss + inputs.embedding_penalty
+            if training and inputs.catalogue_loss is not None:
+                loss = loss + inputs.catalogue_loss
             return {"loss": loss, "labels": labels, "predictions": torch.sigmoid(inputs.task_logits)}
         return self.scores(inputs.task_logits)
 

@@ -249,3 +249,111 @@ def test_export_with_time_gaps_and_match_features_gives_the_scores(fixture: Rank
     with torch.no_grad():
         out = torch.jit.load(str(tmp_path / "dmt.pt"))(dict(other))
     torch.testing.assert_close(out["score"], ref, rtol=0, atol=1e-6)
+
+
+# --- pooled sequences ---------------------------------------------------------------------------------------------
+def test_pooled_sequences_append_each_behaviours_mean_token(fixture: RankingFixture, batch: tuple[dict, dict]) -> None:
+    """The official code's MLP input holds the mean-pooled embedding of every sequence feature beside the
+    transformer states: with ``pooled_sequences`` the shared input gains, per behaviour, the masked mean of its
+    tokens (zeros for an empty sequence), and the interests before them do not change."""
+    from t4r_dmt.model.inputs import read_batch
+
+    torch.manual_seed(0)
+    model = build_model(fixture.schema, tiny_config(transformer={**TIME, "pooled_sequences": True}))
+    network = _network(model).eval()
+    encoder = network.encoders[0]
+    assert encoder.out_size == 3 * (16 + 16) + 16 + 3  # interests, pooled tokens, target, 3 dense
+    rows = read_batch({k: v.clone() for k, v in batch[0].items()}, network.spec)
+    with torch.no_grad():
+        shared, _ = encoder(rows)
+        plain = encoder.pooled
+        encoder.pooled = None
+        without, _ = encoder(rows)
+        encoder.pooled = plain
+    torch.testing.assert_close(shared[:, : 3 * 16], without[:, : 3 * 16])  # interests unchanged
+    torch.testing.assert_close(shared[:, 6 * 16:], without[:, 3 * 16:])  # target, dense unchanged
+    for i, seq in enumerate(rows.sequences):
+        tokens = encoder.embedding(seq.items, seq.categories, seq.brands)  # (B, L, 16)
+        real = (seq.items != 0).float()
+        expected = (tokens * real.unsqueeze(-1)).sum(1) / real.sum(1, keepdim=True).clamp(min=1)
+        torch.testing.assert_close(shared[:, 3 * 16 + 16 * i: 3 * 16 + 16 * (i + 1)], expected)
+        empty = real.sum(1) == 0
+        assert not empty.all() and (shared[empty, 3 * 16 + 16 * i: 3 * 16 + 16 * (i + 1)] == 0).all()
+    assert torch.isfinite(_scores(model, batch[0])).all()
+
+
+def test_pooled_sequences_is_a_transformer_option_only() -> None:
+    from t4r_dmt.model.config import DMTConfig
+
+    with pytest.raises(ValueError, match="transformer.pooled_sequences must be true or false; got 1"):
+        DMTConfig.from_dict({"transformer": {"pooled_sequences": 1}})
+    assert DMTConfig().transformer.pooled_sequences is False  # configs saved before it existed: off
+
+
+# --- empty sequences ----------------------------------------------------------------------------------------------
+def test_learned_empty_sequence_says_nothing_about_the_target() -> None:
+    """``empty_sequence: "learned"``: a row without events gets the learned vector (0 at first) whatever its
+    target, in the bucketed path and the traced one; rows with events get what the decoder gives them."""
+    torch.manual_seed(0)
+    decode = DeepInterestTransformer(_tiny(match_features=True), 8, 4).eval()
+    torch.manual_seed(0)
+    learned = DeepInterestTransformer(_tiny(match_features=True, empty_sequence="learned"), 8, 4).eval()
+    assert learned.empty is not None and decode.empty is None
+    tokens, targets = torch.randn(3, 4, 8), torch.randn(3, 8)
+    mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    with torch.no_grad():
+        learned.empty.copy_(torch.arange(8.0))
+        out, _ = learned(tokens, mask, targets)
+        ref, _ = decode(tokens, mask, targets)
+        other, _ = learned(tokens, mask, torch.randn(3, 8))
+    torch.testing.assert_close(out[[0, 2]], ref[[0, 2]])  # rows with events: unchanged
+    torch.testing.assert_close(out[1, :8], torch.arange(8.0))  # no events: the learned vector ...
+    torch.testing.assert_close(other[1], out[1])  # ... whatever the target
+    assert not torch.allclose(ref[1, :8], torch.zeros(8))  # "decode": a transform of the target
+    with torch.no_grad():
+        traced = torch.jit.trace(learned, (tokens, mask, targets))(tokens, mask, targets)[0]
+    torch.testing.assert_close(traced, out)
+
+
+def test_empty_sequence_must_be_a_known_choice() -> None:
+    from t4r_dmt.model.config import DMTConfig
+
+    with pytest.raises(ValueError, match="transformer.empty_sequence must be one of decode, learned; got 'zero'"):
+        DMTConfig.from_dict({"transformer": {"empty_sequence": "zero"}})
+    assert DMTConfig().transformer.empty_sequence == "decode"  # configs saved before it existed
+
+
+# --- transformers for some behaviours only ----------------------------------------------------------------------
+def test_transformer_behaviors_leave_the_others_to_their_mean_token(fixture: RankingFixture,
+                                                                    batch: tuple[dict, dict]) -> None:
+    """``transformer.behaviors: ["click"]`` with ``pooled_sequences``: one transformer (click), every behaviour's
+    mean token; the cart and order sequences still change the scores (through their means)."""
+    torch.manual_seed(0)
+    model = build_model(fixture.schema, tiny_config(transformer={"pooled_sequences": True, "behaviors": ["click"]}))
+    encoder = _network(model).encoders[0]
+    assert list(encoder.interests) == ["click"]
+    assert encoder.out_size == 16 + 3 * 16 + 16 + 3  # click interest, 3 mean tokens, target, 3 dense
+    ref = _scores(model, batch[0])
+    no_carts = {k: torch.zeros_like(v) if k.startswith("cart_") and k.endswith("_seq") else v.clone()
+                for k, v in batch[0].items()}
+    assert (batch[0]["cart_item_id_seq"] != 0).any()
+    assert not torch.allclose(_scores(model, no_carts), ref)
+
+
+@pytest.mark.parametrize(
+    ("transformer", "behaviors", "match"),
+    [
+        ({"behaviors": ["view"], "pooled_sequences": True}, None, r"transformer.behaviors must list distinct entries"),
+        ({"behaviors": ["click", "click"], "pooled_sequences": True}, None, "must list distinct entries"),
+        ({"behaviors": ["order"], "pooled_sequences": True}, ["click"], "must list distinct entries"),
+        ({"behaviors": ["click"]}, None, r"behaviors \['cart', 'order'\] have no transformer .*pooled_sequences"),
+    ],
+)
+def test_transformer_behaviors_errors(transformer: dict, behaviors: list | None, match: str) -> None:
+    from t4r_dmt.model.config import DMTConfig
+
+    data: dict = {"transformer": transformer}
+    if behaviors is not None:
+        data["behaviors"] = behaviors
+    with pytest.raises(ValueError, match=match):
+        DMTConfig.from_dict(data)
