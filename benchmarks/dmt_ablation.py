@@ -6,7 +6,10 @@ Variants (each a copy of ``dmt`` with one switch; ``full`` is ``dmt`` itself):
 * ``no_time_encoding``: ``transformer.time_encoding: none`` (no log2 time-gap buckets on the tokens);
 * ``no_match_features``: ``transformer.match_features: false`` (no magnitude of the target attention);
 * ``no_regularisation``: weight decay, embedding L2 and expert dropout 0;
-* ``no_early_stopping``: one epoch per window instead of choosing 1..``--max_epochs`` on the training tail.
+* ``no_early_stopping``: one epoch per window instead of choosing 1..``--max_epochs`` on the training tail;
+* ``no_catalogue``: ``catalogue.weight: 0`` (no co-occurrence loss on the entity embeddings);
+* ``transformer_every_behaviour``: ``transformer.pooled_sequences: false, transformer.behaviors: null`` (a
+  transformer on every behaviour and no mean-pooled sequences: the sequence path before this change).
 
 Usage::
 
@@ -42,6 +45,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_regularisation": {"regularisation.weight_decay": 0.0, "regularisation.embedding_l2": 0.0,
                           "multitask.dropout": 0.0},
     "no_early_stopping": {},
+    "no_catalogue": {"catalogue.weight": 0.0},
+    "transformer_every_behaviour": {"transformer.pooled_sequences": False, "transformer.behaviors": None},
 }
 METRICS = ("auc_click", "auc_order", "ndcg@10")
 

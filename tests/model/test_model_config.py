@@ -143,3 +143,19 @@ def test_input_projection_allows_any_token_width() -> None:
 def test_family_follows_the_interest_kind_when_a_saved_config_has_none() -> None:
     assert DMTConfig.from_dict({}).family == "dmt"
     assert DMTConfig.from_dict({"interest": {"kind": "mean"}}).family == "baseline"
+
+
+def test_dmt_presets_pool_sequences_and_train_the_catalogue_and_old_configs_do_not() -> None:
+    """The shipped DMT recipe: a transformer on the click sequence, every sequence's mean token, the co-occurrence
+    loss at 0.3 (RESULTS.md, "DMT's sequence path"); a config saved before these existed builds the old network."""
+    for name in preset_names("dmt"):
+        config = load_preset(name)
+        assert config.transformer.pooled_sequences is True and config.transformer.behaviors == ["click"], name
+        assert config.catalogue.weight == 0.3, name
+    old = load_preset("dmt").to_dict()
+    for key in ("pooled_sequences", "behaviors"):
+        del old["transformer"][key]
+    del old["catalogue"]
+    old_config = DMTConfig.from_dict(old)
+    assert (old_config.transformer.pooled_sequences, old_config.transformer.behaviors,
+            old_config.catalogue.weight) == (False, None, 0.0)
