@@ -9,7 +9,8 @@ Variants (each a copy of ``dmt`` with one switch; ``full`` is ``dmt`` itself):
 * ``no_early_stopping``: one epoch per window instead of choosing 1..``--max_epochs`` on the training tail;
 * ``no_catalogue``: ``catalogue.weight: 0`` (no co-occurrence loss on the entity embeddings);
 * ``transformer_every_behaviour``: ``transformer.pooled_sequences: false, transformer.behaviors: null`` (a
-  transformer on every behaviour and no mean-pooled sequences: the sequence path before this change).
+  transformer on every behaviour and no mean-pooled sequences: the sequence path before this change);
+* ``no_gate``: ``transformer.gate: false`` (the interest enters the MMoE at full scale from the start).
 
 Usage::
 
@@ -47,6 +48,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_early_stopping": {},
     "no_catalogue": {"catalogue.weight": 0.0},
     "transformer_every_behaviour": {"transformer.pooled_sequences": False, "transformer.behaviors": None},
+    "no_gate": {"transformer.gate": False},
 }
 METRICS = ("auc_click", "auc_order", "ndcg@10")
 

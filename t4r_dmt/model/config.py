@@ -108,8 +108,10 @@ class TransformerConfig:
     token embeddings (what the DNN baseline reads), beside the transformer's interest, as the official code's
     ``embedding_combiner`` mean-pools every sequence feature into the MLP input. ``empty_sequence``: see
     ``EMPTY_SEQUENCES``. ``behaviors``: the read behaviours (``DMTConfig.behaviors``) that get a transformer
-    (None: all); the others are read through their mean token, so they need ``pooled_sequences``. All five
-    default to the old network, so configs saved before they existed build it.
+    (None: all); the others are read through their mean token, so they need ``pooled_sequences``. ``gate``: the
+    interest (decoder output and match features) is scaled by a learned scalar that starts at 0 (ReZero,
+    Bachlechner et al. 2020), so the network starts as the one without the transformer and draws on it as far as
+    training finds it useful. All six default to the old network, so configs saved before they existed build it.
     """
 
     encoder: str = "bert"
@@ -127,13 +129,14 @@ class TransformerConfig:
     pooled_sequences: bool = False
     empty_sequence: str = "decode"
     behaviors: list[str] | None = None
+    gate: bool = False
 
     def __post_init__(self) -> None:
         _choice("transformer.encoder", self.encoder, ENCODER_NAMES)
         _choice("transformer.empty_sequence", self.empty_sequence, EMPTY_SEQUENCES)
         _choice("transformer.position_encoding", self.position_encoding, POSITION_ENCODINGS)
         _choice("transformer.time_encoding", self.time_encoding, TIME_ENCODINGS)
-        for name in ("match_features", "pooled_sequences"):
+        for name in ("match_features", "pooled_sequences", "gate"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"transformer.{name} must be true or false; got {getattr(self, name)!r}")
         for name in ("d_model", "d_ff", "n_heads", "n_layers", "n_decoder_layers"):
@@ -256,7 +259,7 @@ class RegularisationConfig:
 
 #: Transformer options added after the presets were first written, and their defaults (the old network).
 LATER_TRANSFORMER_DEFAULTS: dict[str, Any] = {"pooled_sequences": False, "empty_sequence": "decode",
-                                              "behaviors": None}
+                                              "behaviors": None, "gate": False}
 
 
 @dataclass

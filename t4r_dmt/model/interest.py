@@ -33,7 +33,8 @@ class DeepInterestTransformer(nn.Module):
     ``target (B, token_dim)``, ``time_gaps (B, L)`` int64 bucket codes (only when the table exists)
     ``-> (interest (B, out_size), aux_loss ())``; ``out_size = d_model``, plus ``MATCH_FEATURES`` (2) with
     ``cfg.match_features``: ``[decoder output (B, d_model), max score (B, 1), log-sum-exp of the scores (B, 1)]``
-    (``MatchMagnitude``). The auxiliary loss is always 0 (the interface of every interest extractor, see
+    (``MatchMagnitude``); with ``cfg.gate`` all of it times the learned ``gate`` (initially 0). The auxiliary
+    loss is always 0 (the interface of every interest extractor, see
     ``multi_behavior.build_interest``).
     """
 
@@ -64,6 +65,8 @@ class DeepInterestTransformer(nn.Module):
         # transformer.empty_sequence "learned": rows without events get this vector (the decoder output part;
         # the match part keeps MatchMagnitude's own learned pair), not a transform of the target.
         self.empty = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.empty_sequence == "learned" else None
+        # transformer.gate: a learned scale of the whole interest, 0 at first (ReZero).
+        self.gate = nn.Parameter(torch.zeros(1)) if cfg.gate else None
         # The paper's code scales embeddings by sqrt(d_model) before adding positions.
         self.scale = math.sqrt(cfg.d_model)
 
@@ -88,6 +91,8 @@ class DeepInterestTransformer(nn.Module):
             interest = self._decode(query, self.encoder(x, mask), mask)
         else:
             interest = self._bucketed(x, mask, query)
+        if self.gate is not None:
+            interest = interest * self.gate
         return interest, interest.new_zeros(())
 
     def _decode(self, query: torch.Tensor, memory: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

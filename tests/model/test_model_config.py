@@ -146,16 +146,17 @@ def test_family_follows_the_interest_kind_when_a_saved_config_has_none() -> None
 
 
 def test_dmt_presets_pool_sequences_and_train_the_catalogue_and_old_configs_do_not() -> None:
-    """The shipped DMT recipe: a transformer on the click sequence, every sequence's mean token, the co-occurrence
-    loss at 0.3 (RESULTS.md, "DMT's sequence path"); a config saved before these existed builds the old network."""
+    """The shipped DMT recipe: a gated transformer on the click sequence, every sequence's mean token, the
+    co-occurrence loss at 0.3 (RESULTS.md, "DMT's sequence path"); a config saved before these existed builds the old network."""
     for name in preset_names("dmt"):
         config = load_preset(name)
         assert config.transformer.pooled_sequences is True and config.transformer.behaviors == ["click"], name
+        assert config.transformer.gate is True, name
         assert config.catalogue.weight == 0.3, name
     old = load_preset("dmt").to_dict()
-    for key in ("pooled_sequences", "behaviors"):
+    for key in ("pooled_sequences", "behaviors", "gate"):
         del old["transformer"][key]
     del old["catalogue"]
     old_config = DMTConfig.from_dict(old)
-    assert (old_config.transformer.pooled_sequences, old_config.transformer.behaviors,
-            old_config.catalogue.weight) == (False, None, 0.0)
+    assert (old_config.transformer.pooled_sequences, old_config.transformer.behaviors, old_config.transformer.gate,
+            old_config.catalogue.weight) == (False, None, False, 0.0)

@@ -357,3 +357,25 @@ def test_transformer_behaviors_errors(transformer: dict, behaviors: list | None,
         data["behaviors"] = behaviors
     with pytest.raises(ValueError, match=match):
         DMTConfig.from_dict(data)
+
+
+# --- gate ---------------------------------------------------------------------------------------------------------
+def test_gate_starts_the_network_without_the_transformer_and_learns_to_open() -> None:
+    """``gate``: the interest is 0 at first whatever the sequence, so the transformer's weights get no gradient
+    until the gate moves; the gate itself gets one, and once open the interest is the gated decoder output."""
+    torch.manual_seed(0)
+    dit = DeepInterestTransformer(_tiny(match_features=True, gate=True), 8, 4)
+    tokens, target = torch.randn(3, 4, 8), torch.randn(3, 8)
+    mask = torch.tensor([[1, 1, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    out, _ = dit(tokens, mask, target)
+    assert torch.equal(out, torch.zeros(3, 10))
+    (out * torch.randn(3, 10)).sum().backward()
+    assert dit.gate is not None and dit.gate.grad is not None and dit.gate.grad.abs().item() > 0
+    assert all(p.grad is None or torch.equal(p.grad, torch.zeros_like(p)) for n, p in dit.named_parameters()
+               if n != "gate")
+    torch.manual_seed(0)
+    plain = DeepInterestTransformer(_tiny(match_features=True), 8, 4).eval()
+    dit.eval()
+    with torch.no_grad():
+        dit.gate.fill_(0.5)
+        torch.testing.assert_close(dit(tokens, mask, target)[0], 0.5 * plain(tokens, mask, target)[0])
