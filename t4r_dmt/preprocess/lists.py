@@ -164,6 +164,16 @@ def new_frame(columns: dict[str, Any], like: Any = None) -> Any:
     return pd.DataFrame({name: _as_pandas(column) for name, column in columns.items()})
 
 
+def block_frame(block: np.ndarray, names: list[str], like: Any = None) -> Any:
+    """A frame of the same kind as ``like`` whose columns are the rows of ``block`` (C, N), named ``names``.
+
+    On pandas the C-ordered block becomes the frame's one block as it is (no copy, nothing to consolidate
+    later); ``new_frame`` of C separate arrays would copy them into one."""
+    if like is not None and is_cudf(like):
+        return new_frame(dict(zip(names, block, strict=True)), like=like)
+    return pd.DataFrame(block.T, columns=names)
+
+
 def _as_pandas(column: Any) -> Any:
     if isinstance(column, pd.Series):
         return column.reset_index(drop=True)

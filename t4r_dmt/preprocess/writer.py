@@ -112,7 +112,7 @@ def _tables(ddf: Any, schema: pa.Schema, in_flight: int) -> Iterator[pa.Table]:
 
 
 def _to_arrow(frame: Any, schema: pa.Schema) -> pa.Table:
-    frame = frame[schema.names]
     if is_cudf(frame):
-        return frame.to_arrow(preserve_index=False).cast(schema)
+        return frame[schema.names].to_arrow(preserve_index=False).cast(schema)
+    # The schema selects and orders the columns (a frame[names] first would copy them all)
     return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)

@@ -29,7 +29,7 @@ import pandas as pd
 from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
 from t4r_dmt.preprocess.config import COUNT_HORIZONS
 from t4r_dmt.preprocess.history import HOUR_NS, NO_BRAND, BehaviorEvents, brand_codes
-from t4r_dmt.preprocess.lists import new_frame, to_numpy
+from t4r_dmt.preprocess.lists import block_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 from t4r_dmt.schema import BEHAVIORS
 
@@ -91,17 +91,18 @@ class Interactions(HistoryOperator):
         }
         known = {"item": np.ones(len(user), dtype=bool), "category": query["category"] >= 0,
                  "brand": query["brand"] != NO_BRAND}
-        out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
+        block = np.zeros((len(self.outputs), len(user)), dtype=np.float64)  # (columns, rows): one frame block
+        out = dict(zip(self.outputs, block, strict=True))
         for rows, history in self.by_bucket(user):
             requests = unique_queries(user[rows], time[rows])  # the bucket's distinct (user, time), for every behaviour
             for behavior in BEHAVIORS:
                 self._behavior(history[behavior], behavior, user[rows], time[rows], requests,
                                {a: (q[rows], known[a][rows]) for a, q in query.items()}, out, rows)
-        return new_frame(out, like=df)
+        return block_frame(block, list(self.outputs), like=df)
 
     def _behavior(self, events: BehaviorEvents, behavior: str, user: np.ndarray, time: np.ndarray,
                   requests: tuple[list[np.ndarray], np.ndarray], query: dict[str, tuple[np.ndarray, np.ndarray]],
-                  out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+                  out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
         """Fill ``out[...][rows]`` for one behaviour; all arrays are (R,) for the R rows of one bucket.
 
         A bucket's events are stored sorted by (user, time, tie-break), so within a user "row index < X" is "earlier
