@@ -16,7 +16,6 @@ from typing import Any
 import dask
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from merlin.core.utils import global_dask_client
 from merlin.schema import Schema
@@ -41,6 +40,17 @@ def arrow_schema(schema: Schema, columns: list[str], types: Mapping[str, pa.Data
             value_type = pa.from_numpy_dtype(np.dtype(column.dtype.to_numpy))
         fields.append(pa.field(name, pa.list_(value_type) if column.is_list else value_type))
     return pa.schema(fields)
+
+
+def dictionary_columns(schema: pa.Schema) -> list[str]:
+    """The parquet column paths written with dictionary encoding: all but the float ones.
+
+    Ids, labels and lists of ids or time-gap codes repeat few values (the dictionary makes them several times
+    smaller); the ~100 normalised dense features are floats, whose dictionary costs a third of the writing
+    time for a ~2x smaller float part. A list column's values are the leaf ``name.list.element`` (pyarrow's
+    default compliant nested type)."""
+    return [f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name
+            for f in schema if not pa.types.is_floating(f.type)]
 
 
 def write_windows(
@@ -74,11 +84,18 @@ def write_windows(
         for w in sorted(set(windows)):
             folder = window_dir(root, w)
             folder.mkdir(parents=True, exist_ok=True)
-            writers[w] = {split: pq.ParquetWriter(folder / f"{split}.parquet", schema) for split in SPLITS}
+            writers[w] = {
+                split: pq.ParquetWriter(folder / f"{split}.parquet", schema, use_dictionary=dictionary_columns(schema))
+                for split in SPLITS
+            }
             rows[str(w)] = dict.fromkeys(SPLITS, 0)
         for w, table in zip(windows, _tables(ddf, schema, in_flight), strict=True):
-            valid = pa.array(valid_half(table.column("request_id").to_numpy()))  # int64 or str ids
-            halves = {"train": table, "valid": table.filter(valid), "test": table.filter(pc.invert(valid))}
+            valid = valid_half(table.column("request_id").to_numpy())  # int64 or str ids
+            # One take puts the valid rows first and the test rows after them, each in their order: the two
+            # halves are then slices (one gather of the list columns instead of two filters).
+            n_valid = int(np.count_nonzero(valid))
+            grouped = table.take(pa.array(np.argsort(~valid, kind="stable")))
+            halves = {"train": table, "valid": grouped.slice(0, n_valid), "test": grouped.slice(n_valid)}
             for split, part in halves.items():
                 if part.num_rows:
                     writers[w][split].write_table(part)

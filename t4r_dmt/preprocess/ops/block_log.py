@@ -16,6 +16,8 @@ import pandas as pd
 from merlin.dag.selector import ColumnSelector
 from nvtabular import ops as nvt_ops
 
+from t4r_dmt.preprocess.lists import block_rows
+
 
 def numeric_block(df: Any, names: list[str]) -> bool:
     """True when ``df`` is a pandas frame whose columns ``names`` are all plain numpy ints or floats (the block
@@ -35,6 +37,13 @@ def dtype_groups(df: pd.DataFrame, names: list[str]) -> dict[np.dtype, list[int]
     return groups
 
 
+def column_values(df: pd.DataFrame, names: list[str]) -> np.ndarray:
+    """The columns ``names`` of ``df`` (all of one dtype) as one (len(names), rows) array, to be read only: a view
+    of ``df``'s data when they are adjacent columns of one pandas block (no ``df[names]`` copy), else a copy."""
+    rows = block_rows(df, names)
+    return rows if rows is not None else df[names].to_numpy().T
+
+
 class BlockLogOp(nvt_ops.LogOp):
     """``log(1 + x)`` of every selected column as float32, shape (rows,) each; output: the selected columns."""
 
@@ -46,7 +55,7 @@ class BlockLogOp(nvt_ops.LogOp):
         # in a new C-ordered block (to_numpy may return a view of df when its columns are float32 already).
         out = np.empty((len(names), len(df)), dtype=self.output_dtype)
         for columns in dtype_groups(df, names).values():  # the astype, from each column's own dtype
-            out[columns] = df[[names[i] for i in columns]].to_numpy().T
+            out[columns] = column_values(df, [names[i] for i in columns])
         out += 1
         np.log(out, out=out)
         return pd.DataFrame(out.T, index=df.index, columns=names)

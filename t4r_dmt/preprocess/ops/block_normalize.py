@@ -18,7 +18,7 @@ import pandas as pd
 from merlin.dag.selector import ColumnSelector
 from nvtabular import ops as nvt_ops
 
-from t4r_dmt.preprocess.ops.block_log import dtype_groups, numeric_block
+from t4r_dmt.preprocess.ops.block_log import column_values, dtype_groups, numeric_block
 
 
 class BlockNormalize(nvt_ops.Normalize):
@@ -34,7 +34,7 @@ class BlockNormalize(nvt_ops.Normalize):
         out = np.empty((len(names), len(df)), dtype=self.output_dtype)  # (columns, rows): one C-ordered block
         for dtype, columns in dtype_groups(df, names).items():
             selected = [names[i] for i in columns]
-            values = df[selected].to_numpy().T  # (k, rows) of dtype; read only (may be a view of df)
+            values = column_values(df, selected)  # (k, rows) of dtype; read only (may be a view of df)
             means = np.array([self.means[n] for n in selected], dtype=dtype)[:, None]
             stds = np.array([self.stds[n] for n in selected])
             scaled = stds > 0

@@ -48,8 +48,11 @@ def interaction_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> l
 
 def count_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> list[str]:
     """The outputs that are counts (log-transformed by the workflow): counts, sequence hits, decayed counts."""
-    return [c for c in interaction_columns(horizons)
-            if c.rsplit("_", 1)[-1] in ("count", "hits", "decayed") or "_count_" in c]
+    return [c for c in interaction_columns(horizons) if _is_count(c)]
+
+
+def _is_count(column: str) -> bool:
+    return column.rsplit("_", 1)[-1] in ("count", "hits", "decayed") or "_count_" in column
 
 
 class Interactions(HistoryOperator):
@@ -91,14 +94,17 @@ class Interactions(HistoryOperator):
         }
         known = {"item": np.ones(len(user), dtype=bool), "category": query["category"] >= 0,
                  "brand": query["brand"] != NO_BRAND}
-        block = np.zeros((len(self.outputs), len(user)), dtype=np.float64)  # (columns, rows): one frame block
-        out = dict(zip(self.outputs, block, strict=True))
+        # (columns, rows): one frame block, the counts first: the workflow's two selections of it (the counts it
+        # log-transforms, the rest) are then runs of adjacent columns, read without a copy.
+        names = [c for c in self.outputs if _is_count(c)] + [c for c in self.outputs if not _is_count(c)]
+        block = np.zeros((len(names), len(user)), dtype=np.float64)
+        out = dict(zip(names, block, strict=True))
         for rows, history in self.by_bucket(user):
             requests = unique_queries(user[rows], time[rows])  # the bucket's distinct (user, time), for every behaviour
             for behavior in BEHAVIORS:
                 self._behavior(history[behavior], behavior, user[rows], time[rows], requests,
                                {a: (q[rows], known[a][rows]) for a, q in query.items()}, out, rows)
-        return block_frame(block, list(self.outputs), like=df)
+        return block_frame(block, names, like=df)
 
     def _behavior(self, events: BehaviorEvents, behavior: str, user: np.ndarray, time: np.ndarray,
                   requests: tuple[list[np.ndarray], np.ndarray], query: dict[str, tuple[np.ndarray, np.ndarray]],
