@@ -125,19 +125,28 @@ class AsOfIndex:
             combined = combined * np.int64(len(unique) + 1) + rank
         return combined
 
-    def bounds(self, keys: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> AsOfBounds:
-        """Bounds of each query's history rows strictly before each of ``times`` (see AsOfBounds)."""
+    def bounds(
+        self, keys: Sequence[np.ndarray | tuple[np.ndarray, np.ndarray]], times: Sequence[np.ndarray]
+    ) -> AsOfBounds:
+        """Bounds of each query's history rows strictly before each of ``times`` (see AsOfBounds).
+
+        A key column is an array (Q,), or a pair ``(values (D,), index (Q,) into values)`` when the Q queries
+        repeat few values (the user of every candidate of a request): each distinct value is looked up once."""
         if len(keys) != len(self.uniques):
             raise ValueError(f"{len(self.uniques)} history key columns but {len(keys)} query key columns")
         if not times:
             raise ValueError("asof bounds need at least one query-time array")
-        ranks, known = [], np.ones(len(keys[0]), dtype=bool)
+        ranks, known = [], np.ones(len(times[0]), dtype=bool)
         for unique, key in zip(self.uniques, keys, strict=True):
-            rank = np.searchsorted(unique, key)
+            values, index = key if isinstance(key, tuple) else (key, None)
+            rank = np.searchsorted(unique, values)
             if len(unique):
-                known &= (rank < len(unique)) & (unique[np.minimum(rank, len(unique) - 1)] == key)
+                found = (rank < len(unique)) & (unique[np.minimum(rank, len(unique) - 1)] == values)
             else:
-                known[:] = False
+                found = np.zeros(len(values), dtype=bool)
+            if index is not None:
+                rank, found = rank[index], found[index]
+            known &= found
             ranks.append(rank)
         # A key never seen in the history gets an empty range at position 0.
         group = np.where(known, self._combine(ranks), np.int64(-1))

@@ -316,7 +316,7 @@ def _read(path: str, mtime: int) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def _load_bucket(path: str, mtime: int) -> dict[str, BehaviorEvents]:
     frame = pq.read_table(path).to_pandas()
     behavior = frame["behavior"].to_numpy()

@@ -51,6 +51,12 @@ def count_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> list[st
     return [c for c in interaction_columns(horizons) if _is_count(c)]
 
 
+def _distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct values (D,), index (R,) into them)`` of an int64 column, the key form of ``AsOfIndex.bounds``."""
+    index, distinct = pd.factorize(values)
+    return np.asarray(distinct), index
+
+
 def _is_count(column: str) -> bool:
     return column.rsplit("_", 1)[-1] in ("count", "hits", "decayed") or "_count_" in column
 
@@ -101,13 +107,15 @@ class Interactions(HistoryOperator):
         out = dict(zip(names, block, strict=True))
         for rows, history in self.by_bucket(user):
             requests = unique_queries(user[rows], time[rows])  # the bucket's distinct (user, time), for every behaviour
+            values = {a: _distinct_values(q[rows]) for a, q in query.items()}  # looked up once per distinct value
             for behavior in BEHAVIORS:
                 self._behavior(history[behavior], behavior, user[rows], time[rows], requests,
-                               {a: (q[rows], known[a][rows]) for a, q in query.items()}, out, rows)
+                               {a: (q[rows], known[a][rows], values[a]) for a, q in query.items()}, out, rows)
         return block_frame(block, names, like=df)
 
     def _behavior(self, events: BehaviorEvents, behavior: str, user: np.ndarray, time: np.ndarray,
-                  requests: tuple[list[np.ndarray], np.ndarray], query: dict[str, tuple[np.ndarray, np.ndarray]],
+                  requests: tuple[list[np.ndarray], np.ndarray],
+                  query: dict[str, tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]],
                   out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
         """Fill ``out[...][rows]`` for one behaviour; all arrays are (R,) for the R rows of one bucket.
 
@@ -123,10 +131,10 @@ class Interactions(HistoryOperator):
         has_last = end > first
         last_event = np.maximum(end - 1, 0)
         for attribute, field in ATTRIBUTES.items():
-            values, known = query[attribute]
+            values, known, distinct = query[attribute]
             column = getattr(events, field)
             prefix = f"{behavior}_{attribute}_"
-            pair = events.position_index(field).bounds([user, values], positions)
+            pair = events.position_index(field).bounds([(q_user, inverse), distinct], positions)
             start = pair.group_start
             stop, seq_from, *since = (np.where(known, e, start) for e in pair.ends)
             n = stop - start
