@@ -16,6 +16,7 @@ from typing import Any
 import dask
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from merlin.core.utils import global_dask_client
 from merlin.schema import Schema
@@ -94,12 +95,8 @@ def write_windows(
             }
             rows[str(w)] = dict.fromkeys(SPLITS, 0)
         for w, table in zip(windows, _tables(ddf, schema, in_flight), strict=True):
-            valid = valid_half(table.column("request_id").to_numpy())  # int64 or str ids
-            # One take puts the valid rows first and the test rows after them, each in their order: the two
-            # halves are then slices (one gather of the list columns instead of two filters).
-            n_valid = int(np.count_nonzero(valid))
-            grouped = table.take(pa.array(np.argsort(~valid, kind="stable")))
-            halves = {"train": table, "valid": grouped.slice(0, n_valid), "test": grouped.slice(n_valid)}
+            valid = pa.array(valid_half(table.column("request_id").to_numpy()))  # int64 or str ids
+            halves = {"train": table, "valid": table.filter(valid), "test": table.filter(pc.invert(valid))}
             for split, part in halves.items():
                 if part.num_rows:
                     writers[w][split].write_table(part)
