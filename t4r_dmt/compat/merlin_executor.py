@@ -13,7 +13,7 @@ List columns backed by Arrow (``pd.ArrowDtype``, see ``lists.py``) get their lea
 first leaf directly, as merlin would, instead of merlin's walk over the rows (which converts every row
 to a Python list until it meets a leaf: slow when most rows are empty, e.g. order sequences).
 
-Two costs of merlin's executor that grow with the number of columns and nodes are avoided, with the same
+Costs of merlin's executor that grow with the number of columns and nodes are avoided, with the same
 outputs:
 
 * merlin runs a node once per downstream *path* (a node feeding three others runs three times per partition,
