@@ -15,6 +15,9 @@ Graph (inputs are the candidate columns of ``candidates.py``)::
     Interactions (user-candidate matches per behaviour x attribute) ─ LogOp on the counts ─ Normalize(float32)
         ─ AddTags(interaction)
     ItemRates (CTR / CVR log lifts as of the request) ─ Normalize(float32)
+
+LogOp and Normalize are ``BlockLogOp`` / ``BlockNormalize``: NVTabular's operators, computed on all their
+columns at once (the same values; ops/block_log.py).
     click, order ─ AddTags(TARGET, BINARY_CLASSIFICATION, BINARY, CLASSIFICATION)
     request_id, window, product_id: passed through untagged
 
