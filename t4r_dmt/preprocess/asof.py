@@ -93,16 +93,31 @@ class AsOfIndex:
     def __init__(self, keys: Sequence[np.ndarray], time: np.ndarray) -> None:
         if not keys:
             raise ValueError("AsOfIndex needs at least one key column")
-        self.uniques = [np.unique(key) for key in keys]
+        self.uniques, key_ranks = [], []
+        for key in keys:
+            unique, rank = _distinct(key)
+            self.uniques.append(unique)
+            key_ranks.append(rank)
         span = int(np.prod([len(u) + 1 for u in self.uniques], dtype=object)) * (len(time) + 1)
         if span >= 2**62:
             raise ValueError(f"too many distinct keys for one int64 search key ({span:.3g} combinations)")
-        group = self._combine([np.searchsorted(u, key) for u, key in zip(self.uniques, keys, strict=True)])
-        self.times = np.unique(time)
+        group = self._combine(key_ranks)
+        # Times 0, 1, ..., H - 1 (row positions, as in ``BehaviorEvents.position_index``) are their own ranks, and
+        # the rank of a query time t is ``clip(t, 0, H)``: no sort, no search.
+        self.positional = bool(np.array_equal(time, np.arange(len(time))))
+        if self.positional:
+            self.times, time_rank = np.arange(len(time), dtype=np.int64), np.arange(len(time), dtype=np.int64)
+        else:
+            self.times, time_rank = _distinct(time)
         self.stride = np.int64(len(self.times) + 1)
-        hist_key = group * self.stride + np.searchsorted(self.times, time)
-        self.order = np.argsort(hist_key, kind="stable")
+        hist_key = group * self.stride + time_rank
+        # Stable order; an unstable sort (several times faster) is the same order when no two keys tie, as in a
+        # positional index.
+        self.order = np.argsort(hist_key)
         self.sorted_key = hist_key[self.order]
+        if len(hist_key) > 1 and not np.all(self.sorted_key[1:] != self.sorted_key[:-1]):
+            self.order = np.argsort(hist_key, kind="stable")
+            self.sorted_key = hist_key[self.order]
 
     def _combine(self, ranks: list[np.ndarray]) -> np.ndarray:
         combined = np.zeros(len(ranks[0]), dtype=np.int64)
@@ -110,38 +125,87 @@ class AsOfIndex:
             combined = combined * np.int64(len(unique) + 1) + rank
         return combined
 
-    def bounds(self, keys: Sequence[np.ndarray], times: Sequence[np.ndarray]) -> AsOfBounds:
-        """Bounds of each query's history rows strictly before each of ``times`` (see AsOfBounds)."""
+    def bounds(
+        self, keys: Sequence[np.ndarray | tuple[np.ndarray, np.ndarray]], times: Sequence[np.ndarray]
+    ) -> AsOfBounds:
+        """Bounds of each query's history rows strictly before each of ``times`` (see AsOfBounds).
+
+        A key column is an array (Q,), or a pair ``(values (D,), index (Q,) into values)`` when the Q queries
+        repeat few values (the user of every candidate of a request): each distinct value is looked up once."""
         if len(keys) != len(self.uniques):
             raise ValueError(f"{len(self.uniques)} history key columns but {len(keys)} query key columns")
         if not times:
             raise ValueError("asof bounds need at least one query-time array")
-        ranks, known = [], np.ones(len(keys[0]), dtype=bool)
+        ranks, known = [], np.ones(len(times[0]), dtype=bool)
         for unique, key in zip(self.uniques, keys, strict=True):
-            rank = np.searchsorted(unique, key)
+            values, index = key if isinstance(key, tuple) else (key, None)
+            rank = np.searchsorted(unique, values)
             if len(unique):
-                known &= (rank < len(unique)) & (unique[np.minimum(rank, len(unique) - 1)] == key)
+                found = (rank < len(unique)) & (unique[np.minimum(rank, len(unique) - 1)] == values)
             else:
-                known[:] = False
+                found = np.zeros(len(values), dtype=bool)
+            if index is not None:
+                rank, found = rank[index], found[index]
+            known &= found
             ranks.append(rank)
         # A key never seen in the history gets an empty range at position 0.
         group = np.where(known, self._combine(ranks), np.int64(-1))
         base = group * self.stride
-        # One sort of the queries by group serves every search: within a group the needles stay close.
-        by_group = np.argsort(base, kind="stable")
-        group_start = np.where(known, _search(self.sorted_key, base, by_group), 0)
-        ends = []
-        for time in times:
-            end = _search(self.sorted_key, base + _search(self.times, time), by_group)
-            ends.append(np.where(known, end, 0))
+        ranks_of_times = [
+            np.clip(time, 0, len(self.times))
+            if self.positional and np.issubdtype(np.asarray(time).dtype, np.integer)
+            else _search(self.times, time)
+            for time in times
+        ]
+        # One sort of the queries by group and first time serves every search: the needles of each search are
+        # then (nearly) sorted, so consecutive binary searches touch nearby memory. Any order gives the same
+        # results. Unknown keys (group -1, needles < 0) sort first; only the known ones are searched.
+        by_group = np.argsort(base + ranks_of_times[0])
+        searched = by_group[len(known) - int(np.count_nonzero(known)):]
+        group_start = np.zeros(len(base), dtype=np.int64)
+        group_start[searched] = np.searchsorted(self.sorted_key, base[searched], side="left")
+        # The first history key at or after the group's start (the group's first row, if the group has any): a
+        # needle at or below it ends at group_start, no search needed (often: a user who never clicked the
+        # candidate's item, a time before the user's first event).
+        n = len(self.sorted_key)
+        first_key = self.sorted_key[np.minimum(group_start, n - 1)] if n else np.zeros(len(base), dtype=np.int64)
+        before_first = ~known | (group_start == n)
+        ends: list[np.ndarray] = []
+        first_needle = None
+        for rank in ranks_of_times:
+            needle = base + rank
+            end = group_start.copy()
+            trivial = before_first | (needle <= first_key)
+            if first_needle is not None:  # the same needle as the first time array: the same end
+                same = ~trivial & (needle == first_needle)
+                end[same] = ends[0][same]
+                trivial |= same
+            todo = searched[~trivial[searched]]  # still in group order
+            end[todo] = np.searchsorted(self.sorted_key, needle[todo], side="left")
+            end[~known] = 0
+            ends.append(end)
+            if first_needle is None:
+                first_needle = needle
         return AsOfBounds(order=self.order, group_start=group_start, ends=ends)
+
+
+def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(values)`` (U,) and each value's index in it (N,) int64 (its ``searchsorted`` rank): one sort,
+    or none when ``values`` is sorted already (the user column of a bucket's events)."""
+    if len(values) > 1 and np.all(values[1:] >= values[:-1]):
+        change = np.empty(len(values), dtype=bool)
+        change[0] = True
+        np.not_equal(values[1:], values[:-1], out=change[1:])
+        return values[change], np.cumsum(change, dtype=np.int64) - 1
+    unique, inverse = np.unique(values, return_inverse=True)
+    return unique, inverse.astype(np.int64, copy=False).reshape(-1)
 
 
 def _search(haystack: np.ndarray, needles: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
     """``np.searchsorted(haystack, needles, side="left")``, with the needles searched in sorted order (or in the
     given ``order``, one that keeps them nearly sorted): consecutive binary searches then touch nearby memory
     (several times faster on large histories)."""
-    order = np.argsort(needles, kind="stable") if order is None else order
+    order = np.argsort(needles) if order is None else order
     found = np.empty(len(needles), dtype=np.int64)
     found[order] = np.searchsorted(haystack, needles[order], side="left")
     return found

@@ -121,6 +121,27 @@ class ItemHourCounts(_Indexed):
     views: np.ndarray
     orders: np.ndarray
     _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
+    _sums: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+
+    def running_sum(self, name: str) -> np.ndarray:
+        """``[0, cumsum(name[order])]`` in the order of ``index("product")`` (P + 1,): the sum over rows
+        ``order[a:b]`` is ``s[b] - s[a]``; computed once per table."""
+        key = f"product:{name}"
+        if key not in self._sums:
+            self._sums[key] = np.concatenate([[0.0], np.cumsum(getattr(self, name)[self.index("product").order])])
+        return self._sums[key]
+
+    def hourly_running_sum(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct hours (H,) and ``[0, cumsum(total of name per hour)]`` (H + 1,) over all products;
+        computed once per table."""
+        if "hours" not in self._sums:
+            self._sums["hours"], self._sums["hour_of_row"] = np.unique(self.time, return_inverse=True)
+        key = f"hour:{name}"
+        if key not in self._sums:
+            hours, inverse = self._sums["hours"], self._sums["hour_of_row"]
+            per_hour = np.bincount(inverse, weights=getattr(self, name), minlength=len(hours))
+            self._sums[key] = np.concatenate([[0.0], np.cumsum(per_hour)])
+        return self._sums["hours"], self._sums[key]
 
 
 class HistoryStore:
@@ -253,12 +274,13 @@ def brand_codes(brands: np.ndarray) -> np.ndarray:
 
     Equal strings get equal codes, so "same brand" becomes an integer comparison (a collision of two brands'
     64-bit hashes is ignored)."""
-    brands = np.asarray(brands, dtype=object)
-    missing = pd.isna(brands)
-    filled = np.where(missing, "", brands).astype(str)
-    codes = pd.util.hash_array(filled, categorize=True).view(np.int64)
-    codes[missing] = NO_BRAND
-    return codes
+    # Each distinct brand is hashed once (the text of its str(), as pd.util.hash_array does for any object).
+    position, distinct = pd.factorize(np.asarray(brands, dtype=object))  # missing -> -1
+    if not len(distinct):
+        return np.full(len(position), NO_BRAND, dtype=np.int64)
+    text = np.asarray(distinct, dtype=object).astype(str).astype(object)
+    hashed = pd.util.hash_array(text, categorize=False).view(np.int64)
+    return np.where(position >= 0, hashed[np.maximum(position, 0)], NO_BRAND)
 
 
 def _event_hours(product: np.ndarray, ts: np.ndarray, behavior: np.ndarray) -> pd.DataFrame:
@@ -294,7 +316,7 @@ def _read(path: str, mtime: int) -> pd.DataFrame:
     return pq.read_table(path).to_pandas()
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=4)
 def _load_bucket(path: str, mtime: int) -> dict[str, BehaviorEvents]:
     frame = pq.read_table(path).to_pandas()
     behavior = frame["behavior"].to_numpy()

@@ -164,6 +164,34 @@ def new_frame(columns: dict[str, Any], like: Any = None) -> Any:
     return pd.DataFrame({name: _as_pandas(column) for name, column in columns.items()})
 
 
+def block_frame(block: np.ndarray, names: list[str], like: Any = None) -> Any:
+    """A frame of the same kind as ``like`` whose columns are the rows of ``block`` (C, N), named ``names``.
+
+    On pandas the C-ordered block becomes the frame's one block as it is (no copy, nothing to consolidate
+    later); ``new_frame`` of C separate arrays would copy them into one."""
+    if like is not None and is_cudf(like):
+        return new_frame(dict(zip(names, block, strict=True)), like=like)
+    return pd.DataFrame(block.T, columns=names)
+
+
+def block_rows(frame: pd.DataFrame, names: list[str]) -> np.ndarray | None:
+    """The columns ``names`` of a pandas frame as a (len(names), rows) view of the 2-D block holding them, when
+    one block holds them all, adjacent and in order; None otherwise (``frame[names]`` would copy them either
+    way, and so does ``iloc`` on a frame of several blocks). Read only: the view shares ``frame``'s data."""
+    positions = frame.columns.get_indexer(names)
+    if not len(positions) or (positions < 0).any():
+        return None
+    manager = frame._mgr  # pandas internals (1.5): which block holds each column, and where in it
+    blocks, places = manager.blknos[positions], manager.blklocs[positions]
+    values = manager.blocks[blocks[0]].values
+    if (blocks != blocks[0]).any() or not isinstance(values, np.ndarray) or values.ndim != 2:
+        return None
+    first = int(places[0])
+    if not np.array_equal(places, np.arange(first, first + len(names))):
+        return None
+    return values[first : first + len(names)]
+
+
 def _as_pandas(column: Any) -> Any:
     if isinstance(column, pd.Series):
         return column.reset_index(drop=True)

@@ -15,6 +15,9 @@ Graph (inputs are the candidate columns of ``candidates.py``)::
     Interactions (user-candidate matches per behaviour x attribute) ─ LogOp on the counts ─ Normalize(float32)
         ─ AddTags(interaction)
     ItemRates (CTR / CVR log lifts as of the request) ─ Normalize(float32)
+
+LogOp and Normalize are ``BlockLogOp`` / ``BlockNormalize``: NVTabular's operators, computed on all their
+columns at once (the same values; ops/block_log.py).
     click, order ─ AddTags(TARGET, BINARY_CLASSIFICATION, BINARY, CLASSIFICATION)
     request_id, window, product_id: passed through untagged
 
@@ -38,6 +41,8 @@ from t4r_dmt.preprocess.ops import (
     RATE_COLUMNS,
     BehaviorSequences,
     BiasFeatures,
+    BlockLogOp,
+    BlockNormalize,
     CandidateAttributes,
     Interactions,
     ItemRates,
@@ -128,17 +133,17 @@ def build_ranking_workflow(
         "item_price", CATEGORY_MEAN_PRICE, "item_price_to_category"
     )
     log_price = attributes[["item_price"]] >> nvt_ops.Rename(name="item_log_price")
-    counts = (activity + log_price) >> nvt_ops.FillMissing(fill_val=0.0) >> nvt_ops.LogOp()
-    relative = relative >> nvt_ops.FillMissing(fill_val=1.0) >> nvt_ops.LogOp()
+    counts = (activity + log_price) >> nvt_ops.FillMissing(fill_val=0.0) >> BlockLogOp()
+    relative = relative >> nvt_ops.FillMissing(fill_val=1.0) >> BlockLogOp()
     rates = ["product_id", "request_ts"] >> ItemRates(store_path, config.rate_smoothing, config.rate_delay_ns)
-    outputs += (counts + relative + rates) >> nvt_ops.Normalize(out_dtype=np.float32)
+    outputs += (counts + relative + rates) >> BlockNormalize(out_dtype=np.float32)
 
     matches = (["user_id", "request_ts", "product_id"] + attributes[["item_category", "item_brand"]]) >> Interactions(
         store_path, config.seq_lengths, config.interaction_decay_ns
     )
-    logged = matches[count_columns()] >> nvt_ops.LogOp()
+    logged = matches[count_columns()] >> BlockLogOp()
     rest = matches[[c for c in interaction_columns() if c not in set(count_columns())]]
-    outputs += (logged + rest) >> nvt_ops.Normalize(out_dtype=np.float32) >> nvt_ops.AddTags([INTERACTION_TAG])
+    outputs += (logged + rest) >> BlockNormalize(out_dtype=np.float32) >> nvt_ops.AddTags([INTERACTION_TAG])
 
     outputs += LABEL_COLUMNS >> nvt_ops.AddTags(LABEL_TAGS)
     return use_list_safe_executor(nvt.Workflow(outputs))

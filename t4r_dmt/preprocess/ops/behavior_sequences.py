@@ -42,12 +42,17 @@ def time_gap_buckets(gap_ns: np.ndarray) -> np.ndarray:
 
     ``1 + min(floor(log2(max(seconds, 1))), TIME_GAP_BUCKETS - 2)`` with ``seconds = gap_ns // 1e9`` (whole
     seconds: any gap under 2 s is code 1, 2-3 s code 2, 1 h code 12); code 0 stays free for padding. The
-    exponent comes from ``np.frexp``, exact for every integer below 2**53 (``np.log2`` may round ``2**k - 1``
-    up to ``k``).
+    exponent is read from the float64 bits of ``seconds`` (exact: every int64 nanosecond count holds fewer
+    than 2**53 seconds; ``np.log2`` may round ``2**k - 1`` up to ``k``), in place on two arrays (these lists
+    hold millions of leaves per partition).
     """
-    seconds = np.maximum(np.asarray(gap_ns, dtype=np.int64) // _NS_PER_SECOND, 1)
-    _, exponent = np.frexp(seconds.astype(np.float64))  # seconds = m * 2**exponent, 0.5 <= m < 1
-    return 1 + np.minimum(exponent.astype(np.int64) - 1, TIME_GAP_BUCKETS - 2)
+    seconds = np.asarray(gap_ns, dtype=np.int64) // _NS_PER_SECOND
+    np.maximum(seconds, 1, out=seconds)
+    code = seconds.astype(np.float64).view(np.int64)  # seconds = 1.f * 2**e: biased exponent e + 1023 in bits 52-62
+    code >>= 52
+    code -= 1023 - 1  # 1 + e = 1 + floor(log2(seconds))
+    np.minimum(code, TIME_GAP_BUCKETS - 1, out=code)
+    return code
 
 
 class BehaviorSequences(HistoryOperator):

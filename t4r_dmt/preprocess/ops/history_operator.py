@@ -23,13 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from dask.delayed import Delayed
 from merlin.dag.ops.stat_operator import StatOperator
 from merlin.dag.selector import ColumnSelector
 from merlin.schema import ColumnSchema, Schema
 
-from t4r_dmt.preprocess.history import BehaviorEvents, HistoryStore, user_bucket
+from t4r_dmt.preprocess.history import BehaviorEvents, HistoryStore, brand_codes, user_bucket
 from t4r_dmt.preprocess.lists import to_numpy
 
 _MEMO_SIZE = 4
@@ -90,12 +89,17 @@ class HistoryOperator(StatOperator):
     def compute(self, df: Any) -> Any:
         raise NotImplementedError
 
-    def by_bucket(self, user: np.ndarray) -> Iterator[tuple[np.ndarray, dict[str, BehaviorEvents]]]:
+    def by_bucket(self, user: np.ndarray) -> Iterator[tuple[np.ndarray | slice, dict[str, BehaviorEvents]]]:
         """``(rows, events)`` per user bucket present in ``user`` (N,): the row indices of its users and that
-        bucket's events per behaviour, loaded once."""
+        bucket's events per behaviour, loaded once. ``rows`` is ``slice(None)`` when one bucket holds every row
+        (a ranking partition always does): indexing with it gives views, not copies."""
         store = self.store
         bucket = user_bucket(user, store.n_buckets)
-        for b in np.unique(bucket):
+        buckets = np.unique(bucket)
+        if len(buckets) == 1:
+            yield slice(None), store.bucket(int(buckets[0]))
+            return
+        for b in buckets:
             yield np.flatnonzero(bucket == b), store.bucket(int(b))
 
     # -- schema ------------------------------------------------------------------------------------
@@ -127,6 +131,6 @@ def _digest(df: Any, names: list[str]) -> str:
     for name in names:
         values = to_numpy(df[name])
         if values.dtype == object:  # strings / None (brands): hash the values, not the pointers
-            values = pd.util.hash_array(np.where(pd.isna(values), "\0null", values).astype(str), categorize=True)
+            values = brand_codes(values)
         digest.update(np.ascontiguousarray(values).view(np.uint8).tobytes())
     return digest.hexdigest()

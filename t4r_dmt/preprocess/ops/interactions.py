@@ -29,7 +29,7 @@ import pandas as pd
 from t4r_dmt.preprocess.asof import gather_ranges, unique_queries
 from t4r_dmt.preprocess.config import COUNT_HORIZONS
 from t4r_dmt.preprocess.history import HOUR_NS, NO_BRAND, BehaviorEvents, brand_codes
-from t4r_dmt.preprocess.lists import new_frame, to_numpy
+from t4r_dmt.preprocess.lists import block_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 from t4r_dmt.schema import BEHAVIORS
 
@@ -48,8 +48,17 @@ def interaction_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> l
 
 def count_columns(horizons: dict[str, pd.Timedelta] = COUNT_HORIZONS) -> list[str]:
     """The outputs that are counts (log-transformed by the workflow): counts, sequence hits, decayed counts."""
-    return [c for c in interaction_columns(horizons)
-            if c.rsplit("_", 1)[-1] in ("count", "hits", "decayed") or "_count_" in c]
+    return [c for c in interaction_columns(horizons) if _is_count(c)]
+
+
+def _distinct_values(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(distinct values (D,), index (R,) into them)`` of an int64 column, the key form of ``AsOfIndex.bounds``."""
+    index, distinct = pd.factorize(values)
+    return np.asarray(distinct), index
+
+
+def _is_count(column: str) -> bool:
+    return column.rsplit("_", 1)[-1] in ("count", "hits", "decayed") or "_count_" in column
 
 
 class Interactions(HistoryOperator):
@@ -91,17 +100,23 @@ class Interactions(HistoryOperator):
         }
         known = {"item": np.ones(len(user), dtype=bool), "category": query["category"] >= 0,
                  "brand": query["brand"] != NO_BRAND}
-        out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
+        # (columns, rows): one frame block, the counts first: the workflow's two selections of it (the counts it
+        # log-transforms, the rest) are then runs of adjacent columns, read without a copy.
+        names = [c for c in self.outputs if _is_count(c)] + [c for c in self.outputs if not _is_count(c)]
+        block = np.zeros((len(names), len(user)), dtype=np.float64)
+        out = dict(zip(names, block, strict=True))
         for rows, history in self.by_bucket(user):
             requests = unique_queries(user[rows], time[rows])  # the bucket's distinct (user, time), for every behaviour
+            values = {a: _distinct_values(q[rows]) for a, q in query.items()}  # looked up once per distinct value
             for behavior in BEHAVIORS:
                 self._behavior(history[behavior], behavior, user[rows], time[rows], requests,
-                               {a: (q[rows], known[a][rows]) for a, q in query.items()}, out, rows)
-        return new_frame(out, like=df)
+                               {a: (q[rows], known[a][rows], values[a]) for a, q in query.items()}, out, rows)
+        return block_frame(block, names, like=df)
 
     def _behavior(self, events: BehaviorEvents, behavior: str, user: np.ndarray, time: np.ndarray,
-                  requests: tuple[list[np.ndarray], np.ndarray], query: dict[str, tuple[np.ndarray, np.ndarray]],
-                  out: dict[str, np.ndarray], rows: np.ndarray) -> None:
+                  requests: tuple[list[np.ndarray], np.ndarray],
+                  query: dict[str, tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]],
+                  out: dict[str, np.ndarray], rows: np.ndarray | slice) -> None:
         """Fill ``out[...][rows]`` for one behaviour; all arrays are (R,) for the R rows of one bucket.
 
         A bucket's events are stored sorted by (user, time, tie-break), so within a user "row index < X" is "earlier
@@ -116,10 +131,10 @@ class Interactions(HistoryOperator):
         has_last = end > first
         last_event = np.maximum(end - 1, 0)
         for attribute, field in ATTRIBUTES.items():
-            values, known = query[attribute]
+            values, known, distinct = query[attribute]
             column = getattr(events, field)
             prefix = f"{behavior}_{attribute}_"
-            pair = events.position_index(field).bounds([user, values], positions)
+            pair = events.position_index(field).bounds([(q_user, inverse), distinct], positions)
             start = pair.group_start
             stop, seq_from, *since = (np.where(known, e, start) for e in pair.ends)
             n = stop - start

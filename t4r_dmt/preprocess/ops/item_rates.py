@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from t4r_dmt.preprocess.history import HOUR_NS, hour_of
+from t4r_dmt.preprocess.history import HOUR_NS, ItemHourCounts, hour_of
 from t4r_dmt.preprocess.lists import new_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 
@@ -67,10 +67,10 @@ class ItemRates(HistoryOperator):
         bounds = table.index("product").bounds([item], [shown_before, logged_before])
         start = bounds.group_start
         sums = {
-            "impressions": _sum_range(table.impressions[bounds.order], start, bounds.ends[0]),
-            "clicks": _sum_range(table.clicks[bounds.order], start, bounds.ends[0]),
-            "views": _sum_range(table.views[bounds.order], start, bounds.ends[1]),
-            "orders": _sum_range(table.orders[bounds.order], start, bounds.ends[1]),
+            "impressions": _sum_range(table.running_sum("impressions"), start, bounds.ends[0]),
+            "clicks": _sum_range(table.running_sum("clicks"), start, bounds.ends[0]),
+            "views": _sum_range(table.running_sum("views"), start, bounds.ends[1]),
+            "orders": _sum_range(table.running_sum("orders"), start, bounds.ends[1]),
         }
         totals = _totals_before(table, {"impressions": shown_before, "clicks": shown_before,
                                         "views": logged_before, "orders": logged_before})
@@ -79,18 +79,16 @@ class ItemRates(HistoryOperator):
         return new_frame({"item_ctr_lift": ctr, "item_cvr_lift": cvr}, like=df)
 
 
-def _sum_range(sorted_values: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
-    total = np.concatenate([[0.0], np.cumsum(sorted_values)])
-    return total[end] - total[start]
+def _sum_range(running: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """Sums of the rows ``[start, end)`` (Q,) from a running sum ``[0, cumsum(values)]``."""
+    return running[end] - running[start]
 
 
-def _totals_before(table: Any, bound: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _totals_before(table: ItemHourCounts, bound: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Per row, the sum over all items of each count in the hours ``< bound[name]``."""
-    hours, inverse = np.unique(table.time, return_inverse=True)
     out = {}
     for name, limit in bound.items():
-        per_hour = np.bincount(inverse, weights=getattr(table, name), minlength=len(hours))
-        cumulative = np.concatenate([[0.0], np.cumsum(per_hour)])
+        hours, cumulative = table.hourly_running_sum(name)
         out[name] = cumulative[np.searchsorted(hours, limit, side="left")]
     return out
 

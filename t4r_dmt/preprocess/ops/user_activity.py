@@ -20,7 +20,7 @@ import pandas as pd
 
 from t4r_dmt.preprocess.asof import unique_queries
 from t4r_dmt.preprocess.config import COUNT_HORIZONS
-from t4r_dmt.preprocess.lists import new_frame, to_numpy
+from t4r_dmt.preprocess.lists import block_frame, to_numpy
 from t4r_dmt.preprocess.ops.history_operator import HistoryOperator
 from t4r_dmt.schema import BEHAVIORS
 
@@ -47,7 +47,8 @@ class UserActivity(HistoryOperator):
     def compute(self, df: Any) -> Any:
         user = to_numpy(df["user_id"]).astype(np.int64, copy=False)
         time = to_numpy(df["request_ts"]).astype(np.int64, copy=False)
-        out = {name: np.zeros(len(user), dtype=np.float64) for name in self.outputs}
+        block = np.zeros((len(self.outputs), len(user)), dtype=np.float64)  # (columns, rows): one frame block
+        out = dict(zip(self.outputs, block, strict=True))
         for rows, history in self.by_bucket(user):
             (q_user, q_time), inverse = unique_queries(user[rows], time[rows])
             for behavior in BEHAVIORS:
@@ -61,7 +62,7 @@ class UserActivity(HistoryOperator):
                     out["user_purchase_power"][rows] = _mean_before(
                         events.price[bounds.order], bounds.group_start, end
                     )[inverse]
-        return new_frame(out, like=df)
+        return block_frame(block, list(self.outputs), like=df)
 
 
 def _mean_before(sorted_price: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
