@@ -66,6 +66,13 @@ def _units(name: str, units: list[int], allow_empty: bool = False) -> None:
         _positive(f"{name} entries", u)
 
 
+def _finite_non_negative(section: str, config: object, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise ValueError(f"{section}.{name} must be a finite number >= 0; got {value!r}")
+
+
 def _weights(name: str, weights: list[float], n: int) -> None:
     if len(weights) != n:
         raise ValueError(f"{name} needs one value per task {LABELS}; got {weights!r}")
@@ -251,10 +258,7 @@ class RegularisationConfig:
     embedding_l2: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("weight_decay", "embedding_l2"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"regularisation.{name} must be a finite number >= 0; got {value!r}")
+        _finite_non_negative("regularisation", self, ("weight_decay", "embedding_l2"))
 
 
 #: Transformer options added after the presets were first written, and their defaults (the old network).
@@ -275,10 +279,7 @@ class CatalogueConfig:
     max_pairs: int = 1024
 
     def __post_init__(self) -> None:
-        for name in ("weight", "temperature"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
-                raise ValueError(f"catalogue.{name} must be a finite number >= 0; got {value!r}")
+        _finite_non_negative("catalogue", self, ("weight", "temperature"))
         if self.temperature == 0:
             raise ValueError("catalogue.temperature must be > 0; got 0")
         if not isinstance(self.max_pairs, int) or isinstance(self.max_pairs, bool) or self.max_pairs < 2:
