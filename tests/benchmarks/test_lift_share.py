@@ -1,0 +1,35 @@
+"""benchmarks/lift_share.py: the share of the oracle's AUC lift, per seed, from a paper_table work folder."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+from paths import BENCHMARKS
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("lift_share", BENCHMARKS / "lift_share.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_shares_per_seed(tmp_path: Path) -> None:
+    for seed, (oracle_click, oracle_order, click, order) in enumerate([(0.8, 0.9, 0.77, 0.8), (0.75, 0.85, 0.7, 0.8)]):
+        truth = tmp_path / f"seed{seed}" / "raw" / "truth"
+        run = tmp_path / f"seed{seed}" / "runs" / "dmt"
+        truth.mkdir(parents=True)
+        run.mkdir(parents=True)
+        (truth / "oracle.json").write_text(json.dumps({"auc_click_relevance_oracle": oracle_click,
+                                                       "auc_order_oracle": oracle_order}))
+        (run / "record.json").write_text(json.dumps({"auc_click": click, "auc_order": order}))
+    out = _module().lift_shares(tmp_path, "dmt", 2)
+    assert out["share_click"] == pytest.approx([0.27 / 0.3, 0.2 / 0.25])
+    assert out["share_order"] == pytest.approx([0.3 / 0.4, 0.3 / 0.35])
+    assert out["auc_click"] == [0.77, 0.7]
+    with pytest.raises(FileNotFoundError, match="seed2"):
+        _module().lift_shares(tmp_path, "dmt", 3)
