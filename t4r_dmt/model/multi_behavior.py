@@ -136,13 +136,14 @@ class MultiBehaviorEncoder(nn.Module):
         aux = target.new_zeros(())
         for name, seq in zip(self.behaviors, batch.sequences, strict=True):
             tokens = self.embedding(seq.items, seq.categories, seq.brands)  # (B, L, token_dim)
+            mask = seq.items != 0  # (B, L)
             if name in self.interests:
                 extra = () if seq.time_gaps is None else (seq.time_gaps,)  # (B, L) codes, for the transformer
-                interest, loss = self.interests[name](tokens, seq.items != 0, target, *extra)  # (B, size), ()
+                interest, loss = self.interests[name](tokens, mask, target, *extra)  # (B, size), ()
                 interests.append(interest)
                 aux = aux + loss
             if self.pooled is not None:
-                pooled.append(self.pooled(tokens, seq.items != 0, target)[0])  # (B, token_dim)
+                pooled.append(self.pooled(tokens, mask, target)[0])  # (B, token_dim)
         parts = [target, *interests] if self.target_first else [*interests, *pooled, target]
         parts.append(batch.dense)
         parts += [table(batch.users[:, i]) for i, table in enumerate(self.users)]
