@@ -2,7 +2,8 @@
 
 One interest vector per behaviour sequence, from the extractor ``config.interest.kind`` names (chosen once, at
 construction, by ``build_interest``), concatenated with the target item, the dense features and the optional
-user embeddings; for the transformer with ``transformer.pooled_sequences``, also each sequence's mean token. The transformer also takes each event's time-gap bucket when the spec reads them.
+user embeddings; for the transformer with ``transformer.pooled_sequences``, also each sequence's mean token.
+The transformer also takes each event's time-gap bucket when the spec reads them.
 """
 
 from __future__ import annotations
