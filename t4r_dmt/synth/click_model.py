@@ -7,7 +7,8 @@ For candidate i of request r (user u, time t), with the user's latest views / ca
                 + w_recent_item [item_i among the latest views] + w_cart_category [cat_i carted]
                 + w_cart_item [item_i carted] + w_facet facet_weight(u, cat_i)
                 + w_quality quality_i - w_price price_sensitivity_u z(log price_i)
-                + w_latent sum_k 0.7^k cos(v_i, v_view_k) / sum_k 0.7^k   (0 without earlier views)
+                + w_latent sum_k 0.7^k cos(v_i, v_view_k) / sum_k 0.7^k   (0 without earlier views;
+                  latent_pool "max": max_k cos(v_i, v_view_k) instead)
     p_click_relevance_i = sigmoid(relevance_i - diversity_weight * neighbour_similarity_i)
     p_click_i = bias[position_i] * p_click_relevance_i
     p_order_i = p_click_i * sigmoid(order_intercept + w_order_cart_item [item_i carted]
@@ -74,20 +75,28 @@ def _any_equal(values: np.ndarray, table: np.ndarray) -> np.ndarray:
     return np.asarray((table == values[:, None]).any(axis=1))
 
 
-def latent_similarity(catalog: Catalog, item: np.ndarray, views: Recent) -> np.ndarray:
-    """Decayed mean cosine between each candidate and its latest views: (N,), rows (N, depth) -> (N,).
+def latent_similarity(catalog: Catalog, item: np.ndarray, views: Recent, pool: str = "mean") -> np.ndarray:
+    """Cosine between each candidate and its latest views, pooled: (N,), rows (N, depth) -> (N,).
 
-    The k-th latest view weighs RECENT_DECAY ** k; a candidate without earlier views scores 0. Vectors
-    are unit, so the mean cosine is the dot product with the weighted mean of the views' vectors.
+    ``pool`` "mean": the k-th latest view weighs RECENT_DECAY ** k (vectors are unit, so the mean cosine is
+    the dot product with the weighted mean of the views' vectors); "max": the largest cosine over the
+    views. A candidate without earlier views scores 0.
     """
     depth = views.item.shape[1]
+    candidate = catalog.latent[item]
+    if pool == "max":
+        best = np.full(len(item), -np.inf)
+        for k in range(depth):  # a loop over depth (<= recent_views), not over rows
+            cosine = np.einsum("nd,nd->n", catalog.latent[np.maximum(views.item[:, k], 0)], candidate)
+            best = np.where(views.valid[:, k], np.maximum(best, cosine), best)
+        return np.asarray(np.where(np.isfinite(best), best, 0.0))
     profile = np.zeros((len(item), catalog.latent.shape[1]))
     total = np.zeros(len(item))
-    for k in range(depth):  # a loop over depth (<= recent_views), not over rows
+    for k in range(depth):
         weight = RECENT_DECAY**k * views.valid[:, k]
         profile += weight[:, None] * catalog.latent[np.maximum(views.item[:, k], 0)]
         total += weight
-    dot = np.einsum("nd,nd->n", profile, catalog.latent[item])
+    dot = np.einsum("nd,nd->n", profile, candidate)
     return np.asarray(np.divide(dot, total, out=np.zeros(len(item)), where=total > 0))
 
 
@@ -110,7 +119,7 @@ def relevance_logit(config: SynthConfig, catalog: Catalog, users: Users, user: n
     )
     if config.w_latent == 0:  # skipped, not multiplied by 0: the sums stay bit-identical to the model without it
         return indicators
-    return np.asarray(indicators + config.w_latent * latent_similarity(catalog, item, views))
+    return np.asarray(indicators + config.w_latent * latent_similarity(catalog, item, views, config.latent_pool))
 
 
 def order_given_click(config: SynthConfig, catalog: Catalog, users: Users, user: np.ndarray,
@@ -153,7 +162,7 @@ def rank_and_sample(config: SynthConfig, catalog: Catalog, users: Users, candida
     user = request_user[request]
     cart_rows, view_rows = _rows(carts, request), _rows(views, request)
     rel = relevance_logit(config, catalog, users, user, item, view_rows, cart_rows)
-    latent = latent_similarity(catalog, item, view_rows)
+    latent = latent_similarity(catalog, item, view_rows, config.latent_pool)
     p_order_click = order_given_click(config, catalog, users, user, item, cart_rows)
     policy_score = rel + config.policy_noise * rng.standard_normal(len(item))
     order = np.lexsort((-policy_score, request))

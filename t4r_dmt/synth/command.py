@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from t4r_dmt.io_utils import atomic_dir, write_json
-from t4r_dmt.synth.config import SynthConfig
+from t4r_dmt.synth.config import LATENT_POOLS, SynthConfig
 from t4r_dmt.synth.generator import SynthResult, generate
 
 logger = logging.getLogger(__name__)
@@ -52,6 +52,10 @@ class SynthArguments:
     w_latent: float = field(default=SynthConfig.w_latent, metadata={
         "help": "Weight of the latent interest term (decayed mean cosine between the candidate and the latest "
                 "views) in the click relevance; 0 (default) switches it off."})
+    latent_pool: str = field(default=SynthConfig.latent_pool, metadata={
+        "help": "How the latent term pools the cosines to the latest views: 'mean' (decayed mean) or 'max' (the "
+                "nearest recent view: a diverse interest that only target attention can read).",
+        "choices": list(LATENT_POOLS)})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing non-empty output folder."})
 
     def __post_init__(self) -> None:
@@ -70,7 +74,7 @@ class SynthArguments:
             n_users=self.users, n_items=self.items, n_days=self.days, seed=self.seed,
             requests_per_day=self.requests_per_day, list_length=self.list_length, page_size=self.page_size,
             n_categories=self.categories, start_date=self.start_date, latent_dim=self.latent_dim,
-            w_latent=self.w_latent,
+            w_latent=self.w_latent, latent_pool=self.latent_pool,
         )
 
 

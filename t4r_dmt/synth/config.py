@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+LATENT_POOLS = ("mean", "max")  # how the latent term pools the cosines to the latest views
+
 
 @dataclass(frozen=True)
 class SynthConfig:
@@ -43,7 +45,9 @@ class SynthConfig:
     + w_latent * latent similarity (0.7^k-weighted mean cosine, in a hidden latent_dim-dimensional item
     space, between the candidate and the latest views; 0 without views). w_latent = 0 (the default)
     switches it off and leaves every output byte-identical; > 0 also steers organic views of a facet
-    towards that user's facet anchor item in the latent space.
+    towards that user's facet anchor item in the latent space. latent_pool "max" replaces the decayed
+    mean by the largest cosine over the latest views (the nearest recent view): an interest that depends
+    on which part of a diverse history matches the candidate, which a mean of the history cannot say.
     recent_views / recent_carts: how many of the latest events before the request count.
 
     Planted order model: p_order = p_click * sigmoid(order_intercept + w_order_cart_item
@@ -84,6 +88,7 @@ class SynthConfig:
     w_price: float = 0.3
     latent_dim: int = 8
     w_latent: float = 0.0
+    latent_pool: str = "mean"
     diversity_weight: float = 0.35
     order_intercept: float = -0.6
     w_order_cart_item: float = 1.5
@@ -125,6 +130,8 @@ class SynthConfig:
         shares = self.intent_candidate_share + self.popular_candidate_share + self.random_candidate_share
         if abs(shares - 1.0) > 1e-9:
             raise ValueError(f"intent/popular/random_candidate_share must sum to 1, got {shares:g}")
+        if self.latent_pool not in LATENT_POOLS:
+            raise ValueError(f"latent_pool must be one of {LATENT_POOLS}, got {self.latent_pool!r}")
         for name in ("policy_noise", "bias_exponent", "diversity_weight", "w_latent"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")

@@ -141,16 +141,44 @@ def test_written_latent_files(tmp_path: Path) -> None:
     assert "latent_similarity" not in pd.read_parquet(tmp_path / "off" / "truth" / "impressions_truth.parquet")
 
 
+def test_max_pool_is_the_nearest_view_by_hand() -> None:
+    """latent_pool "max": the largest cosine over the valid views (invalid slots ignored, none -> 0)."""
+    config = SynthConfig(**SMALL)
+    catalog = generate(config).latent.catalog
+    v = catalog.latent
+    item = np.array([0, 1, 2])
+    views = Recent(item=np.array([[5, 7, -1], [9, -1, -1], [-1, -1, -1]]),
+                   category=np.zeros((3, 3), dtype=np.int64),
+                   valid=np.array([[True, True, False], [True, False, False], [False, False, False]]))
+    got = latent_similarity(catalog, item, views, "max")
+    expected = [max(v[0] @ v[5], v[0] @ v[7]), v[1] @ v[9], 0.0]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    mean = latent_similarity(catalog, item, views, "mean")
+    np.testing.assert_allclose(mean[:2], [(v[0] @ v[5] + 0.7 * v[0] @ v[7]) / 1.7, v[1] @ v[9]], rtol=1e-12)
+    assert got[0] >= mean[0]
+
+
+def test_max_pool_generates_its_own_relevance() -> None:
+    """The generator's latent term follows latent_pool, and the truth records it."""
+    result = generate(SynthConfig(w_latent=W_LATENT, latent_pool="max", **SMALL))
+    imps = result.latent.impressions
+    assert imps.latent_similarity.max() <= 1.0 + 1e-12
+    assert result.truth.impressions["latent_similarity"].to_numpy() == pytest.approx(imps.latent_similarity)
+    mean = generate(SynthConfig(w_latent=W_LATENT, **SMALL)).latent.impressions
+    assert not np.allclose(imps.latent_similarity, mean.latent_similarity)
+
+
 def test_cli_latent_flags() -> None:
-    (args,) = parse("synth", ["--out", "x", "--latent_dim", "5", "--w_latent", "1.5"])
+    (args,) = parse("synth", ["--out", "x", "--latent_dim", "5", "--w_latent", "1.5", "--latent_pool", "max"])
     config = args.to_config()
-    assert (config.latent_dim, config.w_latent) == (5, 1.5)
-    assert (SynthConfig().latent_dim, SynthConfig().w_latent) == (8, 0.0)
+    assert (config.latent_dim, config.w_latent, config.latent_pool) == (5, 1.5, "max")
+    assert (SynthConfig().latent_dim, SynthConfig().w_latent, SynthConfig().latent_pool) == (8, 0.0, "mean")
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
     ({"latent_dim": 0}, "latent_dim must be >= 1, got 0"),
     ({"w_latent": -0.5}, "w_latent must be >= 0, got -0.5"),
+    ({"latent_pool": "sum"}, "latent_pool must be one of \\('mean', 'max'\\), got 'sum'"),
 ])
 def test_latent_config_errors(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
