@@ -1,34 +1,73 @@
-"""BiasTower: models position bias; its logit is added to every task logit during training only."""
+"""BiasTower: models position bias; its logit y_b enters every task's click probability during training only.
+
+How y_b enters the loss (``config.bias.form``) is ``MultiTaskLoss``'s; the tower knows its form only to report
+its examination term in the form's own scale (``examination_log``, ``examination_curve``).
+"""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
+from t4r_dmt.model.config import BIAS_FORMS, BIAS_KINDS
 from t4r_dmt.model.inputs import BiasBatch
 from t4r_dmt.model.mlp import Tower
 
 
 class BiasTower(nn.Module):
-    """Embeddings of position, page, target category and the mean of the neighbours' categories -> MLP -> y_b.
+    """Position, page, target category and the mean of the neighbours' categories -> y_b.
+
+    ``kind`` "mlp" (the paper's): the four embeddings are concatenated and go through an MLP to y_b. ``kind``
+    "scalar": y_b = s_pos[position] + s_page[page] + MLP(category ⊕ neighbours), with one scalar per position and
+    per page (tables of width 1, zeros at start, no dropout) and the MLP reading the category part only.
 
     Parameters
     ----------
     n_positions, n_pages, n_categories: table sizes (code 0 = padding).
-    embedding_dim: width of each embedding (4 are concatenated).
+    embedding_dim: width of each category embedding, and of the position and page ones for "mlp".
     units: hidden widths (paper: 32, 16); dropout: after each hidden layer (paper: 0.5).
+    kind: "mlp" or "scalar" (``BIAS_KINDS``).
+    form: "additive" or "multiplicative" (``BIAS_FORMS``): the scale of ``examination_log``.
+    zero_init: y_b starts at exactly 0: the position and page tables and the MLP's last layer are zeros.
+    target_features: read the target's own category; False: the neighbours' only (``category`` is ignored).
+    lr_multiplier: the tower's parameters train with the learning rate times this (``DMTTrainer`` reads it).
 
     Shapes: ``BiasBatch`` (``position``, ``page`` ``(B,)``, ``neighbors`` ``(B, 6)``) and
     ``category (B,)`` ``-> (B,)``.
     """
 
     def __init__(self, n_positions: int, n_pages: int, n_categories: int, embedding_dim: int,
-                 units: list[int], dropout: float) -> None:
+                 units: list[int], dropout: float, kind: str = "mlp", form: str = "additive",
+                 zero_init: bool = False, target_features: bool = True, lr_multiplier: float = 1.0) -> None:
         super().__init__()
-        self.positions = nn.Embedding(n_positions, embedding_dim)
-        self.pages = nn.Embedding(n_pages, embedding_dim)
+        if kind not in BIAS_KINDS:
+            raise ValueError(f"kind must be one of {BIAS_KINDS}; got {kind!r}")
+        if form not in BIAS_FORMS:
+            raise ValueError(f"form must be one of {BIAS_FORMS}; got {form!r}")
+        self.kind, self.form = kind, form
+        self.zero_init, self.target_features = zero_init, target_features
+        self.lr_multiplier = float(lr_multiplier)
+        # "scalar": one number per position and per page; "mlp": an embedding each, read by the MLP.
+        position_dim = 1 if kind == "scalar" else embedding_dim
+        self.positions = nn.Embedding(n_positions, position_dim)
+        self.pages = nn.Embedding(n_pages, position_dim)
         self.categories = nn.Embedding(n_categories, embedding_dim, padding_idx=0)
-        self.tower = Tower(4 * embedding_dim, units, dropout)
+        n_category_parts = 2 if target_features else 1  # the target's category, the neighbours' mean
+        in_size = n_category_parts * embedding_dim + (0 if kind == "scalar" else 2 * embedding_dim)
+        self.tower = Tower(in_size, units, dropout)
+        self._zero_start()
+
+    def _zero_start(self) -> None:
+        """Zero what ``kind`` and ``zero_init`` start at 0 (after the draws, so the random stream does not
+        depend on them)."""
+        with torch.no_grad():
+            if self.kind == "scalar" or self.zero_init:
+                self.positions.weight.zero_()
+                self.pages.weight.zero_()
+            if self.zero_init:
+                self.tower.logit.weight.zero_()
+                self.tower.logit.bias.zero_()
 
     def reset_parameters(self) -> None:
         """Draw every parameter again, in construction order: the values (and the random numbers used) of a
@@ -36,12 +75,40 @@ class BiasTower(nn.Module):
         for module in self.modules():
             if module is not self and isinstance(module, (nn.Embedding, nn.Linear)):
                 module.reset_parameters()
+        self._zero_start()
 
     def forward(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
         valid = (bias.neighbors != 0).unsqueeze(-1).to(self.categories.weight.dtype)  # (B, 6, 1)
-        neighbors = (self.categories(bias.neighbors) * valid).sum(1) / valid.sum(1).clamp(min=1.0)
+        neighbors = (self.categories(bias.neighbors) * valid).sum(1) / valid.sum(1).clamp(min=1.0)  # (B, d)
         # Positions deeper than any seen when the schema was written share the last row.
-        position = bias.position.clamp(max=self.positions.num_embeddings - 1)
-        page = bias.page.clamp(max=self.pages.num_embeddings - 1)
-        x = torch.cat([self.positions(position), self.pages(page), self.categories(category), neighbors], dim=1)
-        return self.tower(x)
+        position = self.positions(bias.position.clamp(max=self.positions.num_embeddings - 1))  # (B, d) or (B, 1)
+        page = self.pages(bias.page.clamp(max=self.pages.num_embeddings - 1))
+        context = [self.categories(category), neighbors] if self.target_features else [neighbors]
+        if self.kind == "scalar":
+            return position.squeeze(-1) + page.squeeze(-1) + self.tower(torch.cat(context, dim=1))
+        return self.tower(torch.cat([position, page, *context], dim=1))
+
+    def examination_log(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
+        """Each row's examination term in the form's own scale, ``(B,)``: the logit y_b ("additive") or
+        log σ(y_b), the log examination probability ("multiplicative"). Computed in the module's current mode."""
+        y_b = self(bias, category)
+        return F.logsigmoid(y_b) if self.form == "multiplicative" else y_b
+
+    def examination_curve(self, neighbors: torch.Tensor, category: torch.Tensor, positions: torch.Tensor,
+                          pages: torch.Tensor) -> torch.Tensor:
+        """The learned examination curve: for each j, ``examination_log`` of every row re-scored at position code
+        ``positions[j]`` and page code ``pages[j]``, averaged over the rows. Evaluation mode (no dropout), no
+        gradient; the module's mode is restored.
+
+        Shapes: ``neighbors (N, 6)``, ``category (N,)``, ``positions (P,)``, ``pages (P,)`` ``-> (P,)``.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                curve = [self.examination_log(BiasBatch(position.expand(len(category)), page.expand(len(category)),
+                                                        neighbors), category).mean()
+                         for position, page in zip(positions, pages, strict=True)]
+        finally:
+            self.train(was_training)
+        return torch.stack(curve)

@@ -7,6 +7,8 @@ so the tower keeps the full tower's shape and only the information changes.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from t4r_dmt.model.bias import BiasTower
@@ -19,17 +21,18 @@ class SelectiveBiasTower(BiasTower):
 
     Parameters
     ----------
-    inputs: the inputs used, a non-empty subset of ``BIAS_INPUTS``; the others as ``BiasTower``.
+    inputs: the inputs used, a non-empty subset of ``BIAS_INPUTS``; the others, and the keyword ``options``
+        (``kind``, ``form``, ...), as ``BiasTower``.
 
     Shapes: as ``BiasTower``: ``BiasBatch``, ``category (B,)`` ``-> (B,)``.
     """
 
     def __init__(self, n_positions: int, n_pages: int, n_categories: int, embedding_dim: int,
-                 units: list[int], dropout: float, inputs: list[str]) -> None:
+                 units: list[int], dropout: float, inputs: list[str], **options: Any) -> None:
         unknown = sorted(set(inputs) - set(BIAS_INPUTS))
         if not inputs or unknown:
             raise ValueError(f"bias inputs must be a non-empty subset of {BIAS_INPUTS}; got {inputs!r}")
-        super().__init__(n_positions, n_pages, n_categories, embedding_dim, units, dropout)
+        super().__init__(n_positions, n_pages, n_categories, embedding_dim, units, dropout, **options)
         self.inputs = tuple(inputs)
 
     def forward(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:

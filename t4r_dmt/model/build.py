@@ -41,7 +41,7 @@ def build_model(schema: Schema, config: DMTConfig) -> tr.Model:
         schema = to_core_schema(schema)
     spec = FeatureSpec.from_schema(schema, config)
     loss = MultiTaskLoss(config.loss.task_weights, config.loss.pos_weights, config.loss.order_label,
-                         config.bias.unbiased_loss_term)
+                         config.bias.unbiased_loss_term, config.bias.form, config.bias.observation_dropout)
     network = RankingNetwork(spec, config)
     task = RankingTask(loss, config.score_weights, spec.targets, config.interest.aux_loss_weight)
     model = tr.Model(DMTHead(DMTBody(network, schema), task), max_sequence_length=spec.max_sequence_length,

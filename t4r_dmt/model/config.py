@@ -41,6 +41,12 @@ INTEREST_KINDS: tuple[str, ...] = ("transformer", "mean", "din", "dien")
 #: The preset families a DMTConfig belongs to (t4r_dmt.presets).
 FAMILIES: tuple[str, ...] = ("dmt", "baseline")
 BIAS_INPUTS: tuple[str, ...] = ("position", "page", "neighbors")
+#: How the bias logit y_b enters the training click probability: "additive" p_k = σ(u_k + y_b) (the paper's
+#: "two_head_add"), "multiplicative" p_k = σ(u_k) · σ(y_b) (PAL, Guo et al. 2019; the code's "two_head_multiply").
+BIAS_FORMS: tuple[str, ...] = ("additive", "multiplicative")
+#: What the position and page part of the bias tower is: "mlp" (their embeddings go through the tower's MLP with
+#: the categories) or "scalar" (one learned scalar per position and one per page, added to the MLP's logit).
+BIAS_KINDS: tuple[str, ...] = ("mlp", "scalar")
 
 
 
@@ -182,7 +188,19 @@ class MultiTaskConfig:
 
 @dataclass
 class BiasConfig:
-    """The position-bias tower; ``enabled``: "auto" (on iff the schema has "bias" columns), "on", "off"."""
+    """The position-bias tower (``model/bias.py``) and how its logit y_b enters the training loss.
+
+    ``enabled``: "auto" (on iff the schema has "bias" columns), "on", "off". ``inputs``: see ``BIAS_INPUTS``.
+    ``form``: see ``BIAS_FORMS``; serving reads σ(u_k) in either. ``kind``: see ``BIAS_KINDS``; the scalars of
+    "scalar" start at 0 and see no dropout. ``zero_init``: y_b starts at exactly 0 for every row: the position and
+    page tables and the last layer of the MLP are zeros (the MLP's hidden layers and the category table are drawn
+    as usual). ``target_features``: the tower reads the target's own category; false: only its neighbours'
+    categories, so it cannot absorb the target's relevance. ``lr_multiplier``: the tower's parameters train with
+    the learning rate times this (0 freezes them). ``observation_dropout``: the share of training rows whose bias
+    is dropped, i.e. trained as if examined (Zhang et al., KDD 2023): y_b -> 0 ("additive"), σ(y_b) -> 1
+    ("multiplicative"); drawn per row, training only. The defaults (``LATER_BIAS_DEFAULTS``) are the tower and loss
+    of configs saved before these keys existed.
+    """
 
     enabled: str = "auto"
     embedding_dim: int = 5
@@ -190,6 +208,12 @@ class BiasConfig:
     dropout: float = 0.5
     unbiased_loss_term: bool = False
     inputs: list[str] = field(default_factory=lambda: list(BIAS_INPUTS))
+    form: str = "additive"
+    kind: str = "mlp"
+    zero_init: bool = False
+    target_features: bool = True
+    lr_multiplier: float = 1.0
+    observation_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         _choice("bias.enabled", self.enabled, BIAS_MODES)
@@ -200,6 +224,15 @@ class BiasConfig:
         _positive("bias.embedding_dim", self.embedding_dim)
         _units("bias.units", self.units, allow_empty=True)
         _probability("bias.dropout", self.dropout)
+        _choice("bias.form", self.form, BIAS_FORMS)
+        _choice("bias.kind", self.kind, BIAS_KINDS)
+        for name in ("unbiased_loss_term", "zero_init", "target_features"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"bias.{name} must be true or false; got {getattr(self, name)!r}")
+        _finite_non_negative("bias", self, ("lr_multiplier",))
+        if isinstance(self.observation_dropout, bool) or not isinstance(self.observation_dropout, (int, float)):
+            raise ValueError(f"bias.observation_dropout must be in [0, 1); got {self.observation_dropout!r}")
+        _probability("bias.observation_dropout", self.observation_dropout)
 
 
 @dataclass
@@ -264,6 +297,10 @@ class RegularisationConfig:
 #: Transformer options added after the presets were first written, and their defaults (the old network).
 LATER_TRANSFORMER_DEFAULTS: dict[str, Any] = {"pooled_sequences": False, "empty_sequence": "decode",
                                               "behaviors": None, "gate": False}
+#: Bias options added after the presets were first written, and their defaults (the old tower and loss).
+LATER_BIAS_DEFAULTS: dict[str, Any] = {"inputs": list(BIAS_INPUTS), "form": "additive", "kind": "mlp",
+                                       "zero_init": False, "target_features": True, "lr_multiplier": 1.0,
+                                       "observation_dropout": 0.0}
 
 
 @dataclass
@@ -348,9 +385,9 @@ class DMTConfig:
             )
 
     def to_dict(self) -> dict[str, Any]:
-        """Nested dicts; ``interest``, ``bias.inputs``, ``interactions`` (added for the baselines and ablations),
-        ``regularisation`` (added with the training recipe), ``catalogue``, ``search_space`` and the transformer's
-        ``LATER_TRANSFORMER_DEFAULTS`` are left out at their defaults,
+        """Nested dicts; ``interest``, ``interactions`` (added for the baselines and ablations), ``regularisation``
+        (added with the training recipe), ``catalogue``, ``search_space``, the transformer's
+        ``LATER_TRANSFORMER_DEFAULTS`` and the bias tower's ``LATER_BIAS_DEFAULTS`` are left out at their defaults,
         so preset files written before they existed still round-trip unchanged."""
         data = dataclasses.asdict(self)
         if self.interest == InterestConfig():
@@ -362,8 +399,9 @@ class DMTConfig:
         for key, default in LATER_TRANSFORMER_DEFAULTS.items():
             if data["transformer"][key] == default:
                 del data["transformer"][key]
-        if self.bias.inputs == list(BIAS_INPUTS):
-            del data["bias"]["inputs"]
+        for key, default in LATER_BIAS_DEFAULTS.items():
+            if data["bias"][key] == default:
+                del data["bias"][key]
         if self.interactions:
             del data["interactions"]
         if not self.search_space:

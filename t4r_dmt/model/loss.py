@@ -1,7 +1,15 @@
-"""The multi-task loss: ``Σ_k λ_k · BCE-with-logits(u_k [+ y_b], y_k)``.
+"""The multi-task loss: ``Σ_k λ_k · BCE(p_k, y_k)``, with ``p_k`` the click probability the bias form gives.
 
-* During training the bias logit ``y_b`` is added to every task logit (the paper's "two_head_add"); in
-  evaluation it is left out, so eval losses and outputs depend on ``σ(u_k)`` only.
+* During training the bias logit ``y_b`` enters every task's probability as ``bias_form`` says: "additive"
+  ``p_k = σ(u_k + y_b)`` (the paper's "two_head_add"), "multiplicative" ``p_k = σ(u_k) · σ(y_b)`` (PAL,
+  Guo et al. 2019: P(examined) · P(relevant); the code's "two_head_multiply"). In evaluation it is left out, so
+  eval losses and outputs depend on ``σ(u_k)`` only, in either form.
+* Both forms treat the order task as the click task: with ``order_label`` "ctcvr" the examination factor
+  multiplies P(click and order) as it multiplies P(click) (an impression not examined is neither clicked nor
+  ordered); with "cvr" it is applied to the post-click order probability too, as the additive form always did.
+* ``observation_dropout``: in training, each row's bias is dropped with this probability (Zhang et al., KDD 2023):
+  the row is trained as if examined, ``p_k = σ(u_k)``, what serving reads: ``y_b -> 0`` ("additive"),
+  ``σ(y_b) -> 1`` ("multiplicative"). 0 (the default) draws no random numbers.
 * ``unbiased_term`` adds the public code's extra ``BCE(u_k, y_k)`` (its ``loss_ctr_rel_method = ctr_rel``)
   during training.
 * ``order_label``: "ctcvr" (default) trains the order task on every impression with label ``order`` (ordered
@@ -16,6 +24,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from t4r_dmt.model.config import BIAS_FORMS
+
 
 class MultiTaskLoss(nn.Module):
     """Parameters
@@ -24,6 +34,8 @@ class MultiTaskLoss(nn.Module):
     pos_weights: optional positive-class weight per task (``BCEWithLogits(pos_weight=...)``).
     order_label: "ctcvr" or "cvr".
     unbiased_term: add ``BCE(u_k)`` to the training loss when a bias logit is given.
+    bias_form: "additive" or "multiplicative" (``BIAS_FORMS``).
+    observation_dropout: share of training rows whose bias is dropped, in [0, 1).
 
     Shapes: ``logits (B, K)``, ``bias_logit (B,)`` or None, ``labels (B, K)`` float 0/1 ``-> ()``.
     """
@@ -32,15 +44,22 @@ class MultiTaskLoss(nn.Module):
     pos_weights: torch.Tensor
 
     def __init__(self, task_weights: list[float], pos_weights: list[float] | None = None,
-                 order_label: str = "ctcvr", unbiased_term: bool = False) -> None:
+                 order_label: str = "ctcvr", unbiased_term: bool = False, bias_form: str = "additive",
+                 observation_dropout: float = 0.0) -> None:
         super().__init__()
         if order_label not in ("ctcvr", "cvr"):
             raise ValueError(f"order_label must be 'ctcvr' or 'cvr'; got {order_label!r}")
+        if bias_form not in BIAS_FORMS:
+            raise ValueError(f"bias_form must be one of {BIAS_FORMS}; got {bias_form!r}")
+        if not 0.0 <= observation_dropout < 1.0:
+            raise ValueError(f"observation_dropout must be in [0, 1); got {observation_dropout!r}")
         self.register_buffer("task_weights", torch.tensor(task_weights, dtype=torch.float32))
         pos = pos_weights if pos_weights is not None else [1.0] * len(task_weights)
         self.register_buffer("pos_weights", torch.tensor(pos, dtype=torch.float32))
         self.order_label = order_label
         self.unbiased_term = unbiased_term
+        self.bias_form = bias_form
+        self.observation_dropout = float(observation_dropout)
 
     def row_mask(self, labels: torch.Tensor) -> torch.Tensor:
         """``(B, K)`` 1 where a row counts towards task k: all rows, except non-clicks for "cvr" orders."""
@@ -49,18 +68,53 @@ class MultiTaskLoss(nn.Module):
             mask[:, 1] = labels[:, 0]
         return mask
 
+    def masked_mean(self, bce: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-task mean of ``bce`` over unmasked rows: ``(B, K), (B, K) -> (K,)``."""
+        mask = self.row_mask(labels)
+        return (bce * mask).sum(0) / mask.sum(0).clamp(min=1.0)
+
     def task_losses(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """Per-task mean BCE over unmasked rows: ``(B, K), (B, K) -> (K,)``."""
+        """Per-task mean BCE of ``σ(logits)`` over unmasked rows: ``(B, K), (B, K) -> (K,)``."""
         bce = F.binary_cross_entropy_with_logits(
             logits, labels, pos_weight=self.pos_weights.to(logits.dtype), reduction="none"
         )
-        mask = self.row_mask(labels)
-        return (bce * mask).sum(0) / mask.sum(0).clamp(min=1.0)
+        return self.masked_mean(bce, labels)
+
+    def multiplicative_losses(self, logits: torch.Tensor, bias_logit: torch.Tensor, labels: torch.Tensor,
+                              dropped: torch.Tensor | None) -> torch.Tensor:
+        """Per-task mean BCE of ``p = σ(u) σ(y_b)`` (``σ(u)`` on ``dropped`` rows): ``(B, K), (B,), (B, K),
+        (B,) bool or None -> (K,)``, in float32.
+
+        In log space without clamping: ``log p = logσ(u) + logσ(y_b)`` and, as
+        ``1 - σ(u) σ(y_b) = (e^-u + e^-y + e^-u-y) σ(u) σ(y_b)``,
+        ``log(1 - p) = logsumexp(-u, -y_b, -u - y_b) + log p``.
+        """
+        u, y = logits.float(), bias_logit.float().unsqueeze(1).expand_as(logits)
+        log_p = F.logsigmoid(u) + F.logsigmoid(y)
+        log_q = torch.logsumexp(torch.stack([-u, -y, -u - y]), dim=0) + log_p
+        if dropped is not None:
+            examined = dropped.unsqueeze(1)
+            log_p = torch.where(examined, F.logsigmoid(u), log_p)
+            log_q = torch.where(examined, F.logsigmoid(-u), log_q)
+        bce = -(self.pos_weights * labels * log_p + (1.0 - labels) * log_q)
+        return self.masked_mean(bce, labels.float())
+
+    def biased_losses(self, logits: torch.Tensor, bias_logit: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per-task training losses with the bias in ``bias_form``, after observation dropout:
+        ``(B, K), (B,), (B, K) -> (K,)``."""
+        dropped = None
+        if self.observation_dropout > 0:
+            dropped = torch.rand(bias_logit.shape, device=bias_logit.device) < self.observation_dropout  # (B,)
+        if self.bias_form == "multiplicative":
+            return self.multiplicative_losses(logits, bias_logit, labels, dropped)
+        if dropped is not None:
+            bias_logit = bias_logit.masked_fill(dropped, 0.0)
+        return self.task_losses(logits + bias_logit.unsqueeze(1), labels)
 
     def forward(self, logits: torch.Tensor, bias_logit: torch.Tensor | None, labels: torch.Tensor,
                 training: bool) -> torch.Tensor:
         if training and bias_logit is not None:
-            losses = self.task_losses(logits + bias_logit.unsqueeze(1), labels)
+            losses = self.biased_losses(logits, bias_logit, labels)
             if self.unbiased_term:
                 losses = losses + self.task_losses(logits, labels)
         else:

@@ -16,7 +16,7 @@ co-occurrence loss of the entity embeddings (``config.catalogue``; ``cooccurrenc
 
 from __future__ import annotations
 
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import nn
@@ -58,9 +58,11 @@ def build_bias_tower(spec: FeatureSpec, config: DMTConfig) -> BiasTower | None:
         return None
     b = config.bias
     sizes = (spec.bias.n_positions, spec.bias.n_pages, spec.n_categories)
+    options: dict[str, Any] = {"kind": b.kind, "form": b.form, "zero_init": b.zero_init,
+                               "target_features": b.target_features, "lr_multiplier": b.lr_multiplier}
     if set(b.inputs) == set(BIAS_INPUTS):
-        return BiasTower(*sizes, b.embedding_dim, b.units, b.dropout)
-    tower = SelectiveBiasTower(*sizes, b.embedding_dim, b.units, b.dropout, b.inputs)
+        return BiasTower(*sizes, b.embedding_dim, b.units, b.dropout, **options)
+    tower = SelectiveBiasTower(*sizes, b.embedding_dim, b.units, b.dropout, b.inputs, **options)
     tower.reset_parameters()
     return tower
 

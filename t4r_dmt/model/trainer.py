@@ -11,7 +11,9 @@ Two hooks of the optimisation differ from ``tr.Trainer``'s:
 
 * ``create_optimizer``: the ``args.weight_decay`` group holds the dense weights only
   (:func:`decay_parameter_names`); HF 4.30 also decays the embedding tables, and its test ``"bias" not in name``
-  would spare every weight of the DMT's bias tower.
+  would spare every weight of the DMT's bias tower. The parameters of a module with an ``lr_multiplier`` other
+  than 1 (the bias tower's ``bias.lr_multiplier``) get groups of their own with ``lr = learning_rate · multiplier``
+  (:func:`lr_multipliers`); the scheduler scales every group alike.
 * ``create_scheduler``: the warm-up is ``args.get_warmup_steps(...)``, so ``--warmup_ratio`` works; T4R 23.12's
   own ``create_scheduler`` passes ``args.warmup_steps`` alone and silently ignores the ratio.
 
@@ -46,6 +48,18 @@ def decay_parameter_names(model: nn.Module) -> list[str]:
             if name not in skip and name.rsplit(".", 1)[-1] != "bias"]
 
 
+def lr_multipliers(model: nn.Module) -> dict[str, float]:
+    """Parameter name -> learning-rate multiplier, for the parameters of every module whose ``lr_multiplier``
+    attribute is a number other than 1 (a module inside another takes its own)."""
+    multipliers: dict[str, float] = {}
+    for prefix, module in model.named_modules():
+        value = getattr(module, "lr_multiplier", None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            for name, _ in module.named_parameters(prefix=prefix):
+                multipliers[name] = float(value)
+    return {name: value for name, value in multipliers.items() if value != 1.0}
+
+
 def _require_rows(path: Any) -> None:
     """Raise ValueError if ``path`` (a parquet file or a folder of them) holds no rows."""
     if not isinstance(path, (str, os.PathLike)):
@@ -72,17 +86,25 @@ class DMTTrainer(tr.Trainer):
 
     def create_optimizer(self) -> torch.optim.Optimizer:
         """The optimizer of ``args`` over two groups: :func:`decay_parameter_names` with ``args.weight_decay``,
-        every other trainable parameter without decay."""
+        every other trainable parameter without decay; then, per :func:`lr_multipliers` value m, the same two
+        (those not empty) of the parameters it names, with ``lr = args.learning_rate · m``."""
         if self.optimizer is None:
             if self.args.weight_decay is None:  # RunTrainingArguments' "the preset's", not filled in
                 raise ValueError("weight_decay is None: give a number (t4r-dmt train fills in the preset's "
                                  "regularisation.weight_decay)")
             decay = set(decay_parameter_names(self.model))
+            multipliers = lr_multipliers(self.model)
             trainable = [(name, p) for name, p in self.model.named_parameters() if p.requires_grad]
-            groups = [
-                {"params": [p for name, p in trainable if name in decay], "weight_decay": self.args.weight_decay},
-                {"params": [p for name, p in trainable if name not in decay], "weight_decay": 0.0},
-            ]
+            groups: list[dict[str, Any]] = []
+            for m in [1.0, *sorted(set(multipliers.values()))]:
+                share = [(name, p) for name, p in trainable if multipliers.get(name, 1.0) == m]
+                lr = {} if m == 1.0 else {"lr": self.args.learning_rate * m}
+                groups += [
+                    {"params": [p for name, p in share if name in decay], "weight_decay": self.args.weight_decay,
+                     **lr},
+                    {"params": [p for name, p in share if name not in decay], "weight_decay": 0.0, **lr},
+                ]
+            groups = groups[:2] + [g for g in groups[2:] if g["params"]]
             optimizer_cls, optimizer_kwargs = Trainer.get_optimizer_cls_and_kwargs(self.args)
             self.optimizer = optimizer_cls(groups, **optimizer_kwargs)
         return self.optimizer
