@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from t4r_dmt.analysis.bias_plot import plot_bias_curves
 from t4r_dmt.analysis.bias_validation import (
     BiasValidation,
+    compare_runs,
+    comparison,
     load_bias_curve,
+    max_log_ratio,
     position_curve,
+    promoted_overrating,
     relevance_ndcg,
     spearman,
     validate_run,
 )
 
-__all__ = ["BiasValidation", "load_bias_curve", "position_curve", "relevance_ndcg", "spearman", "validate_run"]
+__all__ = ["BiasValidation", "compare_runs", "comparison", "load_bias_curve", "max_log_ratio", "plot_bias_curves",
+           "position_curve", "promoted_overrating", "relevance_ndcg", "spearman", "validate_run"]

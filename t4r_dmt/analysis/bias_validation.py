@@ -1,13 +1,18 @@
 """Bias validation on synthetic data: does the bias tower learn the planted position curve, and does a
 debiased served score rank by true relevance better?
 
-* ``position_curve``: the bias tower's logit per position, every other input (page, target and neighbour
-  categories) taken from the data's rows and averaged: for position p every row is re-scored with
-  ``position_index = p + 1`` and the page the data shows at p.
-* ``spearman`` of that curve against ``truth/bias_curve.json`` (the planted examination probability).
+* ``position_curve``: the bias tower's log examination per position (``tower.examination_log`` where the
+  tower has it, else its logit ``y_b``, which is the log examination of the additive form), every other
+  input (page, target and neighbour categories) taken from the data's rows and averaged: for position p
+  every row is re-scored with ``position_index = p + 1`` and the page the data shows at p.
+* ``spearman`` of that curve against ``truth/bias_curve.json`` (the planted examination probability), and
+  ``max_log_ratio``: the largest error of the learned curve in log space, both curves aligned at position 0.
 * ``relevance_ndcg``: NDCG@k of a served score within each request, with the planted click relevance
   ``p_click_relevance`` of ``truth/impressions_truth.parquet`` as the gain (not the position-biased clicks).
-* ``validate_run``: both, for one run folder of ``t4r-dmt train``.
+* ``promoted_overrating``: on ``--policy promotion`` data, how much more the served score puts the promoted
+  items in its top k than the true relevance does (0 for an unbiased score).
+* ``validate_run``: all of them, for one run folder of ``t4r-dmt train``; ``compare_runs``: a run against a
+  run without a bias tower on the same data.
 """
 
 from __future__ import annotations
@@ -28,23 +33,36 @@ from t4r_dmt.metrics.ranking import ndcg_at_k
 from t4r_dmt.model.features import NEIGHBORS, PAGE, POSITION
 from t4r_dmt.model.inputs import BiasBatch
 
+TRUTH_FILE = "impressions_truth.parquet"
 TRUTH_COLUMNS = ["request_id", "product_id", "p_click_relevance"]
+PROMOTED = "promoted"  # the truth's column of ``t4r-dmt synth --policy promotion``
+PREDICTIONS = "predictions"  # how an error names the scored impressions (an in-memory frame)
+KEY = ["request_id", "product_id"]
 
 
 @dataclass(frozen=True)
 class BiasValidation:
-    """``spearman``: of the learned position curve vs the planted one (NaN without a bias tower);
-    ``learned_curve``, ``planted_curve``: (P,) per position 0..P-1; ``relevance_ndcg``: NDCG@10 of the
-    served score against true relevance, averaged over the evaluated windows."""
+    """One run against the planted truth.
+
+    ``spearman``: of the learned position curve vs the planted one, and ``max_log_ratio`` (see
+    ``max_log_ratio``), both NaN without a bias tower; ``learned_curve``: (P,) the learned log examination
+    per position 0..P-1; ``planted_curve``: (P,) the planted examination probability; ``relevance_ndcg``:
+    NDCG@k of the served score against true relevance and ``promoted_overrating`` (NaN unless the truth
+    has promoted items), both averaged over the evaluated windows; ``k``: their cut-off.
+    """
 
     spearman: float
+    max_log_ratio: float
     learned_curve: list[float]
     planted_curve: list[float]
     relevance_ndcg: float
+    promoted_overrating: float
+    k: int = 10
 
     def to_dict(self) -> dict[str, Any]:
-        return {"spearman": self.spearman, "learned_curve": self.learned_curve,
-                "planted_curve": self.planted_curve, "relevance_ndcg@10": self.relevance_ndcg}
+        return {"spearman": self.spearman, "max_log_ratio": self.max_log_ratio, "learned_curve": self.learned_curve,
+                "planted_curve": self.planted_curve, f"relevance_ndcg@{self.k}": self.relevance_ndcg,
+                f"promoted_overrating@{self.k}": self.promoted_overrating}
 
 
 def load_bias_curve(truth_dir: str | Path) -> np.ndarray:
@@ -72,6 +90,24 @@ def spearman(learned: np.ndarray, planted: np.ndarray) -> float:
     return float(spearmanr(learned, planted).statistic)
 
 
+def max_log_ratio(learned_log: np.ndarray, planted: np.ndarray) -> float:
+    """The largest error of a learned log-examination curve, both curves aligned at position 0.
+
+    ``max_p |(learned_log[p] - learned_log[0]) - (log planted[p] - log planted[0])|`` over (P,) curves: 0 when
+    the learned curve is the planted one up to a constant (the bias tower cannot tell its level from the
+    relevance's); NaN when the learned curve has a NaN (no bias tower).
+    """
+    learned, planted = np.asarray(learned_log, dtype=np.float64), np.asarray(planted, dtype=np.float64)
+    if learned.shape != planted.shape or learned.ndim != 1 or len(learned) == 0:
+        raise ValueError(f"curves must be 1-D of one length >= 1; got {learned.shape} and {planted.shape}")
+    if not (planted > 0).all():
+        raise ValueError(f"the planted examination curve must be > 0 everywhere, got {planted.tolist()}")
+    if np.isnan(learned).any():
+        return float("nan")
+    log_planted = np.log(planted)
+    return float(np.max(np.abs((learned - learned[0]) - (log_planted - log_planted[0]))))
+
+
 def _mode(values: pd.Series) -> int:
     return int(values.mode().iloc[0])
 
@@ -87,18 +123,21 @@ def _pages_by_position(frame: pd.DataFrame, n_positions: int) -> np.ndarray:
 
 
 def position_curve(bias_tower: torch.nn.Module, frame: pd.DataFrame, n_positions: int) -> np.ndarray:
-    """Mean bias logit per position.
+    """Mean learned log examination per position.
 
     Parameters
     ----------
-    bias_tower: a trained ``BiasTower`` (``(BiasBatch, category (B,)) -> (B,)``).
+    bias_tower: a trained ``BiasTower`` (``(BiasBatch, category (B,)) -> (B,)``); its
+        ``examination_log(BiasBatch, category) -> (B,)`` is read where it has one (the multiplicative form:
+        ``log sigmoid(y_b)``), else its output ``y_b`` (the additive form, ``sigma(u + y_b) ~ e^y_b sigma(u)``
+        for small click rates).
     frame: ranking rows with ``position_index``, ``position_page``, ``item_category`` and
         ``neighbor_category_seq`` (N rows).
     n_positions: P, the number of positions to read out (0..P-1).
 
     Returns
     -------
-    (P,) float64: for position p, the tower's logit averaged over all N rows re-scored at p.
+    (P,) float64: for position p, the tower's log examination averaged over all N rows re-scored at p.
     """
     missing = [c for c in (POSITION, PAGE, NEIGHBORS, "item_category") if c not in frame.columns]
     if missing:
@@ -112,6 +151,8 @@ def position_curve(bias_tower: torch.nn.Module, frame: pd.DataFrame, n_positions
     category = torch.as_tensor(frame["item_category"].to_numpy(dtype=np.int64))
     neighbor_t = torch.as_tensor(neighbors)
     pages = _pages_by_position(frame, n_positions)
+    examination_log = getattr(bias_tower, "examination_log", None)
+    read = examination_log if callable(examination_log) else bias_tower
     curve = np.zeros(n_positions)
     was_training = bias_tower.training
     bias_tower.eval()
@@ -119,9 +160,38 @@ def position_curve(bias_tower: torch.nn.Module, frame: pd.DataFrame, n_positions
         for p in range(n_positions):
             position = torch.full((len(frame),), p + 1, dtype=torch.long)
             page = torch.full((len(frame),), int(pages[p]), dtype=torch.long)
-            curve[p] = float(bias_tower(BiasBatch(position, page, neighbor_t), category).mean())
+            curve[p] = float(read(BiasBatch(position, page, neighbor_t), category).mean())
     bias_tower.train(was_training)
     return curve
+
+
+def _join_truth(predictions: pd.DataFrame, truth: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``predictions`` (request_id, product_id, score) with the truth's ``columns`` of each impression.
+
+    Raises ``InputError`` for a missing column, an impression the truth repeats, or a scored impression
+    without its truth row (naming the first such row and its request id).
+    """
+    for frame, file, needed in ((predictions, PREDICTIONS, [*KEY, "score"]), (truth, TRUTH_FILE, [*KEY, *columns])):
+        missing = [c for c in needed if c not in frame.columns]
+        if missing:
+            raise InputError(file, f"has no {missing[0]!r} column", column=missing[0])
+    repeated = truth.duplicated(KEY).to_numpy()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise InputError(TRUTH_FILE, "repeats an impression (request_id, product_id)", column="product_id", row=row,
+                         value=_plain(truth["product_id"].iloc[row]))
+    joined = predictions[[*KEY, "score"]].merge(truth[[*KEY, *columns]], on=KEY, how="left", validate="many_to_one")
+    lost = joined[columns[0]].isna().to_numpy()
+    if lost.any():
+        row = int(np.flatnonzero(lost)[0])
+        raise InputError(TRUTH_FILE, "has no row for a scored impression", column="request_id", row=row,
+                         value=_plain(joined["request_id"].iloc[row]))
+    return joined
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value (an id in an error message reads ``5``, not ``np.int64(5)``)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def relevance_ndcg(predictions: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
@@ -130,15 +200,57 @@ def relevance_ndcg(predictions: pd.DataFrame, truth: pd.DataFrame, k: int = 10) 
     ``predictions``: ``request_id, product_id, score``; ``truth``: ``request_id, product_id,
     p_click_relevance``. Every prediction must find its truth row.
     """
-    joined = predictions[["request_id", "product_id", "score"]].merge(
-        truth[TRUTH_COLUMNS], on=["request_id", "product_id"], how="left", validate="many_to_one")
-    lost = joined["p_click_relevance"].isna()
-    if lost.any():
-        row = joined[lost].iloc[0]
-        raise InputError("impressions_truth.parquet", "has no row for a scored impression", column="request_id",
-                         row=int(np.flatnonzero(lost.to_numpy())[0]), value=int(row["request_id"]))
+    joined = _join_truth(predictions, truth, ["p_click_relevance"])
     return ndcg_at_k(joined["p_click_relevance"].to_numpy(), joined["score"].to_numpy(),
                      joined["request_id"].to_numpy(), k)
+
+
+def _promoted_in_top(request: np.ndarray, score: np.ndarray, promoted: np.ndarray, k: int,
+                     n_requests: int) -> np.ndarray:
+    """Promoted items among each request's k highest scores: (N,) codes 0..R-1, (N,), (N,) bool -> (R,).
+
+    Ties keep the rows' order, so two equal score columns pick the same items."""
+    order = np.lexsort((-score, request))
+    code = request[order]
+    rank = np.arange(len(order)) - np.searchsorted(code, code, side="left")
+    top = rank < k
+    return np.bincount(code[top], weights=promoted[order][top].astype(np.float64), minlength=n_requests)
+
+
+def promoted_overrating(predictions: pd.DataFrame, truth: pd.DataFrame, k: int = 10) -> float:
+    """How much more a served score puts promoted items in its top k than the true relevance does.
+
+    Over the requests with at least one promoted candidate, the mean of (share of promoted items among the
+    top k by ``predictions.score``) - (share of promoted items among the top k by the planted
+    ``p_click_relevance``); a share is taken of min(k, list length) items. ~0 for an unbiased score; > 0 for
+    a model that learned the logging policy's promotion as relevance. NaN when no request has a promoted item.
+
+    Parameters
+    ----------
+    predictions: ``request_id, product_id, score`` (N rows).
+    truth: ``request_id, product_id, p_click_relevance, promoted`` of ``t4r-dmt synth --policy promotion``.
+    k: the cut-off.
+
+    Raises
+    ------
+    InputError: the truth has no ``promoted`` column (not promotion data), or a prediction finds no truth row.
+    """
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    if PROMOTED not in truth.columns:
+        raise InputError(TRUTH_FILE, "has no 'promoted' column: it is not the truth of `t4r-dmt synth --policy "
+                         "promotion`", column=PROMOTED)
+    joined = _join_truth(predictions, truth, ["p_click_relevance", PROMOTED])
+    codes, uniques = pd.factorize(joined["request_id"])
+    promoted = joined[PROMOTED].to_numpy(dtype=bool)
+    n = len(uniques)
+    size = np.minimum(np.bincount(codes, minlength=n), k)
+    served = _promoted_in_top(codes, joined["score"].to_numpy(dtype=np.float64), promoted, k, n)
+    true = _promoted_in_top(codes, joined["p_click_relevance"].to_numpy(dtype=np.float64), promoted, k, n)
+    with_promoted = np.bincount(codes, weights=promoted.astype(np.float64), minlength=n) > 0
+    if not with_promoted.any():
+        return float("nan")
+    return float(np.mean((served - true)[with_promoted] / size[with_promoted]))
 
 
 def _bias_tower(model: torch.nn.Module) -> torch.nn.Module | None:
@@ -149,12 +261,26 @@ def _bias_tower(model: torch.nn.Module) -> torch.nn.Module | None:
     return None
 
 
+def read_truth(truth_dir: str | Path) -> pd.DataFrame:
+    """``truth_dir/impressions_truth.parquet``: the columns the validation reads (``promoted`` where present)."""
+    import pyarrow.parquet as pq
+
+    path = Path(truth_dir) / TRUTH_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: is {truth_dir} the truth/ folder of `t4r-dmt synth`?")
+    names = pq.read_schema(path).names
+    missing = [c for c in TRUTH_COLUMNS if c not in names]
+    if missing:
+        raise InputError(str(path), f"has no {missing[0]!r} column", column=missing[0])
+    return pd.read_parquet(path, columns=TRUTH_COLUMNS + ([PROMOTED] if PROMOTED in names else []))
+
+
 def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Path, k: int = 10) -> BiasValidation:
     """Bias validation of one ``t4r-dmt train`` ranking run over the synthetic data it was trained on.
 
-    The relevance NDCG scores window t+1's ``valid`` split with the weights after window t (the loop's own
-    protocol) and averages over the windows; the position curve reads the last checkpoint's bias tower on
-    the last window's rows.
+    The relevance NDCG and the promoted over-rating (on promotion data) score window t+1's ``valid`` split
+    with the weights after window t (the loop's own protocol) and average over the windows; the position
+    curve reads the last checkpoint's bias tower on the last window's rows.
     """
     from t4r_dmt.run_folder import load_schema
     from t4r_dmt.training.predict import PredictArguments, last_checkpoint, load_run_model
@@ -163,11 +289,11 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
 
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     planted = load_bias_curve(truth_dir)
-    truth = pd.read_parquet(Path(truth_dir) / "impressions_truth.parquet", columns=TRUTH_COLUMNS)
+    truth = read_truth(truth_dir)
     task_dir = data_dir / "ranking"
     windows = list_windows(task_dir)
     last = last_checkpoint(run_dir)
-    scores = []
+    ndcgs, overratings = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for t in windows[:-1]:
             if t > last or not (run_dir / "checkpoints" / f"window_{t:04d}" / "model.pt").exists():
@@ -175,14 +301,45 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
             out = Path(tmp) / f"{t}.parquet"
             predict(PredictArguments(run=str(run_dir), data=str(data_dir), window=t + 1, out=str(out),
                                      split="valid", checkpoint_window=t))
-            scores.append(relevance_ndcg(pd.read_parquet(out), truth, k))
+            predictions = pd.read_parquet(out)
+            ndcgs.append(relevance_ndcg(predictions, truth, k))
+            if PROMOTED in truth.columns:
+                overratings.append(promoted_overrating(predictions, truth, k))
     model, _ = load_run_model(run_dir, load_schema(task_dir), last)
     tower = _bias_tower(model)
     learned = np.full(len(planted), np.nan)
-    rho = float("nan")
     if tower is not None:
         rows = pd.read_parquet(window_path(task_dir, windows[-1], "train"))
         learned = position_curve(tower, rows, len(planted))
-        rho = spearman(learned, planted)
-    return BiasValidation(rho, [float(v) for v in learned], [float(v) for v in planted],
-                          float(np.mean(scores)) if scores else float("nan"))
+    return BiasValidation(
+        spearman=spearman(learned, planted) if tower is not None else float("nan"),
+        max_log_ratio=max_log_ratio(learned, planted),
+        learned_curve=[float(v) for v in learned], planted_curve=[float(v) for v in planted],
+        relevance_ndcg=_mean(ndcgs), promoted_overrating=_mean(overratings), k=k,
+    )
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if not np.isnan(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def comparison(run: BiasValidation, no_bias: BiasValidation) -> dict[str, Any]:
+    """A run's validation beside a run without a bias tower on the same data, and the differences (run minus
+    no-bias run) of the served-score measures: a debiasing tower should raise ``relevance_ndcg@k`` and lower
+    ``promoted_overrating@k``."""
+    if run.k != no_bias.k:
+        raise ValueError(f"compare validations of one cut-off; got k = {run.k} and {no_bias.k}")
+    return {
+        "run": run.to_dict(), "no_bias_run": no_bias.to_dict(),
+        "difference": {f"relevance_ndcg@{run.k}": run.relevance_ndcg - no_bias.relevance_ndcg,
+                       f"promoted_overrating@{run.k}": run.promoted_overrating - no_bias.promoted_overrating},
+    }
+
+
+def compare_runs(run_dir: str | Path, no_bias_run_dir: str | Path, data_dir: str | Path, truth_dir: str | Path,
+                 k: int = 10) -> dict[str, Any]:
+    """``validate_run`` of a run and of a run without a bias tower (e.g. the ``dmt_no_bias`` preset) trained on
+    the same data; their ``comparison``."""
+    return comparison(validate_run(run_dir, data_dir, truth_dir, k), validate_run(no_bias_run_dir, data_dir,
+                                                                                     truth_dir, k))

@@ -1,12 +1,19 @@
-"""``t4r-dmt report RUN [RUN ...] [--out DIR]``: compare training runs.
+"""``t4r-dmt report RUN [RUN ...] [--out DIR] [--truth DIR [--data DIR]]``: compare training runs.
 
 Reads each run's ``metrics.json``, writes ``OUT/plots/<metric>.png`` (the metric per evaluation window,
 one line per run) and ``OUT/report.md`` (a markdown table of the average metrics, one row per run, the
 best value of each column in bold, followed by the plots), and logs the table.
+
+With ``--truth`` (the ``truth/`` folder of ``t4r-dmt synth``) every ranking run with model checkpoints is
+validated against the planted truth (:func:`t4r_dmt.analysis.bias_validation.validate_run`, on the data
+the run names in its ``config.json`` or on ``--data``): ``OUT/bias_validation.json`` holds each run's
+validation and the comparison of every run with a bias tower against every run without one on the same
+data; ``OUT/bias_curves.png`` draws the learned curves against the planted one; ``report.md`` gains a table.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -15,13 +22,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from t4r_dmt.io_utils import atomic_path
+from t4r_dmt.analysis.bias_plot import plot_bias_curves
+from t4r_dmt.analysis.bias_validation import BiasValidation, comparison, load_bias_curve, validate_run
+from t4r_dmt.io_utils import atomic_path, write_json
 from t4r_dmt.metrics.names import higher_is_better, metric_sort_key
 from t4r_dmt.metrics.results import RunResults, metric_file_stem, plot_metric
 
 logger = logging.getLogger(__name__)
 
 REPORT_FILE = "report.md"
+BIAS_VALIDATION_FILE = "bias_validation.json"
+BIAS_PLOT_FILE = "bias_curves.png"
 
 
 @dataclass
@@ -33,12 +44,20 @@ class ReportArguments:
         metadata={"help": "Run folders to compare (each holding metrics.json): `--runs RUN1 RUN2` or positionally."},
     )
     out: str = field(default="report", metadata={"help": "Folder for report.md and plots/ (created if needed)."})
+    truth: str | None = field(default=None, metadata={
+        "help": "The truth/ folder of the `t4r-dmt synth` data the runs were trained on: validate each ranking "
+                f"run's bias against it ({BIAS_VALIDATION_FILE}, {BIAS_PLOT_FILE} in --out)."})
+    data: str | None = field(default=None, metadata={
+        "help": "With --truth: the `t4r-dmt preprocess` output the runs were trained on (default: the one each "
+                "run's config.json names)."})
 
     def __post_init__(self) -> None:
         if not self.runs:
             raise ValueError("report: give at least one run folder (t4r-dmt report RUN [RUN ...] --out DIR)")
         if not self.out:
             raise ValueError("report: --out must not be empty")
+        if self.data is not None and self.truth is None:
+            raise ValueError("report: --data only applies with --truth (the data the bias validation scores)")
 
 
 ARGUMENTS = (ReportArguments,)
@@ -105,6 +124,10 @@ def run(args: ReportArguments) -> dict[str, Any]:
     if len(tasks) > 1:
         listed = ", ".join(f"{path} ({result.task})" for path, result in zip(paths, results, strict=True))
         raise ValueError(f"report: runs mix tasks {tasks}; compare runs of one task: {listed}")
+    if args.truth is not None:
+        if tasks != ["ranking"]:
+            raise ValueError(f"report: --truth validates ranking runs; these are {tasks[0]} runs")
+        load_bias_curve(args.truth)  # a wrong --truth fails before anything is written
     labels = _label_runs(paths)
     out = Path(args.out)
     table = markdown_table(labels, results)
@@ -122,18 +145,114 @@ def run(args: ReportArguments) -> dict[str, Any]:
             averages[label] = result.average[metric]
         plots.append(plot_metric(metric, lines, out / "plots" / f"{metric_file_stem(metric)}.png", averages))
 
-    report = _report_markdown(table, results[0].task, [os.path.relpath(p, out) for p in plots])
+    summary: dict[str, Any] = {"report": str(out / REPORT_FILE), "table": table, "runs": labels,
+                               "plots": [str(path) for path in plots]}
+    bias_section: list[str] = []
+    if args.truth is not None:
+        validations = validate_runs(paths, labels, args.truth, args.data)
+        write_json(out / BIAS_VALIDATION_FILE, _nan_to_none(bias_validation_json(validations, args.truth)))
+        planted = load_bias_curve(args.truth)
+        plot_bias_curves({label: v.learned_curve for label, (v, _) in validations.items() if v is not None}, planted,
+                         out / BIAS_PLOT_FILE)
+        bias_section = _bias_markdown(labels, validations, args.truth)
+        summary |= {"bias_validation": str(out / BIAS_VALIDATION_FILE), "bias_plot": str(out / BIAS_PLOT_FILE)}
+        logger.info("bias validation against %s:\n%s", args.truth, "\n".join(bias_section[2:-3]))
+    report = _report_markdown(table, results[0].task, [os.path.relpath(p, out) for p in plots], bias_section)
     with atomic_path(out / REPORT_FILE) as tmp:
         tmp.write_text(report)
     logger.info("average metrics over evaluation windows:\n%s", table)
     logger.info("wrote %s and %d plots", out / REPORT_FILE, len(plots))
-    return {"report": str(out / REPORT_FILE), "table": table, "runs": labels,
-            "plots": [str(path) for path in plots]}
+    return summary
 
 
-def _report_markdown(table: str, task: str, plots: Sequence[str]) -> str:
+def _report_markdown(table: str, task: str, plots: Sequence[str], bias_section: Sequence[str] = ()) -> str:
     parts = [f"# Run comparison ({task})", "", "Average of each metric over the evaluation windows "
              "(NaN windows ignored; best in bold).", "", table, ""]
     for plot in plots:
         parts += [f"![{Path(plot).stem}]({plot})", ""]
+    parts += bias_section
     return "\n".join(parts)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bias validation against the planted truth (--truth)
+# --------------------------------------------------------------------------------------------------
+def run_data_dir(run_dir: Path) -> Path:
+    """The preprocess output a run was trained on, as its ``config.json`` names it (``data.data``)."""
+    config = run_dir / "config.json"
+    if not config.is_file():
+        raise FileNotFoundError(f"report: {config} is missing; pass --data with --truth")
+    data = json.loads(config.read_text()).get("data", {}).get("data")
+    if not data:
+        raise ValueError(f"report: {config} names no data folder; pass --data with --truth")
+    if not (Path(data) / "ranking").is_dir():
+        raise FileNotFoundError(f"report: the data folder {data} that {config} names has no ranking/ folder; "
+                                "pass --data with --truth")
+    return Path(data)
+
+
+def validate_runs(paths: Sequence[Path], labels: Sequence[str], truth: str,
+                  data: str | None) -> dict[str, tuple[BiasValidation | None, Path | None]]:
+    """label -> (validation, data folder) of each run; (None, None) for a run without model checkpoints (a
+    GBDT run: nothing to re-score)."""
+    validations: dict[str, tuple[BiasValidation | None, Path | None]] = {}
+    for label, path in zip(labels, paths, strict=True):
+        if not any((path / "checkpoints").glob("window_*/model.pt")):
+            logger.info("bias validation: %s has no model checkpoints; skipped", path)
+            validations[label] = (None, None)
+            continue
+        data_dir = Path(data) if data is not None else run_data_dir(path)
+        validations[label] = (validate_run(path, data_dir, truth), data_dir)
+    return validations
+
+
+def _has_tower(validation: BiasValidation) -> bool:
+    return not any(math.isnan(v) for v in validation.learned_curve)
+
+
+def bias_validation_json(validations: dict[str, tuple[BiasValidation | None, Path | None]],
+                         truth: str) -> dict[str, Any]:
+    """The content of ``bias_validation.json``: the truth folder, every run's validation (or why it was
+    skipped) and ``comparisons``: each run with a bias tower against each run without one on the same data
+    (:func:`t4r_dmt.analysis.bias_validation.comparison`'s differences, run minus no-bias run)."""
+    runs: dict[str, Any] = {}
+    for label, (validation, data_dir) in validations.items():
+        runs[label] = ({"skipped": "no model checkpoints (a GBDT run?)"} if validation is None
+                       else {"data": str(data_dir), "bias_tower": _has_tower(validation), **validation.to_dict()})
+    comparisons = []
+    for label, (validation, data_dir) in validations.items():
+        if validation is None or not _has_tower(validation):
+            continue
+        for other, (baseline, other_data) in validations.items():
+            if baseline is not None and not _has_tower(baseline) and other_data == data_dir:
+                comparisons.append({"run": label, "no_bias_run": other,
+                                    "difference": comparison(validation, baseline)["difference"]})
+    return {"truth": str(truth), "runs": runs, "comparisons": comparisons}
+
+
+def _bias_markdown(labels: Sequence[str], validations: dict[str, tuple[BiasValidation | None, Path | None]],
+                   truth: str) -> list[str]:
+    k = next((v.k for v, _ in validations.values() if v is not None), 10)
+    lines = [f"## Bias validation against {truth}", "",
+             f"| run | spearman | max_log_ratio | relevance_ndcg@{k} | promoted_overrating@{k} |",
+             "|---|---:|---:|---:|---:|"]
+    for label in labels:
+        validation = validations[label][0]
+        if validation is None:
+            lines.append(f"| {label} | skipped | | | |")
+            continue
+        values = (validation.spearman, validation.max_log_ratio, validation.relevance_ndcg,
+                  validation.promoted_overrating)
+        lines.append(f"| {label} | " + " | ".join(_format(v) for v in values) + " |")
+    return [*lines, "", f"![bias_curves]({BIAS_PLOT_FILE})", ""]
+
+
+def _nan_to_none(obj: Any) -> Any:
+    # JSON has no NaN: a measure that does not apply is written as null, as in metrics.json.
+    if isinstance(obj, dict):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_nan_to_none(v) for v in obj]
+    if isinstance(obj, float) and math.isnan(obj):
+        return None
+    return obj

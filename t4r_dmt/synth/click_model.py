@@ -17,8 +17,9 @@ For candidate i of request r (user u, time t), with the user's latest views / ca
 
 ``neighbour_similarity`` weighs same-category items 1, 2 and 3 positions away (above or below) by 1,
 1/2 and 1/4: crowded lists are clicked less. ``v`` are the items' hidden unit vectors (``Catalog.latent``);
-the latent term is added only when ``w_latent > 0``. The logging policy sorts by relevance plus Gaussian
-noise, so positions are confounded with relevance, as in a real production log.
+the latent term is added only when ``w_latent > 0``. The logging policy (``t4r_dmt.synth.policy``) orders
+each list from relevance plus Gaussian noise, so positions are confounded with relevance, as in a real
+production log; whatever the policy, the click model above applies at the position shown.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from t4r_dmt.synth.catalog import Catalog, Users
 from t4r_dmt.synth.config import SynthConfig
 from t4r_dmt.synth.events import logit, sigmoid
 from t4r_dmt.synth.history import Recent
+from t4r_dmt.synth.policy import list_order
 from t4r_dmt.synth.requests import Candidates
 
 RECENT_DECAY = 0.7  # weight of the k-th latest view's category: RECENT_DECAY ** k
@@ -61,6 +63,8 @@ class Impressions:
     p_order: np.ndarray
     click: np.ndarray
     order: np.ndarray
+    promoted: np.ndarray
+    swapped: np.ndarray
 
 
 def position_bias(config: SynthConfig) -> np.ndarray:
@@ -152,11 +156,12 @@ def neighbour_similarity(request: np.ndarray, category: np.ndarray) -> np.ndarra
 
 
 def rank_and_sample(config: SynthConfig, catalog: Catalog, users: Users, candidates: Candidates,
-                    request_user: np.ndarray, views: Recent, carts: Recent,
+                    request_user: np.ndarray, views: Recent, carts: Recent, promoted: np.ndarray,
                     rng: np.random.Generator) -> Impressions:
-    """Order each request's candidates by the noisy logging policy, then apply and sample the truth.
+    """Order each request's candidates by the logging policy, then apply and sample the truth.
 
-    ``request_user`` (R,) maps requests to users; ``views`` / ``carts`` are per request (R, depth).
+    ``request_user`` (R,) maps requests to users; ``views`` / ``carts`` are per request (R, depth);
+    ``promoted`` (n_items,) bool marks the promoted items (``policy.promoted_items``).
     """
     request, item = candidates.request, candidates.item
     user = request_user[request]
@@ -165,7 +170,8 @@ def rank_and_sample(config: SynthConfig, catalog: Catalog, users: Users, candida
     latent = latent_similarity(catalog, item, view_rows, config.latent_pool)
     p_order_click = order_given_click(config, catalog, users, user, item, cart_rows)
     policy_score = rel + config.policy_noise * rng.standard_normal(len(item))
-    order = np.lexsort((-policy_score, request))
+    shown = list_order(config, request, policy_score, promoted[item])
+    order = shown.order
     request, item, rel, latent = request[order], item[order], rel[order], latent[order]
     p_order_click = p_order_click[order]
     position = np.arange(len(request)) - np.searchsorted(request, request, side="left")
@@ -180,7 +186,8 @@ def rank_and_sample(config: SynthConfig, catalog: Catalog, users: Users, candida
         request=request, item=item, position=position, relevance=rel, latent_similarity=latent,
         neighbour_similarity=similarity,
         position_bias=bias, p_click_relevance=p_rel, p_click=p_click, p_order_given_click=p_order_click,
-        p_order=p_click * p_order_click, click=click, order=ordered,
+        p_order=p_click * p_order_click, click=click, order=ordered, promoted=promoted[item],
+        swapped=shown.swapped,
     )
 
 

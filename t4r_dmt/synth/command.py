@@ -7,8 +7,10 @@ Layout of ``--out DIR`` (written atomically: a complete folder or nothing)::
     DIR/items.parquet                 the catalogue (optional items-file format)
     DIR/truth/bias_curve.json         planted position bias per position
     DIR/truth/impressions_truth.parquet  p_click, p_click_relevance, p_order, relevance ... per impression
-                                      (+ latent_similarity when --w_latent > 0)
+                                      (+ latent_similarity when --w_latent > 0, + promoted under
+                                      --policy promotion, + swapped under --policy epsilon)
     DIR/truth/item_latent.parquet     product_id, latent_0 ... the items' hidden vectors (only --w_latent > 0)
+    DIR/truth/promoted_items.parquet  product_id of the promoted items (only --policy promotion)
     DIR/truth/oracle.json             realised rates, oracle / popularity / position AUCs
     DIR/truth/config.json             every generator setting (SynthConfig)
 """
@@ -26,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from t4r_dmt.io_utils import atomic_dir, write_json
-from t4r_dmt.synth.config import LATENT_POOLS, SynthConfig
+from t4r_dmt.synth.config import LATENT_POOLS, POLICIES, SynthConfig
 from t4r_dmt.synth.generator import SynthResult, generate
 
 logger = logging.getLogger(__name__)
@@ -56,6 +58,15 @@ class SynthArguments:
         "help": "How the latent term pools the cosines to the latest views: 'mean' (decayed mean) or 'max' (the "
                 "nearest recent view: a diverse interest that only target attention can read).",
         "choices": list(LATENT_POOLS)})
+    policy: str = field(default=SynthConfig.policy, metadata={
+        "help": "Logging policy that orders each list: 'noisy' (relevance + Gaussian noise, the default), "
+                "'promotion' (the promoted items first in every list, then the noisy order) or 'epsilon' (the "
+                "noisy order, then each non-overlapping adjacent pair swapped with probability --epsilon).",
+        "choices": list(POLICIES)})
+    promoted_share: float = field(default=SynthConfig.promoted_share, metadata={
+        "help": "--policy promotion: share of the catalogue's items that are promoted, in [0, 1]."})
+    epsilon: float = field(default=SynthConfig.epsilon, metadata={
+        "help": "--policy epsilon: probability that an adjacent pair of a list is swapped, in [0, 1]."})
     overwrite: bool = field(default=False, metadata={"help": "Replace an existing non-empty output folder."})
 
     def __post_init__(self) -> None:
@@ -74,7 +85,8 @@ class SynthArguments:
             n_users=self.users, n_items=self.items, n_days=self.days, seed=self.seed,
             requests_per_day=self.requests_per_day, list_length=self.list_length, page_size=self.page_size,
             n_categories=self.categories, start_date=self.start_date, latent_dim=self.latent_dim,
-            w_latent=self.w_latent, latent_pool=self.latent_pool,
+            w_latent=self.w_latent, latent_pool=self.latent_pool, policy=self.policy,
+            promoted_share=self.promoted_share, epsilon=self.epsilon,
         )
 
 
@@ -113,6 +125,8 @@ def write_result(result: SynthResult, folder: Path) -> None:
     write_parquet(result.truth.impressions, truth_dir / "impressions_truth.parquet")
     if result.truth.item_latent is not None:
         write_parquet(result.truth.item_latent, truth_dir / "item_latent.parquet")
+    if result.truth.promoted_items is not None:
+        write_parquet(result.truth.promoted_items, truth_dir / "promoted_items.parquet")
     config = result.config
     write_json(truth_dir / "bias_curve.json", {
         "formula": "bias[position] = (1 + position) ** -bias_exponent * page_decay ** (position // page_size)",

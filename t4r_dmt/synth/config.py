@@ -11,6 +11,9 @@ import datetime as dt
 from dataclasses import dataclass
 
 LATENT_POOLS = ("mean", "max")  # how the latent term pools the cosines to the latest views
+POLICIES = ("noisy", "promotion", "epsilon")  # logging policies (t4r_dmt.synth.policy)
+DEFAULT_PROMOTED_SHARE = 0.1
+DEFAULT_EPSILON = 0.1
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,11 @@ class SynthConfig:
     in_session_request_share: share of requests placed inside an organic session (the rest at random
     times); intent/popular/random_candidate_share: mixture the candidates are drawn from.
     policy_noise: std of the logging policy's noise on its relevance estimate (higher = less confounding).
+    policy: how the lists are ordered (``t4r_dmt.synth.policy``): "noisy" (by relevance + noise, the default),
+    "promotion" (a fixed set of promoted_share of the items first in every list, then by relevance + noise)
+    or "epsilon" (the noisy order, then each non-overlapping adjacent pair swapped with probability
+    epsilon). promoted_share and epsilon apply to their policy only: under another one they must keep
+    their defaults (a value given there would be ignored). "noisy" leaves every data byte unchanged.
 
     Planted click model: p_click = bias[position] * sigmoid(relevance - diversity_weight * neighbours)
     -------------------------------------------------------------------------------------------------
@@ -73,6 +81,9 @@ class SynthConfig:
     popular_candidate_share: float = 0.3
     random_candidate_share: float = 0.3
     policy_noise: float = 2.0
+    policy: str = "noisy"
+    promoted_share: float = DEFAULT_PROMOTED_SHARE
+    epsilon: float = DEFAULT_EPSILON
     bias_exponent: float = 0.7
     page_decay: float = 0.85
     recent_views: int = 10
@@ -132,9 +143,22 @@ class SynthConfig:
             raise ValueError(f"intent/popular/random_candidate_share must sum to 1, got {shares:g}")
         if self.latent_pool not in LATENT_POOLS:
             raise ValueError(f"latent_pool must be one of {LATENT_POOLS}, got {self.latent_pool!r}")
+        self._check_policy()
         for name in ("policy_noise", "bias_exponent", "diversity_weight", "w_latent"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+
+    def _check_policy(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}, got {self.policy!r}")
+        for name, default, owner in (("promoted_share", DEFAULT_PROMOTED_SHARE, "promotion"),
+                                     ("epsilon", DEFAULT_EPSILON, "epsilon")):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be in [0, 1], got {value}")
+            if self.policy != owner and value != default:
+                raise ValueError(f"{name} ({value}) applies only to policy {owner!r}, not {self.policy!r}: "
+                                 f"leave it at its default {default}")
 
     @property
     def n_seconds(self) -> int:

@@ -4,7 +4,8 @@ Order of the draws (all from one ``numpy.random.Generator(seed)``, so a seed fix
 catalogue, users, organic sessions, requests, candidates, logging-policy order and outcomes, feedback
 events, session ids. The latent item vectors, facet anchors and latent-guided views come from
 separate generators (``catalog.latent_rng``), so ``w_latent = 0`` reproduces the same bytes as a
-generator without them. The recent-behaviour inputs of the truth are looked up from the *organic* events
+generator without them; so do the promoted items and the exploration swaps of the logging policy
+(``policy.policy_rng``), so ``policy = "noisy"`` does too. The recent-behaviour inputs of the truth are looked up from the *organic* events
 strictly before each request (``History.recent``), so no outcome leaks into its own truth.
 """
 
@@ -23,6 +24,7 @@ from t4r_dmt.synth.events import CART, EVENT_TYPES, VIEW, EventArrays, Sessions,
 from t4r_dmt.synth.feedback import feedback_events
 from t4r_dmt.synth.history import History
 from t4r_dmt.synth.ids import random_uuids
+from t4r_dmt.synth.policy import promoted_items
 from t4r_dmt.synth.requests import Requests, draw_candidates, make_requests
 from t4r_dmt.synth.truth import Truth, oracle_summary
 
@@ -78,7 +80,8 @@ def generate(config: SynthConfig) -> SynthResult:
     views = history(VIEW).recent(requests.user, requests.time, config.recent_views)
     carts = history(CART).recent(requests.user, requests.time, config.recent_carts)
     candidates = draw_candidates(config, catalog, users, requests, views, rng)
-    impressions = rank_and_sample(config, catalog, users, candidates, requests.user, views, carts, rng)
+    promoted = promoted_items(config)
+    impressions = rank_and_sample(config, catalog, users, candidates, requests.user, views, carts, promoted, rng)
     feedback = feedback_events(impressions, requests, len(sessions), rng)
     events = events_frame(config, EventArrays.concat([organic, feedback]), catalog, users, rng)
     logger.info("synth: %d users, %d items, %d sessions, %d requests, %d impressions, %d events",
@@ -94,8 +97,10 @@ def generate(config: SynthConfig) -> SynthResult:
     oracle["n_events"] = len(events)
     oracle["eval_day"] = str(np.datetime64(config.start_date, "D") + np.timedelta64(config.n_days - 1, "D"))
     with_latent = config.w_latent > 0
-    truth = Truth(bias_curve=position_bias(config), impressions=truth_frame(impressions, catalog, with_latent),
-                  oracle=oracle, item_latent=item_latent_frame(catalog) if with_latent else None)
+    truth = Truth(bias_curve=position_bias(config),
+                  impressions=truth_frame(impressions, catalog, with_latent, config.policy),
+                  oracle=oracle, item_latent=item_latent_frame(catalog) if with_latent else None,
+                  promoted_items=promoted_frame(catalog, promoted) if config.policy == "promotion" else None)
     return SynthResult(config=config, events=events,
                        impressions=impressions_frame(config, impressions, requests, catalog, users),
                        items=items_frame(catalog), truth=truth,
@@ -146,9 +151,12 @@ def impressions_frame(config: SynthConfig, impressions: Impressions, requests: R
     }, columns=list(IMPRESSION_COLUMNS))
 
 
-def truth_frame(impressions: Impressions, catalog: Catalog, with_latent: bool = False) -> pd.DataFrame:
+def truth_frame(impressions: Impressions, catalog: Catalog, with_latent: bool = False,
+                policy: str = "noisy") -> pd.DataFrame:
     """Per-impression truth, row-aligned with the impressions DataFrame; ``with_latent`` adds the
-    ``latent_similarity`` column (the latent term before its weight ``w_latent``)."""
+    ``latent_similarity`` column (the latent term before its weight ``w_latent``); ``policy`` "promotion"
+    adds ``promoted`` (bool: the item is promoted), "epsilon" adds ``swapped`` (bool: the row is one of a
+    swapped pair)."""
     frame = pd.DataFrame({
         "request_id": request_ids(impressions.request),
         "position": impressions.position.astype(np.int64),
@@ -163,7 +171,16 @@ def truth_frame(impressions: Impressions, catalog: Catalog, with_latent: bool = 
     }, columns=list(TRUTH_COLUMNS))
     if with_latent:
         frame["latent_similarity"] = impressions.latent_similarity
+    if policy == "promotion":
+        frame["promoted"] = impressions.promoted
+    if policy == "epsilon":
+        frame["swapped"] = impressions.swapped
     return frame
+
+
+def promoted_frame(catalog: Catalog, promoted: np.ndarray) -> pd.DataFrame:
+    """The promoted items, sorted: product_id; ``promoted`` (n_items,) bool over item indices."""
+    return pd.DataFrame({"product_id": np.sort(catalog.product_id[promoted])})
 
 
 def item_latent_frame(catalog: Catalog) -> pd.DataFrame:

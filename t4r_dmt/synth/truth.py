@@ -21,12 +21,14 @@ POPULARITY_PRIOR = 20.0  # impressions of smoothing towards the global click rat
 @dataclass(frozen=True)
 class Truth:
     """bias_curve (list_length,); impressions: one row per impression (see ``truth_frame``); oracle: AUCs;
-    item_latent: the items' latent vectors (see ``item_latent_frame``), only when ``w_latent > 0``."""
+    item_latent: the items' latent vectors (see ``item_latent_frame``), only when ``w_latent > 0``;
+    promoted_items: the promoted items' product_id (see ``promoted_frame``), only under policy "promotion"."""
 
     bias_curve: np.ndarray
     impressions: pd.DataFrame
     oracle: dict[str, Any]
     item_latent: pd.DataFrame | None = None
+    promoted_items: pd.DataFrame | None = None
 
 
 def auc(label: np.ndarray, score: np.ndarray) -> float:

@@ -10,7 +10,17 @@ import pandas as pd
 import pytest
 import torch
 
-from t4r_dmt.analysis import load_bias_curve, position_curve, relevance_ndcg, spearman
+from t4r_dmt.analysis import (
+    BiasValidation,
+    comparison,
+    load_bias_curve,
+    max_log_ratio,
+    plot_bias_curves,
+    position_curve,
+    promoted_overrating,
+    relevance_ndcg,
+    spearman,
+)
 from t4r_dmt.errors import InputError
 from t4r_dmt.model.inputs import BiasBatch
 
@@ -69,3 +79,109 @@ def test_relevance_ndcg_uses_the_planted_relevance() -> None:
     assert relevance_ndcg(reversed_, truth) == pytest.approx((r1 + r2) / 2)
     with pytest.raises(InputError, match="has no row for a scored impression"):
         relevance_ndcg(perfect.assign(product_id=99), truth)
+
+
+class _ExaminationTower(_MinusPosition):
+    """A tower with ``examination_log``: the curve reads it, not the logit."""
+
+    def examination_log(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.logsigmoid(-bias.position.float())
+
+
+def test_position_curve_reads_examination_log_where_the_tower_has_it() -> None:
+    curve = position_curve(_ExaminationTower(), _rows(), 3)
+    np.testing.assert_allclose(curve, np.log(1 / (1 + np.exp([1.0, 2.0, 3.0]))), rtol=1e-6)
+
+
+def test_max_log_ratio_by_hand() -> None:
+    planted = np.array([1.0, 0.5, 0.25])
+    assert max_log_ratio(np.log(planted) + 3.0, planted) == pytest.approx(0.0, abs=1e-12)
+    # aligned learned (0, -1, -1) against log planted (0, -ln 2, -2 ln 2): errors 0, 1 - ln 2, 2 ln 2 - 1.
+    assert max_log_ratio(np.array([2.0, 1.0, 1.0]), planted) == pytest.approx(2 * np.log(2) - 1)
+    assert max_log_ratio(np.array([0.0, -1.0, -5.0]), planted) == pytest.approx(5 - 2 * np.log(2))
+    assert np.isnan(max_log_ratio(np.full(3, np.nan), planted))
+    with pytest.raises(ValueError, match="one length"):
+        max_log_ratio(np.zeros(2), planted)
+    with pytest.raises(ValueError, match="must be > 0 everywhere"):
+        max_log_ratio(np.zeros(3), np.array([1.0, 0.0, 0.5]))
+
+
+def _promotion_truth() -> pd.DataFrame:
+    """Request 1: the promoted item 10 is the least relevant; request 2: the promoted item 20 is the most
+    relevant; request 3 has no promoted item (left out of the mean)."""
+    return pd.DataFrame({"request_id": [1, 1, 1, 2, 2, 3, 3], "product_id": [10, 11, 12, 20, 21, 30, 31],
+                         "p_click_relevance": [0.1, 0.9, 0.5, 0.8, 0.2, 0.3, 0.6],
+                         "promoted": [True, False, False, True, False, False, False]})
+
+
+def _scores(truth: pd.DataFrame, score: np.ndarray) -> pd.DataFrame:
+    return truth[["request_id", "product_id"]].assign(score=score)
+
+
+def test_promoted_overrating_by_hand() -> None:
+    truth = _promotion_truth()
+    assert promoted_overrating(_scores(truth, truth.p_click_relevance.to_numpy()), truth, k=1) == 0.0
+    assert promoted_overrating(_scores(truth, truth.p_click_relevance.to_numpy()), truth) == 0.0
+    promoted_first = truth.p_click_relevance.to_numpy() + 10 * truth.promoted.to_numpy()
+    # k = 1: request 1 shows the promoted item on top (1) where the truth would not (0); request 2 agrees: (1 + 0) / 2.
+    assert promoted_overrating(_scores(truth, promoted_first), truth, k=1) == pytest.approx(0.5)
+    # k = 2: request 1: 1/2 - 0/2; request 2 (2 items): 1/2 - 1/2.
+    assert promoted_overrating(_scores(truth, promoted_first), truth, k=2) == pytest.approx(0.25)
+    # Rows in another order and extra truth rows change nothing.
+    shuffled = _scores(truth, promoted_first).iloc[[6, 2, 0, 4, 1, 3, 5]]
+    assert promoted_overrating(shuffled, truth, k=1) == pytest.approx(0.5)
+    assert promoted_overrating(_scores(truth, promoted_first).iloc[:5], truth, k=1) == pytest.approx(0.5)
+    # Under-rating is negative; no promoted candidate at all gives NaN.
+    promoted_last = truth.p_click_relevance.to_numpy() - 10 * truth.promoted.to_numpy()
+    assert promoted_overrating(_scores(truth, promoted_last), truth, k=1) == pytest.approx(-0.5)
+    nothing = truth.assign(promoted=False)
+    assert np.isnan(promoted_overrating(_scores(nothing, promoted_first), nothing))
+
+
+def test_promoted_overrating_errors() -> None:
+    truth = _promotion_truth()
+    scores = _scores(truth, np.zeros(len(truth)))
+    with pytest.raises(InputError, match="impressions_truth.parquet, column 'promoted': has no 'promoted' column: "
+                                         "it is not the truth of `t4r-dmt synth --policy promotion`"):
+        promoted_overrating(scores, truth.drop(columns=["promoted"]))
+    stray = scores.copy()
+    stray.loc[3, "request_id"] = 99
+    with pytest.raises(InputError, match=r"impressions_truth.parquet, column 'request_id', row 3: has no row for a "
+                                         r"scored impression \(value: 99\)"):
+        promoted_overrating(stray, truth)
+    with pytest.raises(InputError, match="predictions, column 'score': has no 'score' column"):
+        promoted_overrating(scores.drop(columns=["score"]), truth)
+    with pytest.raises(InputError, match=r"column 'product_id', row 7: repeats an impression .* \(value: 10\)"):
+        promoted_overrating(scores, pd.concat([truth, truth.iloc[:1]], ignore_index=True))
+    with pytest.raises(ValueError, match="k must be >= 1, got 0"):
+        promoted_overrating(scores, truth, k=0)
+    with pytest.raises(InputError, match="has no 'p_click_relevance' column"):
+        relevance_ndcg(scores, truth.drop(columns=["p_click_relevance"]))
+
+
+def _validation(ndcg: float, overrating: float, curve: list[float], k: int = 10) -> BiasValidation:
+    planted = [1.0, 0.5]
+    return BiasValidation(spearman=float("nan"), max_log_ratio=max_log_ratio(np.array(curve), np.array(planted)),
+                          learned_curve=curve, planted_curve=planted, relevance_ndcg=ndcg,
+                          promoted_overrating=overrating, k=k)
+
+
+def test_validation_dict_and_comparison() -> None:
+    run, no_bias = _validation(0.8, 0.05, [0.0, -0.5]), _validation(0.7, 0.25, [float("nan")] * 2)
+    assert list(run.to_dict()) == ["spearman", "max_log_ratio", "learned_curve", "planted_curve", "relevance_ndcg@10",
+                                   "promoted_overrating@10"]
+    assert run.to_dict()["max_log_ratio"] == pytest.approx(np.log(2) - 0.5)
+    result = comparison(run, no_bias)
+    assert result["run"] == run.to_dict() and result["no_bias_run"]["relevance_ndcg@10"] == 0.7
+    assert result["difference"] == {"relevance_ndcg@10": pytest.approx(0.1), "promoted_overrating@10": pytest.approx(-0.2)}
+    with pytest.raises(ValueError, match="one cut-off"):
+        comparison(run, _validation(0.7, 0.25, [0.0, 0.0], k=5))
+
+
+def test_plot_bias_curves(tmp_path: Path) -> None:
+    path = plot_bias_curves({"dmt": [0.0, -0.6, -1.0], "no_bias": [float("nan")] * 3}, np.array([1.0, 0.5, 0.3]),
+                            tmp_path / "out" / "curves.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(ValueError, match="dmt: learned curve has 2 positions, the planted one 3"):
+        plot_bias_curves({"dmt": [0.0, 1.0]}, [1.0, 0.5, 0.3], tmp_path / "bad.png")
+    assert not (tmp_path / "bad.png").exists()

@@ -1,0 +1,115 @@
+"""``t4r-dmt report --truth``: bias validation of real tiny runs on ``synth --policy promotion`` data."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from model_fixtures import tiny_config
+
+from t4r_dmt import cli
+from t4r_dmt.analysis import compare_runs, validate_run
+from t4r_dmt.analysis.report import ReportArguments, run
+from t4r_dmt.metrics.results import RunResults
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SYNTH = ["--users", "60", "--items", "50", "--days", "2", "--requests_per_day", "30", "--categories", "5",
+         "--policy", "promotion", "--promoted_share", "0.2"]
+PREPROCESS = ["--click_length", "3", "--cart_length", "2", "--order_length", "2", "--events_per_bucket", "100",
+              "--no_with_sessions"]
+TRAIN = ["--windows", "1:2", "--report_to", "none", "--per_device_train_batch_size", "32"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """raw/ (synth), data/ (preprocess), runs/dmt and runs/no_bias: tiny DMTs trained on window 1."""
+    root = tmp_path_factory.mktemp("truth_report")
+    raw, data = root / "raw", root / "data"
+    assert cli.main(["synth", "--out", str(raw), *SYNTH]) == 0
+    assert cli.main(["preprocess", "--events", str(raw / "events.parquet"), "--impressions",
+                     str(raw / "impressions.parquet"), "--items", str(raw / "items.parquet"), "--out", str(data),
+                     *PREPROCESS]) == 0
+    folders = {"raw": raw, "data": data}
+    for name, config in (("dmt", tiny_config(name="tiny_dmt")),
+                         ("no_bias", tiny_config(name="tiny_no_bias", bias={"enabled": "off"}))):
+        preset = root / f"{name}.json"
+        preset.write_text(json.dumps(config.to_dict()))
+        folders[name] = root / "runs" / name
+        assert cli.main(["train", "--data", str(data), "--config", str(preset), "--out", str(folders[name]),
+                         *TRAIN]) == 0
+    return folders
+
+
+def test_validate_and_compare_runs(runs: dict[str, Path]) -> None:
+    truth = runs["raw"] / "truth"
+    with_tower = validate_run(runs["dmt"], runs["data"], truth)
+    assert len(with_tower.learned_curve) == len(with_tower.planted_curve) == 20
+    assert np.isfinite(with_tower.learned_curve).all() and math.isfinite(with_tower.max_log_ratio)
+    assert 0 < with_tower.relevance_ndcg <= 1 and -1 <= with_tower.promoted_overrating <= 1
+    result = compare_runs(runs["dmt"], runs["no_bias"], runs["data"], truth)
+    no_bias = result["no_bias_run"]
+    assert math.isnan(no_bias["spearman"]) and math.isnan(no_bias["max_log_ratio"])
+    assert math.isfinite(no_bias["promoted_overrating@10"])
+    assert result["run"] == with_tower.to_dict()
+    assert result["difference"]["promoted_overrating@10"] == pytest.approx(
+        with_tower.promoted_overrating - no_bias["promoted_overrating@10"])
+
+
+def test_report_writes_the_bias_validation(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    truth = runs["raw"] / "truth"
+    assert cli.main(["report", str(runs["dmt"]), str(runs["no_bias"]), "--out", str(out), "--truth", str(truth)]) == 0
+    saved = json.loads((out / "bias_validation.json").read_text())
+    assert saved["truth"] == str(truth) and list(saved["runs"]) == ["dmt", "no_bias"]
+    dmt, no_bias = saved["runs"]["dmt"], saved["runs"]["no_bias"]
+    assert dmt["bias_tower"] is True and no_bias["bias_tower"] is False
+    assert dmt["data"] == str(runs["data"])  # found through the run's config.json
+    assert no_bias["spearman"] is None and no_bias["max_log_ratio"] is None  # NaN -> null
+    assert isinstance(dmt["max_log_ratio"], float) and isinstance(dmt["promoted_overrating@10"], float)
+    (pair,) = saved["comparisons"]
+    assert (pair["run"], pair["no_bias_run"]) == ("dmt", "no_bias")
+    assert pair["difference"]["relevance_ndcg@10"] == pytest.approx(
+        dmt["relevance_ndcg@10"] - no_bias["relevance_ndcg@10"])
+    assert (out / "bias_curves.png").read_bytes()[:8] == PNG_MAGIC
+    report = (out / "report.md").read_text()
+    assert f"## Bias validation against {truth}" in report and "![bias_curves](bias_curves.png)" in report
+    assert "| no_bias | n/a | n/a |" in report
+
+
+def test_report_without_truth_is_unchanged(runs: dict[str, Path], tmp_path: Path) -> None:
+    summary = run(ReportArguments(runs=[str(runs["dmt"])], out=str(tmp_path / "plain")))
+    assert sorted(p.name for p in (tmp_path / "plain").iterdir()) == ["plots", "report.md"]
+    assert "bias_validation" not in summary and "Bias validation" not in (tmp_path / "plain" / "report.md").read_text()
+
+
+def test_report_truth_errors(runs: dict[str, Path], tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--data only applies with --truth"):
+        ReportArguments(runs=["r"], data="d")
+    with pytest.raises(FileNotFoundError, match="truth/ folder"):
+        run(ReportArguments(runs=[str(runs["dmt"])], out=str(tmp_path / "a"), truth=str(tmp_path / "nowhere")))
+    assert not (tmp_path / "a").exists()  # nothing written
+    next_item = RunResults(task="next-item", model="xlnet")
+    next_item.add_window(1, 2, 5, {"ndcg@20": 0.1})
+    next_item.write(tmp_path / "next")
+    with pytest.raises(ValueError, match="--truth validates ranking runs; these are next-item runs"):
+        run(ReportArguments(runs=[str(tmp_path / "next")], out=str(tmp_path / "b"), truth=str(runs["raw"] / "truth")))
+    # A ranking run without checkpoints (GBDT) is listed as skipped; a run whose data folder is gone needs --data.
+    gbdt = RunResults(task="ranking", model="gbdt")
+    gbdt.add_window(1, 2, 5, {"auc_click": 0.6})
+    gbdt.write(tmp_path / "gbdt")
+    run(ReportArguments(runs=[str(tmp_path / "gbdt")], out=str(tmp_path / "c"), truth=str(runs["raw"] / "truth")))
+    saved = json.loads((tmp_path / "c" / "bias_validation.json").read_text())
+    assert saved["runs"]["gbdt"] == {"skipped": "no model checkpoints (a GBDT run?)"} and saved["comparisons"] == []
+    moved = tmp_path / "moved_run"
+    moved.mkdir()
+    (moved / "checkpoints" / "window_0001").mkdir(parents=True)
+    (moved / "checkpoints" / "window_0001" / "model.pt").write_bytes(b"")
+    config = json.loads((runs["dmt"] / "config.json").read_text())
+    config["data"]["data"] = str(tmp_path / "gone")
+    (moved / "config.json").write_text(json.dumps(config))
+    gbdt.write(moved)
+    with pytest.raises(FileNotFoundError, match="has no ranking/ folder; pass --data with --truth"):
+        run(ReportArguments(runs=[str(moved)], out=str(tmp_path / "d"), truth=str(runs["raw"] / "truth")))
