@@ -6,6 +6,7 @@ Usage::
     python benchmarks/paper_table.py [--data DIR] [--seeds 5] [--ablation_seeds N] [--presets gbdt dnn ...]
                                      [--quick] [--epochs 1] [--out benchmarks/results/paper_table] [--work DIR]
                                      [--jobs N] [--behaviors click ...] [--windows A:B]
+                                     [--synth policy=promotion ...]
 
 Writes ``OUT/paper_table.md`` and ``OUT/paper_table.json``.
 
@@ -23,9 +24,10 @@ GBDT leads on our data: ``gbdt`` refits each window on every window so far and r
 counts; ``gbdt_current_window`` fits on window t only (the rows a neural model sees in its window),
 ``gbdt_no_history`` drops the target-in-history aggregates, ``gbdt_current_no_history`` both.
 
-On synthetic data, runs whose truth/ is known add the bias validation (``t4r_dmt.analysis``): Spearman of
-the bias tower's per-position logit against the planted curve, and NDCG@10 of the served score against
-the planted click relevance.
+On synthetic data, runs whose truth/ is known add the bias validation (``t4r_dmt.analysis``): Spearman and
+max |log ratio| of the bias tower's per-position curve against the planted one, NDCG@10 of the served score
+against the planted click relevance and, on ``--synth policy=promotion`` data, the over-rating of the
+promoted items. ``--synth KEY=VALUE ...`` passes further ``t4r-dmt synth`` arguments to every seed's data.
 
 Prints the markdown of every table.
 """
@@ -53,7 +55,8 @@ GBDT_VARIANTS = ("gbdt_current_window", "gbdt_no_history", "gbdt_current_no_hist
 GBDT_ABLATION = ("gbdt", *GBDT_VARIANTS, "dnn", "dmt")
 BEHAVIOUR_ABLATION = ("dmt_click", "dmt_click_cart", "dmt")
 MULTITASK_ABLATION = ("dmt_single_task", "dmt_shared_bottom", "dmt")
-BIAS_ABLATION = ("dmt_no_bias", "dmt_bias_position", "dmt_bias_page", "dmt_bias_neighbors", "dmt")
+BIAS_ABLATION = ("dmt_no_bias", "dmt_bias_position", "dmt_bias_page", "dmt_bias_neighbors", "dmt_bias_additive",
+                 "dmt_bias_multiplicative", "dmt")
 ALL_PRESETS = tuple(dict.fromkeys(TABLE1 + GBDT_ABLATION + BEHAVIOUR_ABLATION + MULTITASK_ABLATION
                                    + BIAS_ABLATION))
 FULL_SEED_PRESETS = frozenset(TABLE1 + GBDT_ABLATION)
@@ -69,6 +72,8 @@ LABELS = {"gbdt": "GBDT", "dnn": "DNN", "din": "DIN", "dien": "DIEN", "dmt_trans
           "dmt_click": "click", "dmt_click_cart": "click + cart", "dmt_single_task": "no MTL",
           "dmt_shared_bottom": "shared bottom", "dmt_no_bias": "none", "dmt_bias_position": "position index",
           "dmt_bias_page": "position page", "dmt_bias_neighbors": "neighbours",
+          "dmt_bias_additive": "additive, scalar per position / page",
+          "dmt_bias_multiplicative": "multiplicative (PAL), scalar per position / page",
           "gbdt_current_window": "GBDT, window t only", "gbdt_no_history": "GBDT, no target-in-history",
           "gbdt_current_no_history": "GBDT, window t only, no target-in-history"}
 TABLE_LABELS = {"gbdt": {"gbdt": "GBDT (windows 1..t, target-in-history)"},
@@ -82,7 +87,7 @@ SYNTH_QUICK = {"users": 150, "items": 80, "days": 3, "requests_per_day": 60}
 logger = logging.getLogger("paper_table")
 
 
-def _prepare_synthetic(root: Path, seed: int, size: dict[str, int]) -> tuple[Path, Path]:
+def _prepare_synthetic(root: Path, seed: int, size: dict[str, Any]) -> tuple[Path, Path]:
     from t4r_dmt.preprocess.arguments import PreprocessArguments
     from t4r_dmt.preprocess.command import run as preprocess
     from t4r_dmt.synth.command import SynthArguments
@@ -199,7 +204,9 @@ def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Reci
     if truth is not None and load_preset(preset).family != "gbdt":
         check = validate_run(run_dir, data, truth)
         record["spearman"] = check.spearman
+        record["max_log_ratio"] = check.max_log_ratio
         record["relevance_ndcg@10"] = check.relevance_ndcg
+        record["promoted_overrating@10"] = check.promoted_overrating
     write_json(cached, {k: (None if math.isnan(v) else v) for k, v in record.items()})
     logger.info("seed %d %s: %s", seed, preset, {k: round(v, 4) for k, v in record.items()})
     return record
@@ -210,9 +217,11 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
                   work: Path | None = None, jobs: int = 1,
                   behaviors: tuple[str, ...] | None = None, ablation_seeds: int | None = None,
                   windows: str = "", recipe: Recipe | None = None, tuned: Path | None = None,
-                  tune_trials: int = 0, tune_windows: str = "") -> dict[str, Any]:
+                  tune_trials: int = 0, tune_windows: str = "",
+                  synth: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train every preset for every seed (the DMT ablations for the first ``ablation_seeds``); write
-    ``out/paper_table.json`` and ``.md``; return the JSON object."""
+    ``out/paper_table.json`` and ``.md``; return the JSON object. ``synth``: further ``t4r-dmt synth``
+    arguments of the synthetic data (e.g. ``{"policy": "promotion"}``)."""
     from t4r_dmt.presets import preset_names
 
     unknown = [p for p in presets if p not in preset_names()]
@@ -222,9 +231,11 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
     if seeds < 1 or jobs < 1 or not 1 <= ablation_seeds <= seeds:
         raise ValueError(f"--seeds and --jobs must be >= 1 and --ablation_seeds in 1..seeds; got {seeds}, {jobs} "
                          f"and {ablation_seeds}")
+    if synth and data is not None:
+        raise ValueError("--synth describes the generated data; it cannot go with --data")
     if data is not None and not (Path(data) / "ranking" / "schema.pbtxt").exists():
         raise FileNotFoundError(f"{data}/ranking/schema.pbtxt is missing: pass the output of t4r-dmt preprocess")
-    size = SYNTH_QUICK if quick else SYNTH_DEFAULT
+    size = {**(SYNTH_QUICK if quick else SYNTH_DEFAULT), **(synth or {})}
     runs: dict[str, list[dict[str, float]]] = {p: [] for p in presets}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(work) if work is not None else Path(tmp)
@@ -264,8 +275,10 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
             records = [_one_run(job) for job in jobs_list]
         for job, record in zip(jobs_list, records, strict=True):
             runs[job[3]].append({**record, "seed": job[4]})
-    result = summarise(runs, seeds=seeds, epochs=epochs,
-                       data=str(data) if data is not None else ("synthetic quick" if quick else "synthetic"))
+    label = "synthetic quick" if quick else "synthetic"
+    if synth:
+        label += " (" + ", ".join(f"--{k} {v}" for k, v in synth.items()) + ")"
+    result = summarise(runs, seeds=seeds, epochs=epochs, data=str(data) if data is not None else label)
     result["ablation_seeds"] = ablation_seeds
     result["recipe"] = dataclasses.asdict(recipe or Recipe())
     result["presets_used"] = configs
@@ -349,8 +362,9 @@ def markdown(result: dict[str, Any]) -> str:
         head = "| model | AUC click | AUC order | NDCG@10 | RelaImpr click | RelaImpr order |"
         sep = "|---|---:|---:|---:|---:|---:|"
         if has_truth and name == "bias":
-            head += " Spearman (position curve) | NDCG@10 vs true relevance |"
-            sep += "---:|---:|"
+            head += (" Spearman (position curve) | max abs log ratio | NDCG@10 vs true relevance |"
+                     " promoted over-rating@10 |")
+            sep += "---:|---:|---:|---:|"
         counts = sorted({rows[p]["seeds"] for p in presets})
         lines += ["", f"**{title}** ({'/'.join(map(str, counts))} seed(s))", "", head, sep]
         for preset in presets:
@@ -360,7 +374,8 @@ def markdown(result: dict[str, Any]) -> str:
                     f"{_cell(row, 'ndcg@10')} | {_cell(row, 'relaimpr_click', 2, True)} | "
                     f"{_cell(row, 'relaimpr_order', 2, True)} |")
             if has_truth and name == "bias":
-                line += f" {_cell(row, 'spearman', 3)} | {_cell(row, 'relevance_ndcg@10')} |"
+                line += (f" {_cell(row, 'spearman', 3)} | {_cell(row, 'max_log_ratio', 3)} | "
+                         f"{_cell(row, 'relevance_ndcg@10')} | {_cell(row, 'promoted_overrating@10')} |")
             lines.append(line)
     return "\n".join(lines)
 
@@ -391,12 +406,29 @@ def main() -> None:
                         help="first tune every preset with this many trials (same budget for all) on seed 0's "
                              "--tune_windows; the tuned presets go to OUT/tuned/")
     parser.add_argument("--tune_windows", default="", help="A:B: the tuning windows (before --report_after)")
+    parser.add_argument("--synth", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="further t4r-dmt synth arguments of the synthetic data, e.g. policy=promotion")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
                   args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows,
                   Recipe(args.early_stopping_tail, args.max_epochs, args.report_after), args.tuned, args.tune_trials,
-                  args.tune_windows)
+                  args.tune_windows, parse_synth(args.synth))
+
+
+def parse_synth(items: list[str]) -> dict[str, Any]:
+    """``["policy=promotion", "w_latent=2"]`` -> ``{"policy": "promotion", "w_latent": 2.0}``: each value typed
+    as the ``SynthArguments`` field it sets."""
+    from t4r_dmt.synth.command import SynthArguments
+
+    fields = {f.name: f for f in dataclasses.fields(SynthArguments) if f.name not in ("out", "seed", "overwrite")}
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise ValueError(f"--synth {item!r}: expected KEY=VALUE, KEY one of {', '.join(fields)}")
+        parsed[key] = type(fields[key].default)(value)
+    return parsed
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ def test_summary_and_markdown(paper_table: ModuleType) -> None:
     runs = {
         "dnn": [{"auc_click": 0.6, "auc_order": 0.7, "ndcg@10": 0.3}, {"auc_click": 0.62, "auc_order": 0.7,
                                                                        "ndcg@10": 0.3}],
-        "dmt": [{"auc_click": 0.65, "auc_order": 0.75, "ndcg@10": 0.4, "spearman": 0.99,
-                 "relevance_ndcg@10": 0.8}] * 2,
+        "dmt": [{"auc_click": 0.65, "auc_order": 0.75, "ndcg@10": 0.4, "spearman": 0.99, "max_log_ratio": 0.1,
+                 "relevance_ndcg@10": 0.8, "promoted_overrating@10": 0.01}] * 2,
         "dmt_no_bias": [{"auc_click": 0.64, "auc_order": math.nan, "ndcg@10": 0.4, "spearman": math.nan,
                          "relevance_ndcg@10": 0.7}] * 2,
     }
@@ -45,8 +45,11 @@ def test_summary_and_markdown(paper_table: ModuleType) -> None:
     md = paper_table.markdown(result)
     assert "| DMT | 0.6500 ± 0.0000 | 0.7500 ± 0.0000 | 0.4000 ± 0.0000 | 37.50% ± 17.68% |" in md
     assert "| none | 0.6400 ± 0.0000 | n/a |" in md
-    assert "Spearman (position curve) | NDCG@10 vs true relevance |" in md
-    assert "0.990 ± 0.000 | 0.8000 ± 0.0000 |" in md
+    assert ("Spearman (position curve) | max abs log ratio | NDCG@10 vs true relevance | promoted over-rating@10 |"
+            in md)
+    assert "0.990 ± 0.000 | 0.100 ± 0.000 | 0.8000 ± 0.0000 | 0.0100 ± 0.0000 |" in md
+    (none,) = [line for line in md.splitlines() if line.startswith("| none |")]
+    assert none.endswith("| n/a | n/a | 0.7000 ± 0.0000 | n/a |")  # no curve without a tower; not promotion data
     assert "**Table 5: bias features** (2 seed(s))" in md and "| all (DMT) |" in md
     assert "GBDT ablation" not in md  # no GBDT variant ran
 
@@ -91,7 +94,18 @@ def test_benchmark_runs_at_tiny_size(paper_table: ModuleType, tmp_path: Path) ->
     assert again["presets"]["gbdt"]["auc_click"] == result["presets"]["gbdt"]["auc_click"]
 
 
+def test_parse_synth_types_each_value_as_its_synth_argument(paper_table: ModuleType) -> None:
+    parsed = paper_table.parse_synth(["policy=promotion", "promoted_share=0.2", "users=300", "latent_pool=max"])
+    assert parsed == {"policy": "promotion", "promoted_share": 0.2, "users": 300, "latent_pool": "max"}
+    assert isinstance(parsed["users"], int) and isinstance(parsed["promoted_share"], float)
+    for bad in ("seed=3", "policy", "nope=1"):
+        with pytest.raises(ValueError, match="expected KEY=VALUE, KEY one of users, items"):
+            paper_table.parse_synth([bad])
+
+
 def test_benchmark_errors(paper_table: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="--synth describes the generated data"):
+        paper_table.run_benchmark(("dnn",), seeds=1, data=tmp_path, out=tmp_path, synth={"policy": "promotion"})
     with pytest.raises(ValueError, match="unknown preset"):
         paper_table.run_benchmark(("nope",), seeds=1, out=tmp_path)
     with pytest.raises(ValueError, match="--seeds and --jobs must be >= 1"):
