@@ -19,7 +19,6 @@ Usage: ``python benchmarks/item_similarity_probe.py --raw W/raw --data W/data --
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
