@@ -46,6 +46,10 @@ class PreprocessArguments:
         default="1h", metadata={"help": "Impressions count towards item CTR once their hour ended this long before "
                                         "the request (the time a click label needs to be known)."}
     )
+    ctr_position_debias: bool = field(
+        default=False, metadata={"help": "Item CTR as clicks over expected clicks given the positions shown (COEC); "
+                                         "needs --impressions with positions."}
+    )
     interaction_decay: str = field(
         default="1d", metadata={"help": "Time constant of the decayed user-candidate match counts."}
     )
@@ -90,6 +94,7 @@ class PreprocessArguments:
             negatives=self.negatives,
             seed=self.seed,
             rate_delay=self.rate_delay,
+            ctr_position_debias=self.ctr_position_debias,
             interaction_decay=self.interaction_decay,
             events_per_bucket=self.events_per_bucket,
         )

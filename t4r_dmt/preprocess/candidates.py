@@ -24,6 +24,7 @@ from t4r_dmt.preprocess.history import hour_of, user_bucket
 from t4r_dmt.preprocess.lists import to_numpy
 from t4r_dmt.windows import assign_windows
 
+POSITION_RATE_PRIOR = 20.0  # impressions of smoothing of a position's click rate towards all positions'
 IMPRESSION_COLUMNS = ("request_id", "user_id", "event_time", "product_id", "position", "click", "order")
 PAGE_SIZE = 10  # pages when a frame has no ``page`` column (the readers always fill it)
 
@@ -143,15 +144,42 @@ def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> list[int]:
 
 
 def item_hour_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Impressions and clicks per (product_id, hour of ``request_ts``) of a candidate frame."""
+    """Impressions and clicks per (product_id, hour of ``request_ts``) of a candidate frame; with a
+    ``position`` column also ``expected_clicks``: the sum over the item's impressions of the click rate of
+    the position it was shown at (``position_click_rates``), the denominator of a position-debiased CTR."""
     keyed = pd.DataFrame({"product_id": frame["product_id"].to_numpy(np.int64),
                           "hour": hour_of(frame["request_ts"].to_numpy()), "click": frame["click"].to_numpy()})
-    return (
-        keyed.groupby(["product_id", "hour"], sort=True)
-        .agg(impressions=("click", "size"), clicks=("click", "sum"))
-        .reset_index()
-        .astype(np.int64)
-    )
+    aggregations: dict[str, tuple[str, str]] = {"impressions": ("click", "size"), "clicks": ("click", "sum")}
+    if "position" in frame.columns:
+        keyed["expected"] = position_click_rates(keyed["hour"].to_numpy(), frame["position"].to_numpy(np.int64),
+                                                 keyed["click"].to_numpy())
+        aggregations["expected_clicks"] = ("expected", "sum")
+        # Float sums in one order whatever the input's row order (the store's bytes do not depend on it).
+        keyed = keyed.sort_values(["product_id", "hour", "expected"], kind="stable")
+    counts = keyed.groupby(["product_id", "hour"], sort=True).agg(**aggregations).reset_index()
+    integers = ["product_id", "hour", "impressions", "clicks"]
+    counts[integers] = counts[integers].astype(np.int64)
+    return counts
+
+
+def position_click_rates(hour: np.ndarray, position: np.ndarray, click: np.ndarray,
+                         prior: float = POSITION_RATE_PRIOR) -> np.ndarray:
+    """Per impression (N,): the click rate of its position over the hours up to and including its own.
+
+    ``(clicks + prior * r) / (impressions + prior)`` over all impressions at that position in hours <= the
+    impression's hour, ``r`` the click rate of all positions over the same hours (a position seen rarely so
+    far leans on it). An item's counts of hour h are read only by requests after h has ended (``ItemRates``),
+    so these rates use nothing logged after such a request.
+    """
+    frame = pd.DataFrame({"hour": hour, "position": position, "click": click.astype(np.float64)})
+    cells = frame.groupby(["position", "hour"], sort=True)["click"].agg(["size", "sum"]).reset_index()
+    cells["n"] = cells.groupby("position")["size"].cumsum()
+    cells["c"] = cells.groupby("position")["sum"].cumsum()
+    overall = frame.groupby("hour", sort=True)["click"].agg(["size", "sum"]).cumsum()
+    rate_all = (overall["sum"] / overall["size"]).reindex(cells["hour"]).to_numpy()
+    cells["rate"] = (cells["c"] + prior * rate_all) / (cells["n"] + prior)
+    return np.asarray(frame[["position", "hour"]].merge(cells[["position", "hour", "rate"]], how="left",
+                                                        on=["position", "hour"])["rate"].to_numpy())
 
 
 def write_impression_windows(

@@ -43,6 +43,10 @@ class RankingConfig:
     rate_delay:
         Impressions count towards an item's CTR once their hour ended at least this long before the
         request (pandas offset alias): the time a click label needs to be known.
+    ctr_position_debias:
+        The item CTR counts clicks over expected clicks given the positions shown (COEC), not over
+        impressions: a logging policy that keeps items at the top does not inflate their rate. Needs an
+        impression log with positions.
     interaction_decay:
         Time constant tau (pandas offset alias) of the decayed match counts ``{b}_{a}_decayed``.
     seed:
@@ -61,6 +65,7 @@ class RankingConfig:
     negatives: int = 4
     rate_smoothing: float = 20.0
     rate_delay: str = "1h"
+    ctr_position_debias: bool = False
     interaction_decay: str = "1d"
     seed: int = 0
     events_per_bucket: int = 1_000_000

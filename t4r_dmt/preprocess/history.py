@@ -112,7 +112,8 @@ class ItemTable(_Indexed):
 @dataclass(frozen=True)
 class ItemHourCounts(_Indexed):
     """Per (product, hour): impressions and clicks of the ranking rows, views and purchases of the event log;
-    arrays of shape (P,). ``time`` is the hour number ``floor(ns / HOUR_NS)``."""
+    arrays of shape (P,). ``time`` is the hour number ``floor(ns / HOUR_NS)``. ``expected_clicks``: the
+    impressions' summed position click rates (``candidates.item_hour_counts``), None without positions."""
 
     product: np.ndarray
     time: np.ndarray
@@ -120,6 +121,7 @@ class ItemHourCounts(_Indexed):
     clicks: np.ndarray
     views: np.ndarray
     orders: np.ndarray
+    expected_clicks: np.ndarray | None = None
     _indexes: dict[tuple[str, ...], AsOfIndex] = field(default_factory=dict, compare=False, repr=False)
     _sums: dict[str, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
@@ -208,9 +210,13 @@ class HistoryStore:
         return cls(root), {f"events not used ({kind})": int(n) for kind, n in unused.items()}
 
     def write_item_impressions(self, counts: pd.DataFrame) -> None:
-        """Store impressions / clicks per (product_id, hour) of all ranking rows (``item_hour_counts``)."""
+        """Store impressions / clicks (and ``expected_clicks`` when the rows had positions) per
+        (product_id, hour) of all ranking rows (``item_hour_counts``)."""
         columns = ["product_id", "hour", "impressions", "clicks"]
-        counts = counts[columns].groupby(["product_id", "hour"], sort=True).sum().reset_index().astype(np.int64)
+        if "expected_clicks" in counts.columns and counts["expected_clicks"].notna().all():
+            columns.append("expected_clicks")
+        counts = counts[columns].groupby(["product_id", "hour"], sort=True).sum().reset_index()
+        counts[columns[:4]] = counts[columns[:4]].astype(np.int64)
         _write(counts, self.root / "item_impression_hours.parquet")
 
     # -- reading --------------------------------------------------------------------------------
@@ -359,4 +365,5 @@ def _load_item_hours(events_path: str, events_mtime: int, impressions_path: str,
         clicks=frame["clicks"].to_numpy(np.float64),
         views=frame["views"].to_numpy(np.float64),
         orders=frame["orders"].to_numpy(np.float64),
+        expected_clicks=frame["expected_clicks"].to_numpy(np.float64) if "expected_clicks" in frame.columns else None,
     )

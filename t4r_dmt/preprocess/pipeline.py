@@ -85,6 +85,9 @@ def preprocess_ranking(
 
     start = perf_counter()
     with_bias = data.impressions is not None
+    if config.ctr_position_debias and not with_bias:
+        raise ValueError("--ctr_position_debias needs an impression log with positions (--impressions); sampled "
+                         "negatives have none")
     if data.impressions is not None:
         files = write_impression_windows(
             data.impressions, config.window, scratch / "candidates", store.n_buckets, data.impressions_source

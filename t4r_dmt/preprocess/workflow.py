@@ -135,7 +135,8 @@ def build_ranking_workflow(
     log_price = attributes[["item_price"]] >> nvt_ops.Rename(name="item_log_price")
     counts = (activity + log_price) >> nvt_ops.FillMissing(fill_val=0.0) >> BlockLogOp()
     relative = relative >> nvt_ops.FillMissing(fill_val=1.0) >> BlockLogOp()
-    rates = ["product_id", "request_ts"] >> ItemRates(store_path, config.rate_smoothing, config.rate_delay_ns)
+    rates = ["product_id", "request_ts"] >> ItemRates(store_path, config.rate_smoothing, config.rate_delay_ns,
+                                                           config.ctr_position_debias)
     outputs += (counts + relative + rates) >> BlockNormalize(out_dtype=np.float32)
 
     matches = (["user_id", "request_ts", "product_id"] + attributes[["item_category", "item_brand"]]) >> Interactions(

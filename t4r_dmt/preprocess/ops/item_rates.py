@@ -8,6 +8,14 @@ For a row (item i, request time t), from whole hours only (``hour_of``), with ``
 
       item_ctr_lift = log((clicks_i + a * ctr) / (impressions_i + a)) - log(ctr)
 
+  With ``position_debias`` (an impression log with positions) the denominator counts each impression by
+  the click rate of the position it was shown at (clicks over expected clicks, COEC; Zhang and Jones 2007),
+  so an item the logging policy kept at the top does not look relevant for it::
+
+      item_ctr_lift = log((clicks_i + a * ctr) / (expected_clicks_i + a * ctr))
+
+  (``ctr * impressions_i`` in place of ``expected_clicks_i`` gives the plain lift above).
+
 * CVR from the event log's views and purchases of the hours that ended before t (events carry their own
   time, so no allowance is needed)::
 
@@ -45,9 +53,12 @@ class ItemRates(HistoryOperator):
         Pseudo-count ``a`` (> 0).
     delay_ns : int
         Impressions count for the CTR once their hour ended at least this long before the request (>= 0).
+    position_debias : bool
+        Clicks over expected clicks given the positions shown (the store must hold ``expected_clicks``).
     """
 
-    def __init__(self, store_path: Any, smoothing: float, delay_ns: int = HOUR_NS) -> None:
+    def __init__(self, store_path: Any, smoothing: float, delay_ns: int = HOUR_NS,
+                 position_debias: bool = False) -> None:
         super().__init__(store_path)
         if smoothing <= 0:
             raise ValueError(f"smoothing must be > 0, got {smoothing}")
@@ -55,6 +66,7 @@ class ItemRates(HistoryOperator):
             raise ValueError(f"delay_ns must be >= 0, got {delay_ns}")
         self.smoothing = float(smoothing)
         self.delay_ns = int(delay_ns)
+        self.position_debias = bool(position_debias)
         self.outputs = {name: (np.dtype(np.float64), None) for name in RATE_COLUMNS}
 
     def compute(self, df: Any) -> Any:
@@ -74,7 +86,14 @@ class ItemRates(HistoryOperator):
         }
         totals = _totals_before(table, {"impressions": shown_before, "clicks": shown_before,
                                         "views": logged_before, "orders": logged_before})
-        ctr = _lift(sums["clicks"], sums["impressions"], totals["clicks"], totals["impressions"], self.smoothing)
+        if getattr(self, "position_debias", False):  # workflows pickled before the option read False
+            if table.expected_clicks is None:
+                raise ValueError("position_debias needs the impressions' positions: the history store has no "
+                                 "expected_clicks (was the ranking data built from an impression log?)")
+            expected = _sum_range(table.running_sum("expected_clicks"), start, bounds.ends[0])
+            ctr = _coec_lift(sums["clicks"], expected, totals["clicks"], totals["impressions"], self.smoothing)
+        else:
+            ctr = _lift(sums["clicks"], sums["impressions"], totals["clicks"], totals["impressions"], self.smoothing)
         cvr = _lift(sums["orders"], sums["views"], totals["orders"], totals["views"], self.smoothing)
         return new_frame({"item_ctr_lift": ctr, "item_cvr_lift": cvr}, like=df)
 
@@ -91,6 +110,17 @@ def _totals_before(table: ItemHourCounts, bound: dict[str, np.ndarray]) -> dict[
         hours, cumulative = table.hourly_running_sum(name)
         out[name] = cumulative[np.searchsorted(hours, limit, side="left")]
     return out
+
+
+def _coec_lift(clicks: np.ndarray, expected: np.ndarray, all_clicks: np.ndarray, all_impressions: np.ndarray,
+               a: float) -> np.ndarray:
+    """``log((clicks + a p) / (expected + a p))`` with ``p = all_clicks / all_impressions``; 0 where ``p`` is 0
+    or undefined."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prior = np.where(all_impressions > 0, all_clicks / np.maximum(all_impressions, 1.0), 0.0)
+        known = prior > 0
+        lift = np.log(np.where(known, clicks + a * prior, 1.0)) - np.log(np.where(known, expected + a * prior, 1.0))
+    return np.where(known, lift, 0.0)
 
 
 def _lift(hits: np.ndarray, trials: np.ndarray, all_hits: np.ndarray, all_trials: np.ndarray, a: float) -> np.ndarray:
