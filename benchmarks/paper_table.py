@@ -6,7 +6,7 @@ Usage::
     python benchmarks/paper_table.py [--data DIR] [--seeds 5] [--ablation_seeds N] [--presets gbdt dnn ...]
                                      [--quick] [--epochs 1] [--out benchmarks/results/paper_table] [--work DIR]
                                      [--jobs N] [--behaviors click ...] [--windows A:B]
-                                     [--synth policy=promotion ...]
+                                     [--synth policy=promotion ...] [--preprocess ctr_position_debias=true ...]
 
 Writes ``OUT/paper_table.md`` and ``OUT/paper_table.json``.
 
@@ -27,7 +27,8 @@ counts; ``gbdt_current_window`` fits on window t only (the rows a neural model s
 On synthetic data, runs whose truth/ is known add the bias validation (``t4r_dmt.analysis``): Spearman and
 max |log ratio| of the bias tower's per-position curve against the planted one, NDCG@10 of the served score
 against the planted click relevance and, on ``--synth policy=promotion`` data, the over-rating of the
-promoted items. ``--synth KEY=VALUE ...`` passes further ``t4r-dmt synth`` arguments to every seed's data.
+promoted items. ``--synth KEY=VALUE ...`` passes further ``t4r-dmt synth`` arguments to every seed's data, ``--preprocess
+KEY=VALUE ...`` further ``t4r-dmt preprocess`` arguments.
 
 Prints the markdown of every table.
 """
@@ -87,7 +88,8 @@ SYNTH_QUICK = {"users": 150, "items": 80, "days": 3, "requests_per_day": 60}
 logger = logging.getLogger("paper_table")
 
 
-def _prepare_synthetic(root: Path, seed: int, size: dict[str, Any]) -> tuple[Path, Path]:
+def _prepare_synthetic(root: Path, seed: int, size: dict[str, Any],
+                       preprocessing: dict[str, Any] | None = None) -> tuple[Path, Path]:
     from t4r_dmt.preprocess.arguments import PreprocessArguments
     from t4r_dmt.preprocess.command import run as preprocess
     from t4r_dmt.synth.command import SynthArguments
@@ -99,7 +101,7 @@ def _prepare_synthetic(root: Path, seed: int, size: dict[str, Any]) -> tuple[Pat
         preprocess(PreprocessArguments(events=str(raw / "events.parquet"),
                                        impressions=str(raw / "impressions.parquet"),
                                        items=str(raw / "items.parquet"), out=str(data), with_sessions=False,
-                                       overwrite=True))
+                                       overwrite=True, **(preprocessing or {})))
     return data, raw / "truth"
 
 
@@ -218,10 +220,12 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
                   behaviors: tuple[str, ...] | None = None, ablation_seeds: int | None = None,
                   windows: str = "", recipe: Recipe | None = None, tuned: Path | None = None,
                   tune_trials: int = 0, tune_windows: str = "",
-                  synth: dict[str, Any] | None = None) -> dict[str, Any]:
+                  synth: dict[str, Any] | None = None,
+                  preprocessing: dict[str, Any] | None = None) -> dict[str, Any]:
     """Train every preset for every seed (the DMT ablations for the first ``ablation_seeds``); write
     ``out/paper_table.json`` and ``.md``; return the JSON object. ``synth``: further ``t4r-dmt synth``
-    arguments of the synthetic data (e.g. ``{"policy": "promotion"}``)."""
+    arguments of the synthetic data (e.g. ``{"policy": "promotion"}``); ``preprocessing``: further
+    ``t4r-dmt preprocess`` arguments of it (e.g. ``{"ctr_position_debias": True}``)."""
     from t4r_dmt.presets import preset_names
 
     unknown = [p for p in presets if p not in preset_names()]
@@ -231,8 +235,8 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
     if seeds < 1 or jobs < 1 or not 1 <= ablation_seeds <= seeds:
         raise ValueError(f"--seeds and --jobs must be >= 1 and --ablation_seeds in 1..seeds; got {seeds}, {jobs} "
                          f"and {ablation_seeds}")
-    if synth and data is not None:
-        raise ValueError("--synth describes the generated data; it cannot go with --data")
+    if (synth or preprocessing) and data is not None:
+        raise ValueError("--synth / --preprocess describe the generated data; they cannot go with --data")
     if data is not None and not (Path(data) / "ranking" / "schema.pbtxt").exists():
         raise FileNotFoundError(f"{data}/ranking/schema.pbtxt is missing: pass the output of t4r-dmt preprocess")
     size = {**(SYNTH_QUICK if quick else SYNTH_DEFAULT), **(synth or {})}
@@ -245,7 +249,7 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
             data, configs = restrict_behaviors(Path(data), behaviors, presets, root)
         if tune_trials:  # equal budget: every preset gets the same trials on seed 0's tuning windows
             tuned = out / "tuned"
-            first = _prepare_synthetic(root / "seed0", 0, size) if data is None else (Path(data), None)
+            first = _prepare_synthetic(root / "seed0", 0, size, preprocessing) if data is None else (Path(data), None)
             for preset in presets:
                 if not (tuned / f"{preset}_tuned.json").exists():
                     _tune(first[0], configs[preset], tune_trials, tune_windows, tuned, root / "tuning" / preset)
@@ -260,7 +264,7 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
         seed_data: dict[int, tuple[Path, Path | None]] = {}
         for seed, preset in order:
             if seed not in seed_data:
-                seed_data[seed] = (_prepare_synthetic(root / f"seed{seed}", seed, size) if data is None
+                seed_data[seed] = (_prepare_synthetic(root / f"seed{seed}", seed, size, preprocessing) if data is None
                                    else (Path(data), None))
             path, truth = seed_data[seed]
             jobs_list.append((path, truth, root / f"seed{seed}" / "runs" / preset, preset, seed, epochs,
@@ -276,8 +280,8 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
         for job, record in zip(jobs_list, records, strict=True):
             runs[job[3]].append({**record, "seed": job[4]})
     label = "synthetic quick" if quick else "synthetic"
-    if synth:
-        label += " (" + ", ".join(f"--{k} {v}" for k, v in synth.items()) + ")"
+    if synth or preprocessing:
+        label += " (" + ", ".join(f"--{k} {v}" for k, v in {**(synth or {}), **(preprocessing or {})}.items()) + ")"
     result = summarise(runs, seeds=seeds, epochs=epochs, data=str(data) if data is not None else label)
     result["ablation_seeds"] = ablation_seeds
     result["recipe"] = dataclasses.asdict(recipe or Recipe())
@@ -408,12 +412,14 @@ def main() -> None:
     parser.add_argument("--tune_windows", default="", help="A:B: the tuning windows (before --report_after)")
     parser.add_argument("--synth", nargs="+", default=[], metavar="KEY=VALUE",
                         help="further t4r-dmt synth arguments of the synthetic data, e.g. policy=promotion")
+    parser.add_argument("--preprocess", nargs="+", default=[], metavar="KEY=VALUE",
+                        help="further t4r-dmt preprocess arguments of it, e.g. ctr_position_debias=true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
                   args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows,
                   Recipe(args.early_stopping_tail, args.max_epochs, args.report_after), args.tuned, args.tune_trials,
-                  args.tune_windows, parse_synth(args.synth))
+                  args.tune_windows, parse_synth(args.synth), parse_preprocess(args.preprocess))
 
 
 def parse_synth(items: list[str]) -> dict[str, Any]:
@@ -421,15 +427,33 @@ def parse_synth(items: list[str]) -> dict[str, Any]:
     as the ``SynthArguments`` field it sets."""
     from t4r_dmt.synth.command import SynthArguments
 
-    fields = {f.name: f for f in dataclasses.fields(SynthArguments) if f.name not in ("out", "seed", "overwrite")}
+    return _parse_fields(items, SynthArguments, "--synth")
+
+
+def parse_preprocess(items: list[str]) -> dict[str, Any]:
+    """``["ctr_position_debias=true"]`` -> ``{"ctr_position_debias": True}``, typed as ``PreprocessArguments``."""
+    from t4r_dmt.preprocess.arguments import PreprocessArguments
+
+    return _parse_fields(items, PreprocessArguments, "--preprocess")
+
+
+def _parse_fields(items: list[str], arguments: type, flag: str) -> dict[str, Any]:
+    """KEY=VALUE items as the dataclass fields (with scalar defaults) they set; never the output or seed."""
+    fields = {f.name: f for f in dataclasses.fields(arguments)
+              if f.name not in ("out", "seed", "overwrite") and isinstance(f.default, (bool, int, float, str))}
     parsed: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or key not in fields:
-            raise ValueError(f"--synth {item!r}: expected KEY=VALUE, KEY one of {', '.join(fields)}")
-        parsed[key] = type(fields[key].default)(value)
+            raise ValueError(f"{flag} {item!r}: expected KEY=VALUE, KEY one of {', '.join(fields)}")
+        kind = type(fields[key].default)
+        if kind is bool:
+            if value.lower() not in ("true", "false"):
+                raise ValueError(f"{flag} {item!r}: {key} takes true or false")
+            parsed[key] = value.lower() == "true"
+        else:
+            parsed[key] = kind(value)
     return parsed
-
 
 if __name__ == "__main__":
     main()

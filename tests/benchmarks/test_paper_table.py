@@ -99,12 +99,19 @@ def test_parse_synth_types_each_value_as_its_synth_argument(paper_table: ModuleT
     assert parsed == {"policy": "promotion", "promoted_share": 0.2, "users": 300, "latent_pool": "max"}
     assert isinstance(parsed["users"], int) and isinstance(parsed["promoted_share"], float)
     for bad in ("seed=3", "policy", "nope=1"):
-        with pytest.raises(ValueError, match="expected KEY=VALUE, KEY one of users, items"):
+        with pytest.raises(ValueError, match="--synth .*: expected KEY=VALUE, KEY one of users, items"):
             paper_table.parse_synth([bad])
+    assert paper_table.parse_preprocess(["ctr_position_debias=true", "window=12h"]) == {
+        "ctr_position_debias": True, "window": "12h"}
+    assert paper_table.parse_preprocess(["ctr_position_debias=False"]) == {"ctr_position_debias": False}
+    with pytest.raises(ValueError, match="ctr_position_debias takes true or false"):
+        paper_table.parse_preprocess(["ctr_position_debias=yes"])
+    with pytest.raises(ValueError, match="--preprocess 'out=x': expected KEY=VALUE"):
+        paper_table.parse_preprocess(["out=x"])
 
 
 def test_benchmark_errors(paper_table: ModuleType, tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="--synth describes the generated data"):
+    with pytest.raises(ValueError, match="--synth / --preprocess describe the generated data"):
         paper_table.run_benchmark(("dnn",), seeds=1, data=tmp_path, out=tmp_path, synth={"policy": "promotion"})
     with pytest.raises(ValueError, match="unknown preset"):
         paper_table.run_benchmark(("nope",), seeds=1, out=tmp_path)
