@@ -103,7 +103,7 @@ def test_validation_errors(data: dict, match: str) -> None:
 
 def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> None:
     presets = preset_names("dmt") + preset_names("baseline")
-    assert len(presets) == 13
+    assert len(presets) == 15
     for name in presets:
         assert json.loads((preset_dir() / f"{name}.json").read_text())["fast_dropout"] is True
         assert load_preset(name).fast_dropout is True
