@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from t4r_dmt.io_utils import atomic_path
+from t4r_dmt.metrics.results import save_line_figure
 
 
 def aligned_log_curve(curve: Sequence[float] | np.ndarray, log: bool = False) -> np.ndarray:
@@ -35,7 +35,6 @@ def plot_bias_curves(learned: Mapping[str, Sequence[float]], planted: Sequence[f
     # The object-oriented API with an explicit Agg canvas, as t4r_dmt.metrics.results.plot_metric.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(6.4, 4.0), dpi=100)
     FigureCanvasAgg(figure)
@@ -53,11 +52,4 @@ def plot_bias_curves(learned: Mapping[str, Sequence[float]], planted: Sequence[f
     axes.set_title("log examination per position, aligned at position 0")
     axes.set_xlabel("position (0 = top)")
     axes.set_ylabel("log examination - its value at position 0")
-    axes.grid(alpha=0.3)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.legend(fontsize="small")
-    figure.tight_layout()
-    target = Path(path)
-    with atomic_path(target) as tmp:
-        figure.savefig(tmp, format="png")
-    return target
+    return save_line_figure(figure, axes, path)

@@ -281,7 +281,6 @@ def plot_metric(metric: str, lines: Mapping[str, tuple[Sequence[int], Sequence[f
     # The object-oriented API with an explicit Agg canvas: no pyplot global state, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
 
     figure = Figure(figsize=(6.4, 4.0), dpi=100)
     FigureCanvasAgg(figure)
@@ -295,6 +294,13 @@ def plot_metric(metric: str, lines: Mapping[str, tuple[Sequence[int], Sequence[f
     axes.set_title(f"{metric} per evaluation window ({direction})")
     axes.set_xlabel("evaluation window")
     axes.set_ylabel(metric)
+    return save_line_figure(figure, axes, path)
+
+
+def save_line_figure(figure: Any, axes: Any, path: str | os.PathLike[str]) -> Path:
+    """Finish a line plot (grid, integer x ticks, legend, tight layout) and write it as a PNG, atomically."""
+    from matplotlib.ticker import MaxNLocator
+
     axes.grid(alpha=0.3)
     axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(fontsize="small")

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
 from types import ModuleType
 
 import numpy as np
 import pytest
-from paths import BENCHMARKS
+from paths import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def probe() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("item_similarity_probe", BENCHMARKS / "item_similarity_probe.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("item_similarity_probe")
 
 
 def test_pair_spearman_is_one_for_the_truth_and_near_zero_for_noise(probe: ModuleType) -> None:

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
-from paths import BENCHMARKS
+from paths import load_benchmark
 
 
 def _module():
-    spec = importlib.util.spec_from_file_location("lift_share", BENCHMARKS / "lift_share.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("lift_share")
 
 
 def test_shares_per_seed(tmp_path: Path) -> None:
