@@ -143,14 +143,15 @@ def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> list[int]:
     return [int(b) for b in bucket[order][starts]]
 
 
-def item_hour_counts(frame: pd.DataFrame) -> pd.DataFrame:
-    """Impressions and clicks per (product_id, hour of ``request_ts``) of a candidate frame; with a
-    ``position`` column also ``expected_clicks``: the sum over the item's impressions of the click rate of
-    the position it was shown at (``position_click_rates``), the denominator of a position-debiased CTR."""
+def item_hour_counts(frame: pd.DataFrame, expected_clicks: bool = False) -> pd.DataFrame:
+    """Impressions and clicks per (product_id, hour of ``request_ts``) of a candidate frame; with
+    ``expected_clicks`` (and a ``position`` column) also ``expected_clicks``: the sum over the item's
+    impressions of the click rate of the position it was shown at (``position_click_rates``), the denominator
+    of a position-debiased CTR."""
     keyed = pd.DataFrame({"product_id": frame["product_id"].to_numpy(np.int64),
                           "hour": hour_of(frame["request_ts"].to_numpy()), "click": frame["click"].to_numpy()})
     aggregations: dict[str, tuple[str, str]] = {"impressions": ("click", "size"), "clicks": ("click", "sum")}
-    if "position" in frame.columns:
+    if expected_clicks and "position" in frame.columns:
         keyed["expected"] = position_click_rates(keyed["hour"].to_numpy(), frame["position"].to_numpy(np.int64),
                                                  keyed["click"].to_numpy())
         aggregations["expected_clicks"] = ("expected", "sum")
@@ -183,9 +184,11 @@ def position_click_rates(hour: np.ndarray, position: np.ndarray, click: np.ndarr
 
 
 def write_impression_windows(
-    impressions: pd.DataFrame, window: str, folder: Path, n_buckets: int, source: str = "impressions"
+    impressions: pd.DataFrame, window: str, folder: Path, n_buckets: int, source: str = "impressions",
+    expected_clicks: bool = False,
 ) -> CandidateFiles:
-    """Validate the impression log and write its candidates window by window."""
+    """Validate the impression log and write its candidates window by window (``expected_clicks``: also count
+    each item's expected clicks given its positions, for ``--ctr_position_debias``)."""
     frame = impression_candidates(impressions, source)
     numbers, starts = assign_windows(frame["request_ts"].to_numpy(), window)
     check_windows(numbers, starts, source, "impressions")
@@ -193,7 +196,7 @@ def write_impression_windows(
     files = CandidateFiles(window_starts=[str(s) for s in starts])
     files.max_position = int(frame["position"].max()) + 1
     files.max_page = int(frame["page"].max()) + 1
-    files.item_hours.append(item_hour_counts(frame))
+    files.item_hours.append(item_hour_counts(frame, expected_clicks))
     order = np.argsort(numbers, kind="stable")
     bounds = np.searchsorted(numbers[order], np.arange(1, len(starts) + 2))
     for w in range(1, len(starts) + 1):

@@ -90,7 +90,8 @@ def preprocess_ranking(
                          "negatives have none")
     if data.impressions is not None:
         files = write_impression_windows(
-            data.impressions, config.window, scratch / "candidates", store.n_buckets, data.impressions_source
+            data.impressions, config.window, scratch / "candidates", store.n_buckets, data.impressions_source,
+            config.ctr_position_debias,
         )
     else:
         files = sampled_windows(

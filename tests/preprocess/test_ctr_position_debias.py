@@ -78,9 +78,10 @@ def test_position_click_rates_equal_the_loop(logs):
     np.testing.assert_allclose(got, reference_rates(impressions), rtol=1e-12)
     frame = impressions.rename(columns={"event_time": "request_ts"})
     frame["request_ts"] = frame["request_ts"].astype("int64")
-    counts = item_hour_counts(frame)
+    counts = item_hour_counts(frame, expected_clicks=True)
     assert counts["expected_clicks"].sum() == pytest.approx(got.sum())
-    assert "expected_clicks" not in item_hour_counts(frame.drop(columns="position")).columns
+    assert "expected_clicks" not in item_hour_counts(frame).columns  # only computed when asked for
+    assert "expected_clicks" not in item_hour_counts(frame.drop(columns="position"), expected_clicks=True).columns
 
 
 def test_debiased_ctr_equals_the_reference(logs, debiased):
@@ -120,7 +121,7 @@ def test_an_item_kept_at_the_top_does_not_look_relevant_for_it():
             rows.append((request, request * 60_000_000_000, item, position,
                          int(rng.random() < 0.4 / (1 + position))))
     frame = pd.DataFrame(rows, columns=["request_id", "request_ts", "product_id", "position", "click"])
-    counts = item_hour_counts(frame).groupby("product_id")[["impressions", "clicks", "expected_clicks"]].sum()
+    counts = item_hour_counts(frame, expected_clicks=True).groupby("product_id")[["impressions", "clicks", "expected_clicks"]].sum()
     plain = counts["clicks"] / counts["impressions"] / (frame["click"].mean())
     coec = counts["clicks"] / counts["expected_clicks"]
     assert plain[1] > 2.0 and plain.drop(1).mean() < 0.9
