@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from t4r_dmt.io_utils import atomic_dir, atomic_path, write_json
+from t4r_dmt.io_utils import atomic_dir, atomic_path, nan_to_none, write_json
 
 
 def test_atomic_path_replaces_only_on_success(tmp_path):
@@ -75,3 +75,9 @@ def test_outputs_get_normal_permissions(tmp_path):
     os.umask(mask)
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~mask
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_nan_to_none_reaches_nested_dicts_and_lists() -> None:
+    nan = float("nan")
+    assert nan_to_none({"a": nan, "b": [1.0, nan, {"c": nan}], "d": "x", "e": 2}) == {
+        "a": None, "b": [1.0, None, {"c": None}], "d": "x", "e": 2}

@@ -1,8 +1,8 @@
 """Bias validation on synthetic data: does the bias tower learn the planted position curve, and does a
 debiased served score rank by true relevance better?
 
-* ``position_curve``: the bias tower's log examination per position (``tower.examination_log`` where the
-  tower has it, else its logit ``y_b``, which is the log examination of the additive form), every other
+* ``position_curve``: the bias tower's log examination per position (``BiasTower.examination_curve``: the
+  logit ``y_b`` for the additive form, ``log sigmoid(y_b)`` for the multiplicative one), every other
   input (page, target and neighbour categories) taken from the data's rows and averaged: for position p
   every row is re-scored with ``position_index = p + 1`` and the page the data shows at p.
 * ``spearman`` of that curve against ``truth/bias_curve.json`` (the planted examination probability), and
@@ -30,8 +30,8 @@ from scipy.stats import spearmanr
 
 from t4r_dmt.errors import InputError
 from t4r_dmt.metrics.ranking import ndcg_at_k
+from t4r_dmt.model.bias import BiasTower
 from t4r_dmt.model.features import NEIGHBORS, PAGE, POSITION
-from t4r_dmt.model.inputs import BiasBatch
 
 TRUTH_FILE = "impressions_truth.parquet"
 TRUTH_COLUMNS = ["request_id", "product_id", "p_click_relevance"]
@@ -122,15 +122,13 @@ def _pages_by_position(frame: pd.DataFrame, n_positions: int) -> np.ndarray:
     return pages
 
 
-def position_curve(bias_tower: torch.nn.Module, frame: pd.DataFrame, n_positions: int) -> np.ndarray:
-    """Mean learned log examination per position.
+def position_curve(bias_tower: BiasTower, frame: pd.DataFrame, n_positions: int) -> np.ndarray:
+    """Mean learned log examination per position (``BiasTower.examination_curve`` over the frame's rows).
 
     Parameters
     ----------
-    bias_tower: a trained ``BiasTower`` (``(BiasBatch, category (B,)) -> (B,)``); its
-        ``examination_log(BiasBatch, category) -> (B,)`` is read where it has one (the multiplicative form:
-        ``log sigmoid(y_b)``), else its output ``y_b`` (the additive form, ``sigma(u + y_b) ~ e^y_b sigma(u)``
-        for small click rates).
+    bias_tower: a trained ``BiasTower``; its ``examination_log`` is in the form's scale (multiplicative:
+        ``log sigmoid(y_b)``; additive: ``y_b``, as ``sigma(u + y_b) ~ e^y_b sigma(u)`` for small click rates).
     frame: ranking rows with ``position_index``, ``position_page``, ``item_category`` and
         ``neighbor_category_seq`` (N rows).
     n_positions: P, the number of positions to read out (0..P-1).
@@ -149,20 +147,10 @@ def position_curve(bias_tower: torch.nn.Module, frame: pd.DataFrame, n_positions
         row = np.asarray(values if values is not None else [], dtype=np.int64)[:6]
         neighbors[i, : len(row)] = row
     category = torch.as_tensor(frame["item_category"].to_numpy(dtype=np.int64))
-    neighbor_t = torch.as_tensor(neighbors)
-    pages = _pages_by_position(frame, n_positions)
-    examination_log = getattr(bias_tower, "examination_log", None)
-    read = examination_log if callable(examination_log) else bias_tower
-    curve = np.zeros(n_positions)
-    was_training = bias_tower.training
-    bias_tower.eval()
-    with torch.no_grad():
-        for p in range(n_positions):
-            position = torch.full((len(frame),), p + 1, dtype=torch.long)
-            page = torch.full((len(frame),), int(pages[p]), dtype=torch.long)
-            curve[p] = float(read(BiasBatch(position, page, neighbor_t), category).mean())
-    bias_tower.train(was_training)
-    return curve
+    positions = torch.arange(1, n_positions + 1)  # position p is code p + 1
+    pages = torch.as_tensor(_pages_by_position(frame, n_positions), dtype=torch.long)
+    curve = bias_tower.examination_curve(torch.as_tensor(neighbors), category, positions, pages)
+    return np.asarray(curve.double().numpy())
 
 
 def _join_truth(predictions: pd.DataFrame, truth: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -253,10 +241,10 @@ def promoted_overrating(predictions: pd.DataFrame, truth: pd.DataFrame, k: int =
     return float(np.mean((served - true)[with_promoted] / size[with_promoted]))
 
 
-def _bias_tower(model: torch.nn.Module) -> torch.nn.Module | None:
+def _bias_tower(model: torch.nn.Module) -> BiasTower | None:
     for module in model.modules():
         tower = getattr(module, "bias_tower", None)
-        if isinstance(tower, torch.nn.Module):
+        if isinstance(tower, BiasTower):
             return tower
     return None
 

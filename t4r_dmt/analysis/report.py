@@ -24,7 +24,7 @@ from typing import Any
 
 from t4r_dmt.analysis.bias_plot import plot_bias_curves
 from t4r_dmt.analysis.bias_validation import BiasValidation, comparison, load_bias_curve, validate_run
-from t4r_dmt.io_utils import atomic_path, write_json
+from t4r_dmt.io_utils import atomic_path, nan_to_none, write_json
 from t4r_dmt.metrics.names import higher_is_better, metric_sort_key
 from t4r_dmt.metrics.results import RunResults, metric_file_stem, plot_metric
 
@@ -150,7 +150,7 @@ def run(args: ReportArguments) -> dict[str, Any]:
     bias_section: list[str] = []
     if args.truth is not None:
         validations = validate_runs(paths, labels, args.truth, args.data)
-        write_json(out / BIAS_VALIDATION_FILE, _nan_to_none(bias_validation_json(validations, args.truth)))
+        write_json(out / BIAS_VALIDATION_FILE, nan_to_none(bias_validation_json(validations, args.truth)))
         planted = load_bias_curve(args.truth)
         plot_bias_curves({label: v.learned_curve for label, (v, _) in validations.items() if v is not None}, planted,
                          out / BIAS_PLOT_FILE)
@@ -247,12 +247,3 @@ def _bias_markdown(labels: Sequence[str], validations: dict[str, tuple[BiasValid
     return [*lines, "", f"![bias_curves]({BIAS_PLOT_FILE})", ""]
 
 
-def _nan_to_none(obj: Any) -> Any:
-    # JSON has no NaN: a measure that does not apply is written as null, as in metrics.json.
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_nan_to_none(v) for v in obj]
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata
 
+from t4r_dmt.io_utils import nan_to_none
+
 POPULARITY_PRIOR = 20.0  # impressions of smoothing towards the global click rate
 
 
@@ -80,13 +82,6 @@ def oracle_summary(day: np.ndarray, item: np.ndarray, position: np.ndarray, clic
             "auc_order_oracle": auc(order, p_order),
         },
     }
-    return _nan_to_none(summary)
+    return nan_to_none(summary)
 
 
-def _nan_to_none(obj: Any) -> Any:
-    # JSON has no NaN: an undefined AUC is written as null.
-    if isinstance(obj, dict):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, float) and math.isnan(obj):
-        return None
-    return obj

@@ -22,11 +22,15 @@ from t4r_dmt.analysis import (
     spearman,
 )
 from t4r_dmt.errors import InputError
+from t4r_dmt.model.bias import BiasTower
 from t4r_dmt.model.inputs import BiasBatch
 
 
-class _MinusPosition(torch.nn.Module):
+class _MinusPosition(BiasTower):
     """A stand-in bias tower: logit = -position + 0.1 * category (so the mean over rows shifts it)."""
+
+    def __init__(self) -> None:
+        super().__init__(n_positions=20, n_pages=3, n_categories=8, embedding_dim=2, units=[], dropout=0.0)
 
     def forward(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
         return -bias.position.float() + 0.1 * category.float()
