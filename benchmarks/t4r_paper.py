@@ -17,12 +17,17 @@ Usage::
         --data ../shared/data/yoochoose_rsc15_100k --format yoochoose \
         --models popularity v-sknn gru_clm xlnet_clm gpt2_clm xlnet_mlm --seeds 2 --out benchmarks/results
 
-(the committed ``benchmarks/results/t4r_paper_yoochoose.md``: ~45 min on one shared core; tune with
-``--eval_split valid``, see ``benchmarks/results/t4r_paper_yoochoose_tuning.md``).
+(the committed ``benchmarks/results/t4r_paper_yoochoose.md``: ~45 min on one shared core).
+
+Each neural row trains with its preset's recipe (``recipe`` in the preset file: learning rate, epochs, batch,
+weight decay, schedule). Tuned at equal budget: ``t4r-dmt tune --task next-item --config P --windows 1:3
+--eval_split valid --trials N --out TUNED/P`` for every row, then ``--tuned TUNED`` runs each row's
+``TUNED/<preset>/<preset>_tuned.json`` and ``--report_from 4`` averages only the evaluation windows from 4 on
+(after the windows the study evaluated).
 
 ``--data`` is a raw log (read with ``--format``, cut into ``--window`` windows) or the output folder of
 ``t4r-dmt preprocess`` (its ``sessions/`` is used as is). Writes ``OUT/t4r_paper_<dataset>.json`` and
-``.md`` (the table) and prints the table; the runs (metrics.json per model and seed) go to ``--work``
+``.md`` (the table; ``t4r_paper_<dataset>_tuned.*`` with ``--tuned``) and prints the table; the runs (metrics.json per model and seed) go to ``--work``
 (default ``runs/t4r_paper_<dataset>``, git-ignored).
 """
 
@@ -64,42 +69,36 @@ class ModelSpec:
         or ``v-sknn``.
     preset: preset name (``t4r`` rows only).
     group: table section, one of ``GROUPS``.
-    training: T4R training arguments of the recipe (learning rate, epochs, batch size, weight decay).
+
+    The training recipe (learning rate, epochs, batch size, weight decay, schedule) is the preset's ``recipe``.
     """
 
     label: str
     kind: str
     group: str
     preset: str = ""
-    training: dict[str, Any] = field(default_factory=dict)
 
 
-def _recipe(learning_rate: float, epochs: float, batch_size: int = 128, weight_decay: float = 0.0) -> dict[str, Any]:
-    return {"learning_rate": learning_rate, "num_train_epochs": epochs, "per_device_train_batch_size": batch_size,
-            "weight_decay": weight_decay}
-
-
-#: The comparison, in table order. Recipes per window (batch 128, linear decay restarted each window).
-#: Tuned on YOOCHOOSE-100k's valid split, 1 seed (benchmarks/results/t4r_paper_yoochoose_tuning.md):
+#: The comparison, in table order. The presets' recipes (batch 128, linear decay restarted each window) were
+#: tuned by hand on YOOCHOOSE-100k's valid split, 1 seed (benchmarks/results/t4r_paper_yoochoose_tuning.md):
 #: learning rate 5e-3 beat 1e-2 for both XLNet-CLM (NDCG@20 .2403 vs .2064) and the GRU (.2344 vs
 #: .2191), and 10 epochs beat 5 for the GRU (.2191 vs .2104 at 1e-2). Masked models (mlm, plm, rtd)
-#: keep 20 epochs, untuned: a session gives them fewer targets per pass than causal LM.
-CAUSAL, MASKED = _recipe(5e-3, 10), _recipe(5e-3, 20)
+#: keep 20 epochs: a session gives them fewer targets per pass than causal LM.
 MODELS: dict[str, ModelSpec] = {spec.preset or spec.kind: spec for spec in (
     ModelSpec("Popularity", "popularity", GROUPS[0]),
     ModelSpec("V-SkNN", "v-sknn", GROUPS[0]),
-    ModelSpec("GRU (CLM)", "t4r", GROUPS[0], "gru_clm", CAUSAL),
-    ModelSpec("GPT-2 (CLM)", "t4r", GROUPS[1], "gpt2_clm", CAUSAL),
-    ModelSpec("XLNet (CLM)", "t4r", GROUPS[1], "xlnet_clm", CAUSAL),
-    ModelSpec("XLNet (MLM)", "t4r", GROUPS[1], "xlnet_mlm", MASKED),
-    ModelSpec("XLNet (PLM)", "t4r", GROUPS[1], "xlnet_plm", MASKED),
-    ModelSpec("XLNet (RTD)", "t4r", GROUPS[1], "xlnet_rtd", MASKED),
-    ModelSpec("BERT (MLM)", "t4r", GROUPS[1], "bert_mlm", MASKED),
-    ModelSpec("ELECTRA (RTD)", "t4r", GROUPS[1], "electra_rtd", MASKED),
-    ModelSpec("Concat", "t4r", GROUPS[2], "xlnet_clm_concat", CAUSAL),
-    ModelSpec("Concat + soft one-hot", "t4r", GROUPS[2], "xlnet_clm_concat_sohe", CAUSAL),
-    ModelSpec("Element-wise", "t4r", GROUPS[2], "xlnet_clm_elementwise", CAUSAL),
-    ModelSpec("Behaviour (view/cart/purchase)", "t4r", GROUPS[2], "xlnet_clm_behaviour", CAUSAL),
+    ModelSpec("GRU (CLM)", "t4r", GROUPS[0], "gru_clm"),
+    ModelSpec("GPT-2 (CLM)", "t4r", GROUPS[1], "gpt2_clm"),
+    ModelSpec("XLNet (CLM)", "t4r", GROUPS[1], "xlnet_clm"),
+    ModelSpec("XLNet (MLM)", "t4r", GROUPS[1], "xlnet_mlm"),
+    ModelSpec("XLNet (PLM)", "t4r", GROUPS[1], "xlnet_plm"),
+    ModelSpec("XLNet (RTD)", "t4r", GROUPS[1], "xlnet_rtd"),
+    ModelSpec("BERT (MLM)", "t4r", GROUPS[1], "bert_mlm"),
+    ModelSpec("ELECTRA (RTD)", "t4r", GROUPS[1], "electra_rtd"),
+    ModelSpec("Concat", "t4r", GROUPS[2], "xlnet_clm_concat"),
+    ModelSpec("Concat + soft one-hot", "t4r", GROUPS[2], "xlnet_clm_concat_sohe"),
+    ModelSpec("Element-wise", "t4r", GROUPS[2], "xlnet_clm_elementwise"),
+    ModelSpec("Behaviour (view/cart/purchase)", "t4r", GROUPS[2], "xlnet_clm_behaviour"),
 )}
 DEFAULT_MODELS = [name for name, spec in MODELS.items() if spec.group != GROUPS[2]]
 SIDE_INFO_MODELS = [name for name, spec in MODELS.items() if spec.group == GROUPS[2]]
@@ -145,6 +144,11 @@ class BenchmarkArguments:
     min_eval_sessions: int = field(default=20, metadata={"help": "Evaluation windows need this many sessions."})
     epochs: float = field(default=0.0, metadata={"help": "Override every recipe's epochs (0: the recipe's)."})
     max_steps: int = field(default=-1, metadata={"help": "Cap the training steps per window (tests)."})
+    tuned: str = field(default="", metadata={"help": "Folder of `t4r-dmt tune` outputs: each neural row runs "
+                                                     "TUNED/<preset>/<preset>_tuned.json (required for every "
+                                                     "neural row asked for)."})
+    report_from: int = field(default=0, metadata={"help": "Average only the evaluation windows >= this one "
+                                                          "(0: all), e.g. those after the tuning windows."})
 
     def __post_init__(self) -> None:
         if "side" in self.models:
@@ -156,11 +160,29 @@ class BenchmarkArguments:
             raise ValueError(f"--seeds must be >= 1, got {self.seeds}")
         if self.eval_split not in ("valid", "test"):
             raise ValueError(f"--eval_split must be valid or test, got {self.eval_split!r}")
-        if self.min_eval_sessions < 1 or self.epochs < 0:
-            raise ValueError("--min_eval_sessions must be >= 1 and --epochs >= 0")
+        if self.min_eval_sessions < 1 or self.epochs < 0 or self.report_from < 0:
+            raise ValueError("--min_eval_sessions must be >= 1, --epochs >= 0 and --report_from >= 0")
+        if self.tuned:
+            missing = [str(tuned_preset_path(self.tuned, m)) for m in self.models
+                       if MODELS[m].kind == "t4r" and not tuned_preset_path(self.tuned, m).is_file()]
+            if missing:
+                raise FileNotFoundError(f"--tuned {self.tuned}: no tuned preset {missing} (run `t4r-dmt tune "
+                                        f"--task next-item --config <preset> --out {self.tuned}/<preset>` first)")
         self.dataset = self.dataset or self.format
         # Not under OUT (benchmarks/results is committed): the sessions and checkpoints would land in git.
         self.work = self.work or str(ROOT / "runs" / f"t4r_paper_{self.dataset}")
+
+
+def tuned_preset_path(tuned: str, name: str) -> Path:
+    """Where ``--tuned`` keeps the tuned preset of row ``name``: ``TUNED/<name>/<name>_tuned.json``."""
+    return Path(tuned) / name / f"{name}_tuned.json"
+
+
+def row_preset(name: str, args: BenchmarkArguments) -> Any:
+    """The preset a ``t4r`` row runs: the shipped one, or with ``--tuned`` the study's best."""
+    from t4r_dmt.presets import load_preset
+
+    return load_preset(str(tuned_preset_path(args.tuned, name)) if args.tuned else MODELS[name].preset)
 
 
 def prepare_sessions(args: BenchmarkArguments) -> tuple[Path, dict[str, Any]]:
@@ -229,30 +251,41 @@ def run_model(name: str, args: BenchmarkArguments, data_dir: Path, windows: str,
     from t4r_dmt.commands.train import run
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
+    overrides = {"max_steps": args.max_steps, **({"num_train_epochs": args.epochs} if args.epochs else {})}
     result = run(
         DataArguments(data=str(data_dir), out=str(run_dir), config=spec.preset, task="next-item",
                       windows=windows, eval_split=args.eval_split, overwrite=True),
         RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, report_to=[], disable_tqdm=True,
-                             logging_steps=10_000, lr_scheduler_type="linear", per_device_eval_batch_size=512,
-                             **effective_training(spec, args)),
+                             logging_steps=10_000, per_device_eval_batch_size=512, **overrides),
+        row_preset(name, args),
     )
     return list(result["windows"])
 
 
-def effective_training(spec: ModelSpec, args: BenchmarkArguments) -> dict[str, Any]:
-    """The training arguments a ``t4r`` row runs with: its recipe, with ``--epochs`` and ``--max_steps``
+def effective_training(name: str, args: BenchmarkArguments) -> dict[str, Any]:
+    """The training arguments a ``t4r`` row runs with: its preset's recipe, with ``--epochs`` and ``--max_steps``
     applied (empty for the non-neural baselines). The results record these, not the bare recipe."""
-    if spec.kind != "t4r":
+    if MODELS[name].kind != "t4r":
         return {}
-    training = {**spec.training, "max_steps": args.max_steps}
+    training = {**row_preset(name, args).recipe.training_arguments(), "max_steps": args.max_steps}
     if args.epochs:
         training["num_train_epochs"] = args.epochs
     return training
 
 
-def summarise(per_seed: list[list[dict[str, Any]]]) -> dict[str, Any]:
-    """Average over time per seed, then mean and std over seeds."""
-    averages = [{m: float(np.nanmean([w[m] for w in records])) for m in METRICS} for records in per_seed]
+def reported(records: list[dict[str, Any]], report_from: int) -> list[dict[str, Any]]:
+    """The window records averaged in the table: those evaluated on window ``report_from`` or later (all for 0)."""
+    kept = [w for w in records if w["eval_window"] >= report_from]
+    if not kept:
+        raise ValueError(f"--report_from {report_from}: no evaluation window at or after it "
+                         f"(evaluated: {[w['eval_window'] for w in records]})")
+    return kept
+
+
+def summarise(per_seed: list[list[dict[str, Any]]], report_from: int = 0) -> dict[str, Any]:
+    """Average over time per seed (the windows from ``report_from`` on), then mean and std over seeds."""
+    averages = [{m: float(np.nanmean([w[m] for w in reported(records, report_from)])) for m in METRICS}
+                for records in per_seed]
     return {
         "per_seed": averages,
         "mean": {m: float(np.mean([a[m] for a in averages])) for m in METRICS},
@@ -274,21 +307,24 @@ def run(args: BenchmarkArguments) -> dict[str, Any]:
         tick = time.perf_counter()
         per_seed = [run_model(name, args, data_dir, windows, seed) for seed in seeds]
         models[name] = {"label": spec.label, "group": spec.group, "kind": spec.kind, "preset": spec.preset,
-                        "training": effective_training(spec, args), "seeds": seeds, "windows": per_seed,
-                        "seconds": round(time.perf_counter() - tick, 1), **summarise(per_seed)}
+                        "tuned": str(tuned_preset_path(args.tuned, name)) if args.tuned and spec.kind == "t4r"
+                        else "", "training": effective_training(name, args), "seeds": seeds, "windows": per_seed,
+                        "seconds": round(time.perf_counter() - tick, 1), **summarise(per_seed, args.report_from)}
         logger.info("%s: %s", name, models[name]["mean"])
     results: dict[str, Any] = {
         "benchmark": "Transformers4Rec paper Table 2 (session-based next-item, incremental)",
         "dataset": args.dataset, "data": args.data, "window": args.window, "windows": windows,
         "eval_split": args.eval_split, "n_seeds": args.seeds, "sessions": _session_counts(task_dir, windows),
+        "tuned": args.tuned, "report_from": args.report_from,
         "preprocess": stats, "models": models, "paper": PAPER.get(args.dataset, {}),
         "goal": goal(models), "seconds": round(time.perf_counter() - started, 1),
         "torch_threads": os.environ.get("OMP_NUM_THREADS", ""),
     }
     results["table"] = markdown_table(results)
     out = Path(args.out)
-    write_json(out / f"t4r_paper_{args.dataset}.json", {k: v for k, v in results.items() if k != "table"})
-    with atomic_path(out / f"t4r_paper_{args.dataset}.md") as tmp:
+    stem = f"t4r_paper_{args.dataset}" + ("_tuned" if args.tuned else "")
+    write_json(out / f"{stem}.json", {k: v for k, v in results.items() if k != "table"})
+    with atomic_path(out / f"{stem}.md") as tmp:
         tmp.write_text(results["table"])
     return results
 
@@ -324,10 +360,13 @@ def _cell(model: dict[str, Any], metric: str) -> str:
 def markdown_table(results: dict[str, Any]) -> str:
     """The table, shaped like the paper's Table 2 (one data set: our metrics, then the paper's NDCG@20)."""
     paper = results["paper"]
+    reported_windows = (f"; averaged over evaluation windows >= {results['report_from']}"
+                        if results.get("report_from") else "")
+    presets = "tuned presets (`t4r-dmt tune`)" if results.get("tuned") else "shipped presets"
     lines = [f"**{results['dataset']}**: windows {results['windows']} of {results['window']}, "
              f"{results['eval_split']} split, {results['sessions']['train']} sessions "
              f"({results['sessions']['eval']} in evaluated windows), {results['n_seeds']} seed(s) "
-             f"(mean ± std over seeds of the average over time)", "",
+             f"(mean ± std over seeds of the average over time{reported_windows}), {presets}", "",
              "| group | model | NDCG@20 | HR@20 | MRR@20 | paper NDCG@20 | time (s) |",
              "|---|---|---|---|---|---|---|"]
     for group in GROUPS:

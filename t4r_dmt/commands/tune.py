@@ -3,7 +3,9 @@
 Each trial is a ``t4r-dmt train`` run of the preset with the trial's values, over ``--windows`` (choose windows
 that *precede* the ones you report: tuning on the evaluation windows makes every later comparison a lie). The
 objective is the mean, over the trial's windows, of the window metrics ``--objective`` names (comma-separated,
-averaged; a metric that is NaN, such as ``auc_order`` on a log without orders, is skipped). TPE samples
+averaged; a metric that is NaN, such as ``auc_order`` on a log without orders, is skipped); by default
+``auc_click,auc_order`` for ``--task ranking`` and ``ndcg@20`` for ``--task next-item`` (whose presets' spaces
+also hold their training recipe: ``recipe.learning_rate``, ``recipe.weight_decay``, ...). TPE samples
 (``--sampler_seed``); after each window the running objective is reported, and the median pruner stops a trial
 whose running value is below the median of earlier trials at the same window (``--pruner none`` to switch off).
 
@@ -14,6 +16,8 @@ parameters, trial counts, settings), ``trials.csv`` (one row per trial) and ``op
 Example::
 
     t4r-dmt tune --data runs/demo/data --config dmt --windows 1:3 --trials 20 --out runs/tune_dmt
+    t4r-dmt tune --data DIR --task next-item --config xlnet_mlm --windows 1:3 --eval_split valid --trials 8 \
+        --out runs/tune_xlnet_mlm
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
 LOG = logging.getLogger(__name__)
 PRUNERS = ("median", "none")
+#: ``--objective`` when none is given, per ``--task``.
+DEFAULT_OBJECTIVES: dict[str, str] = {"ranking": "auc_click,auc_order", "next-item": "ndcg@20"}
 
 
 @dataclass
@@ -45,8 +51,9 @@ class TuneArguments:
 
     trials: int = field(default=20, metadata={"help": "Trials (training runs over --windows) in the study."})
     objective: str = field(
-        default="auc_click,auc_order",
-        metadata={"help": "Window metrics averaged into the objective (maximised), comma-separated."},
+        default="",
+        metadata={"help": "Window metrics averaged into the objective (maximised), comma-separated; default: "
+                          f"{DEFAULT_OBJECTIVES}[--task]."},
     )
     sampler_seed: int = field(default=0, metadata={"help": "Seed of the TPE sampler."})
     pruner: str = field(default="median", metadata={"help": f"One of {PRUNERS}."})
@@ -59,7 +66,7 @@ class TuneArguments:
             raise ValueError(f"--pruner must be one of {PRUNERS}, got {self.pruner!r}")
         if self.timeout_s < 0:
             raise ValueError(f"--timeout_s must be >= 0, got {self.timeout_s}")
-        if not self.metrics:
+        if self.objective.strip() and not self.metrics:
             raise ValueError("--objective names no metric")
 
     @property
@@ -81,6 +88,8 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments, tune_args
     import optuna
 
     preset = load_task_preset(data_args.config, data_args.task)
+    if not tune_args.objective.strip():
+        tune_args.objective = DEFAULT_OBJECTIVES[data_args.task]
     dimensions = parse_space(getattr(preset, "search_space", {}), f"{preset.name} search_space")
     if not dimensions:
         raise ValueError(f"preset {preset.name!r} has no search_space to tune (see t4r_dmt/search_space.py)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from transformers4rec.config.trainer import T4RecTrainingArguments
@@ -12,7 +13,15 @@ from transformers4rec.config.trainer import T4RecTrainingArguments
 import t4r_dmt.training.dense_loader  # noqa: F401  (registers --data_loader_engine dense with T4R)
 from t4r_dmt.run_folder import DataArguments
 
-__all__ = ["DataArguments", "RunTrainingArguments", "check_recipe", "ddp_defaults", "resolve_weight_decay"]
+__all__ = ["RECIPE_DEFAULTS", "DataArguments", "RunTrainingArguments", "check_recipe", "ddp_defaults",
+           "resolve_recipe", "resolve_weight_decay"]
+
+#: Training arguments a preset's recipe may set (``NextItemConfig.recipe``), with the value a run takes when
+#: neither the run nor its preset gives one. Their fields default to None so that a flag the run gives can be
+#: told from one it leaves to the preset.
+RECIPE_DEFAULTS: dict[str, object] = {
+    "learning_rate": 1e-3, "num_train_epochs": 1.0, "per_device_train_batch_size": 256, "lr_scheduler_type": "linear",
+}
 
 
 @dataclass
@@ -22,8 +31,11 @@ class RunTrainingArguments(T4RecTrainingArguments):
     ``output_dir`` defaults to ``<out>/checkpoints`` (set by the loop); the loop writes its own per-window
     checkpoints, so the HF Trainer saves nothing itself unless asked.
 
-    ``weight_decay`` defaults to None: the preset's ``regularisation.weight_decay`` (0 for presets without one),
-    filled in by :func:`resolve_weight_decay`; a value given here overrides the preset for the run.
+    ``weight_decay`` defaults to None: the preset's ``regularisation.weight_decay`` (or ``recipe.weight_decay``; 0
+    for presets without one), filled in by :func:`resolve_weight_decay`; a value given here overrides the preset
+    for the run. Likewise ``learning_rate``, ``num_train_epochs``, ``per_device_train_batch_size`` and
+    ``lr_scheduler_type``: left unset (None), they take ``RECIPE_DEFAULTS`` at once and the preset's recipe, where
+    it has one, when the run starts (:func:`resolve_recipe`); ``preset_may_set`` lists them.
     ``early_stopping_tail`` > 0 chooses the epochs of each window (:mod:`t4r_dmt.training.early_stopping`): the
     latest ``early_stopping_tail`` of the window's requests are held out of training, the model trains up to
     ``num_train_epochs`` epochs (a whole number) on the rest, and the weights of the epoch with the lowest
@@ -31,14 +43,21 @@ class RunTrainingArguments(T4RecTrainingArguments):
     """
 
     output_dir: str = field(default="", metadata={"help": "Defaults to <out>/trainer."})
-    per_device_train_batch_size: int = field(default=256, metadata={"help": "Batch size per device (train)."})
+    per_device_train_batch_size: int | None = field(  # type: ignore[assignment]
+        default=None, metadata={"help": "Batch size per device (train); default: the preset's recipe, else 256."})
     per_device_eval_batch_size: int = field(default=1024, metadata={"help": "Batch size per device (eval)."})
-    learning_rate: float = field(default=1e-3, metadata={"help": "Peak learning rate (AdamW)."})
+    learning_rate: float | None = field(  # type: ignore[assignment]
+        default=None, metadata={"help": "Peak learning rate (AdamW); default: the preset's recipe, else 1e-3."})
+    lr_scheduler_type: str | None = field(  # type: ignore[assignment]
+        default=None,
+        metadata={"help": "HF learning-rate schedule, restarted every window; default: the preset's recipe, else "
+                          "linear."})
     optim: str = field(
         default="adamw_torch_fused",
         metadata={"help": "HF optimizer name; torch's fused AdamW steps the DMT 3.5x faster on CPU than adamw_hf."},
     )
-    num_train_epochs: float = field(default=1.0, metadata={"help": "Epochs over each training window."})
+    num_train_epochs: float | None = field(  # type: ignore[assignment]
+        default=None, metadata={"help": "Epochs over each training window; default: the preset's recipe, else 1."})
     max_sequence_length: int | None = field(
         default=None,
         metadata={"help": "Loader padding length of list columns; default: the longest list in the schema."},
@@ -72,9 +91,12 @@ class RunTrainingArguments(T4RecTrainingArguments):
     )
 
     def __post_init__(self) -> None:
+        fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
+        unset = [name for name in RECIPE_DEFAULTS if fields[name] is None]
+        fields.update({name: RECIPE_DEFAULTS[name] for name in unset})
+        fields["preset_may_set"] = frozenset(unset)
         check_recipe(self.weight_decay, self.early_stopping_tail, self.early_stopping_patience,
                      self.num_train_epochs, self.max_steps)
-        fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
         if fields["logging_dir"] is None and not self.output_dir:
             # HF would log TensorBoard to ./runs/<date>_<host> (relative to an output_dir that is not set
             # yet); "" leaves it to ``t4r-dmt train``, which puts it under the run folder.
@@ -108,6 +130,19 @@ def resolve_weight_decay(args: RunTrainingArguments, preset_weight_decay: float)
     """Fill ``args.weight_decay`` with the preset's when the run did not give one (in place)."""
     if args.weight_decay is None:
         args.weight_decay = preset_weight_decay
+
+
+def resolve_recipe(args: RunTrainingArguments, recipe: dict[str, Any]) -> None:
+    """Apply a preset's recipe (``RecipeConfig.training_arguments()``) to the arguments the run left unset, in
+    place: ``weight_decay`` as :func:`resolve_weight_decay`, the ``RECIPE_DEFAULTS`` fields where
+    ``args.preset_may_set`` lists them. A flag the run gave wins."""
+    from transformers.trainer_utils import SchedulerType
+
+    resolve_weight_decay(args, float(recipe.get("weight_decay", 0.0)))
+    for name in RECIPE_DEFAULTS:
+        if recipe.get(name) is not None and name in getattr(args, "preset_may_set", ()):
+            value = recipe[name]
+            setattr(args, name, SchedulerType(value) if name == "lr_scheduler_type" else value)
 
 
 def ddp_defaults(world_size: int, cuda: bool, no_cuda: bool, backend: str | None) -> tuple[bool, str | None]:

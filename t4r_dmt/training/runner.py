@@ -20,7 +20,7 @@ from t4r_dmt.io_utils import write_json
 from t4r_dmt.model.config import DMTConfig
 from t4r_dmt.model.next_item import NextItemConfig
 from t4r_dmt.run_folder import load_schema, run_folder
-from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments, resolve_weight_decay
+from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments, resolve_recipe, resolve_weight_decay
 from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame, world
 
 logger = logging.getLogger(__name__)
@@ -62,8 +62,11 @@ def _run(data_args: DataArguments, training_args: RunTrainingArguments, config: 
         training_args.logging_dir = os.path.join(training_args.output_dir, default_logdir())
     if training_args.max_sequence_length is None:
         training_args.max_sequence_length = max_list_length(schema)
-    # The preset's recipe, unless the run gave its own --weight_decay (recorded below as the run used it).
-    resolve_weight_decay(training_args, config.regularisation.weight_decay if isinstance(config, DMTConfig) else 0.0)
+    # The preset's recipe, unless the run gave its own flags (recorded below as the run used it).
+    if isinstance(config, DMTConfig):
+        resolve_weight_decay(training_args, config.regularisation.weight_decay)
+    else:
+        resolve_recipe(training_args, config.recipe.training_arguments())
 
     from transformers import set_seed
 

@@ -13,6 +13,7 @@ from log_fixtures import session_events
 from paths import ROOT
 
 from t4r_dmt.errors import InputError
+from t4r_dmt.presets import load_preset
 
 ROOT = ROOT
 
@@ -60,7 +61,12 @@ def test_tiny_benchmark_writes_the_table(events_file, tmp_path):
     gru = models["gru_clm"]
     assert gru["mean"] == gru["per_seed"][0] and gru["std"]["ndcg@20"] == 0.0
     # The results record the training arguments the runs used (here capped at 2 steps), not the bare recipe.
-    assert gru["training"] == {**bench.MODELS["gru_clm"].training, "max_steps": 2}
+    recipe = load_preset("gru_clm").recipe
+    assert gru["training"] == {**recipe.training_arguments(), "max_steps": 2}
+    assert gru["training"]["learning_rate"] == 0.005 and gru["training"]["num_train_epochs"] == 10
+    # The run used the preset's recipe (no flag of its own): config.json records the resolved arguments.
+    used = json.loads((tmp_path / "t4r_paper_work" / "runs" / "gru_clm" / "seed42" / "config.json").read_text())
+    assert used["training"]["learning_rate"] == 0.005 and used["training"]["per_device_train_batch_size"] == 128
     assert models["v-sknn"]["training"] == {}
     goal = results["goal"]
     assert goal["best_transformer"] == "xlnet_clm" and goal["gru_ndcg@20"] == gru["mean"]["ndcg@20"]
@@ -76,8 +82,16 @@ def test_tiny_benchmark_writes_the_table(events_file, tmp_path):
 
 
 def test_summarise_averages_over_time_then_over_seeds():
-    seed_a = [{"ndcg@20": 0.2, "recall@20": 0.4, "mrr@20": 0.1}, {"ndcg@20": 0.4, "recall@20": 0.6, "mrr@20": 0.3}]
-    seed_b = [{"ndcg@20": 0.1, "recall@20": 0.2, "mrr@20": 0.1}, {"ndcg@20": 0.3, "recall@20": 0.4, "mrr@20": 0.1}]
+    seed_a = [{"eval_window": 2, "ndcg@20": 0.2, "recall@20": 0.4, "mrr@20": 0.1},
+              {"eval_window": 3, "ndcg@20": 0.4, "recall@20": 0.6, "mrr@20": 0.3}]
+    seed_b = [{"eval_window": 2, "ndcg@20": 0.1, "recall@20": 0.2, "mrr@20": 0.1},
+              {"eval_window": 3, "ndcg@20": 0.3, "recall@20": 0.4, "mrr@20": 0.1}]
+    # --report_from 3: only the windows after the tuning ones count.
+    late = bench.summarise([seed_a, seed_b], report_from=3)
+    assert late["per_seed"][0] == pytest.approx({"ndcg@20": 0.4, "recall@20": 0.6, "mrr@20": 0.3})
+    assert late["mean"] == pytest.approx({"ndcg@20": 0.35, "recall@20": 0.5, "mrr@20": 0.2})
+    with pytest.raises(ValueError, match=r"--report_from 4: no evaluation window at or after it \(evaluated: \[2, 3\]"):
+        bench.summarise([seed_a], report_from=4)
     summary = bench.summarise([seed_a, seed_b])
     assert summary["per_seed"][0] == pytest.approx({"ndcg@20": 0.3, "recall@20": 0.5, "mrr@20": 0.2})
     assert summary["mean"] == pytest.approx({"ndcg@20": 0.25, "recall@20": 0.4, "mrr@20": 0.15})
@@ -121,15 +135,17 @@ def test_default_windows_keep_the_longest_run_of_full_windows(tmp_path):
 
 
 def test_effective_training_applies_the_overrides():
-    spec = bench.MODELS["xlnet_mlm"]
-    recipe = bench.BenchmarkArguments(data="x")
-    assert bench.effective_training(spec, recipe) == {**spec.training, "max_steps": -1}
+    recipe = load_preset("xlnet_mlm").recipe.training_arguments()
+    assert recipe == {"learning_rate": 0.005, "num_train_epochs": 20, "per_device_train_batch_size": 128,
+                      "weight_decay": 0.0, "lr_scheduler_type": "linear"}
+    plain = bench.BenchmarkArguments(data="x")
+    assert bench.effective_training("xlnet_mlm", plain) == {**recipe, "max_steps": -1}
     overridden = bench.BenchmarkArguments(data="x", epochs=3, max_steps=7)
-    training = bench.effective_training(spec, overridden)
+    training = bench.effective_training("xlnet_mlm", overridden)
     assert training["num_train_epochs"] == 3 and training["max_steps"] == 7
-    assert training["learning_rate"] == spec.training["learning_rate"]
-    assert spec.training["num_train_epochs"] != 3  # the recipe itself is left as it was
-    assert bench.effective_training(bench.MODELS["popularity"], overridden) == {}
+    assert training["learning_rate"] == recipe["learning_rate"]
+    assert load_preset("xlnet_mlm").recipe.num_train_epochs == 20  # the preset itself is left as it was
+    assert bench.effective_training("popularity", overridden) == {}
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -154,3 +170,29 @@ def test_arguments_defaults_and_missing_data(tmp_path):
     assert bench.DEFAULT_MODELS[:3] == ["popularity", "v-sknn", "gru_clm"]
     with pytest.raises(InputError, match="nothing: --data: no such file, folder or glob match"):
         bench.prepare_sessions(bench.BenchmarkArguments(data=str(tmp_path / "nothing"), out=str(tmp_path)))
+
+
+def test_tuned_rows_run_the_study_presets(events_file, tmp_path):
+    from t4r_dmt.presets import load_preset
+
+    tuned = tmp_path / "tuned"
+    with pytest.raises(FileNotFoundError, match=r"no tuned preset .*gru_clm/gru_clm_tuned.json.*t4r-dmt tune"):
+        bench.BenchmarkArguments(data=str(events_file), models=["popularity", "gru_clm"], tuned=str(tuned))
+    preset = load_preset("gru_clm").to_dict()
+    preset.update(name="gru_clm_tuned", d_model=32, recipe={**preset["recipe"], "learning_rate": 0.002})
+    (tuned / "gru_clm").mkdir(parents=True)
+    (tuned / "gru_clm" / "gru_clm_tuned.json").write_text(json.dumps(preset))
+    args = bench.BenchmarkArguments(data=str(events_file), format="rees46", dataset="yoochoose", out=str(tmp_path),
+                                    work=str(tmp_path / "work"), models=["popularity", "gru_clm"], seeds=1,
+                                    max_steps=1, min_eval_sessions=5, tuned=str(tuned), report_from=2)
+    results = bench.run(args)
+    gru = results["models"]["gru_clm"]
+    assert gru["tuned"] == str(tuned / "gru_clm" / "gru_clm_tuned.json")
+    assert gru["training"]["learning_rate"] == 0.002
+    used = json.loads((tmp_path / "work" / "runs" / "gru_clm" / "seed42" / "config.json").read_text())
+    assert used["model"] == "gru_clm_tuned" and used["config"]["d_model"] == 32
+    assert used["training"]["learning_rate"] == 0.002
+    assert (tmp_path / "t4r_paper_yoochoose_tuned.md").read_text().startswith("**yoochoose**")
+    assert "averaged over evaluation windows >= 2), tuned presets" in results["table"]
+    with pytest.raises(ValueError, match="--report_from must be >= 0|--report_from >= 0"):
+        bench.BenchmarkArguments(data=str(events_file), report_from=-1)

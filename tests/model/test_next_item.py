@@ -191,6 +191,35 @@ def test_replaced_token_detection_adds_a_trained_discriminator(schema, batch):
         head(batch, training=True, call_body=False)
 
 
+@pytest.mark.parametrize("from_batch", [False, True])
+def test_replacements_come_from_the_batch_when_asked(schema, batch, from_batch):
+    torch.manual_seed(0)
+    rtd = build_next_item_model(schema, tiny(masking="rtd", mlm_probability=0.5, rtd_sample_from_batch=from_batch))
+    head = rtd.heads[0]
+    masking = next(iter(head.prediction_task_dict.values())).masking
+    assert masking.sample_from_batch is from_batch
+    calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    real = masking.get_fake_tokens
+
+    def spy(item_seq, targets, logits):
+        out = real(item_seq, targets, logits)
+        calls.append((targets, logits, out[0]))
+        return out
+
+    masking.get_fake_tokens = spy
+    rtd.train()
+    forward(rtd, batch, training=True)["loss"].backward()
+    ((targets, logits, corrupted),) = calls
+    masked = targets[targets != masking.padding_idx]
+    # Over the batch's masked items: one score per masked item; else over the catalogue.
+    assert logits.shape == (len(masked), len(masked) if from_batch else logits.shape[1])
+    replaced_at = targets != masking.padding_idx
+    replacements = corrupted.flatten()[replaced_at]
+    if from_batch:
+        assert set(replacements.tolist()) <= set(masked.tolist())
+    assert (replacements != masking.padding_idx).all()
+
+
 @pytest.mark.parametrize("extra", [
     {"features": ["item_id-list", *CATEGORICAL_SIDE, *CONTINUOUS_SIDE]},
     {"features": ["item_id-list", *CATEGORICAL_SIDE, *CONTINUOUS_SIDE], "continuous_soft_embeddings": True},

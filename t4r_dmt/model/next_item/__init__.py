@@ -32,6 +32,7 @@ from t4r_dmt.model.next_item.config import (
     MASKINGS,
     TRANSFORMERS,
     NextItemConfig,
+    RecipeConfig,
 )
 from t4r_dmt.model.next_item.gru import GRUSequenceEncoder, gru_block
 from t4r_dmt.model.next_item.rtd import ReplacedTokenDetectionHead
@@ -47,6 +48,7 @@ __all__ = [
     "GRUSequenceEncoder",
     "ItemMultipliedSum",
     "NextItemConfig",
+    "RecipeConfig",
     "ReplacedTokenDetectionHead",
     "build_next_item_model",
     "gru_block",

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from t4r_dmt.model.config import config_from_dict
+from t4r_dmt.search_space import check_space
 
 TRANSFORMERS = ("xlnet", "bert", "gpt2", "electra", "albert", "roberta")
 BODIES = TRANSFORMERS + ("gru",)
@@ -19,9 +20,47 @@ BODY_MASKINGS: dict[str, tuple[str, ...]] = {
 #: features multiplied by the item embedding (the paper's "element-wise merge").
 AGGREGATIONS = ("concat", "element-wise-sum", "element-wise-sum-item-multi")
 ITEM_ID_COLUMN = "item_id-list"
+#: Learning-rate schedules of a recipe (HF ``lr_scheduler_type`` names), each restarted every window.
+LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 
-__all__ = ["AGGREGATIONS", "BODIES", "BODY_MASKINGS", "ITEM_ID_COLUMN", "MASKINGS", "TRANSFORMERS",
-           "NextItemConfig"]
+__all__ = ["AGGREGATIONS", "BODIES", "BODY_MASKINGS", "ITEM_ID_COLUMN", "LR_SCHEDULERS", "MASKINGS", "TRANSFORMERS",
+           "NextItemConfig", "RecipeConfig"]
+
+
+@dataclass
+class RecipeConfig:
+    """The training recipe a next-item preset carries: how each window is trained (the T4R paper tuned these per
+    model and data set). ``None`` leaves the field to the run's training argument; a value is used unless the run
+    gives the flag itself (``t4r-dmt train --learning_rate ...`` overrides the preset for that run).
+
+    learning_rate: AdamW's peak rate. num_train_epochs: epochs over each window. per_device_train_batch_size:
+    sessions per step. weight_decay: AdamW's decoupled weight decay [weight_decay]. lr_scheduler_type: one of
+    ``LR_SCHEDULERS``, restarted at each window.
+    """
+
+    learning_rate: float | None = None
+    num_train_epochs: float | None = None
+    per_device_train_batch_size: int | None = None
+    weight_decay: float = 0.0
+    lr_scheduler_type: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("learning_rate", "num_train_epochs"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and 0 < value < float("inf")):
+                raise ValueError(f"recipe.{name} must be a number > 0 or null; got {value!r}")
+        batch = self.per_device_train_batch_size
+        if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+            raise ValueError(f"recipe.per_device_train_batch_size must be an integer >= 1 or null; got {batch!r}")
+        if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < float("inf")):
+            raise ValueError(f"recipe.weight_decay must be a finite number >= 0; got {self.weight_decay!r}")
+        if self.lr_scheduler_type is not None and self.lr_scheduler_type not in LR_SCHEDULERS:
+            raise ValueError(f"recipe.lr_scheduler_type must be one of {LR_SCHEDULERS} or null; "
+                             f"got {self.lr_scheduler_type!r}")
+
+    def training_arguments(self) -> dict[str, Any]:
+        """The recipe's set fields as training arguments (``weight_decay`` always)."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 def _item_only() -> list[str]:
@@ -55,7 +94,11 @@ class NextItemConfig:
     mlm_probability: share of items masked by mlm and rtd [mlm_probability].
     plm_probability, plm_max_span_length: permutation LM settings [plm_probability, plm_max_span_length].
     rtd_discriminator_weight: weight of the discriminator loss [rtd_discriminator_loss_weight].
+    rtd_sample_from_batch: rtd draws each replacement among the batch's masked items (by the generator's
+        scores over them) instead of over the whole catalogue [rtd_sample_from_batch].
     top_k: metric cut-off.
+    recipe: the training recipe (:class:`RecipeConfig`).
+    search_space: what ``t4r-dmt tune`` may change (``t4r_dmt.search_space``): dotted path -> distribution.
     """
 
     name: str = "xlnet_clm"
@@ -81,7 +124,10 @@ class NextItemConfig:
     plm_probability: float = 1 / 6
     plm_max_span_length: int = 5
     rtd_discriminator_weight: float = 1.0
+    rtd_sample_from_batch: bool = False
     top_k: int = 20
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
+    search_space: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.family != "next_item":
@@ -116,6 +162,11 @@ class NextItemConfig:
             raise ValueError(f"features must hold {ITEM_ID_COLUMN!r} once, got {self.features}")
         if self.aggregation != "concat" and len(self.features) < 2:
             raise ValueError(f"aggregation {self.aggregation!r} needs side features besides the item id")
+        if not isinstance(self.rtd_sample_from_batch, bool):
+            raise ValueError(f"rtd_sample_from_batch must be true or false; got {self.rtd_sample_from_batch!r}")
+        if not isinstance(self.recipe, RecipeConfig):
+            raise ValueError(f"recipe must be a RecipeConfig; got {type(self.recipe).__name__}")
+        check_space(self)
 
     @property
     def item_dim(self) -> int:
@@ -125,7 +176,18 @@ class NextItemConfig:
     def from_dict(cls, data: dict[str, Any]) -> NextItemConfig:
         """Build from a dict of fields (``t4r_dmt.presets.load_preset`` reads the files); unknown keys are an
         error."""
+        if isinstance(data, dict) and "recipe" in data:
+            data = {**data, "recipe": config_from_dict(RecipeConfig, data["recipe"], ".recipe", "next-item ")}
         return config_from_dict(cls, data, kind="next-item ")
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Nested dicts; ``recipe``, ``rtd_sample_from_batch`` and ``search_space`` (added with the recipes) are
+        left out at their defaults, so configs saved before they existed round-trip unchanged."""
+        data = asdict(self)
+        if self.recipe == RecipeConfig():
+            del data["recipe"]
+        if not self.rtd_sample_from_batch:
+            del data["rtd_sample_from_batch"]
+        if not self.search_space:
+            del data["search_space"]
+        return data

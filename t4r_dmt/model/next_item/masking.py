@@ -63,7 +63,7 @@ def build_masking(config: NextItemConfig) -> Any:
                                max_span_length=config.plm_max_span_length)
     if config.masking == "mlm":
         return PaddingAwareMLM(hidden_size=config.d_model, mlm_probability=config.mlm_probability)
-    rtd = PaddingAwareRTD(hidden_size=config.d_model)
+    rtd = PaddingAwareRTD(hidden_size=config.d_model, sample_from_batch=config.rtd_sample_from_batch)
     # T4R's ReplacementLanguageModeling forwards mlm_probability as `kwargs=` and so drops it (0.15 stays).
     rtd.mlm_probability = config.mlm_probability
     return rtd

@@ -17,7 +17,8 @@ class ReplacedTokenDetectionHead(tr.Head):
     """T4R ``Head`` adding ELECTRA's replaced token detection to masked LM training (Clark et al., 2020).
 
     Training: the masked-LM loss of the generator (T4R's task), then each masked item is replaced by one
-    sampled from the generator's own softmax (Gumbel-max, padding excluded), the corrupted sequence runs
+    sampled from the generator's own softmax (Gumbel-max, padding excluded; over the whole catalogue, or over
+    the batch's masked items when the masking has ``sample_from_batch``), the corrupted sequence runs
     through the same body without masking (the discriminator shares every weight with the generator, the
     paper's ``rtd_tied_generator``), and a linear layer classifies each non-padded position as original or
     replaced. Loss = MLM loss + ``discriminator_weight`` x that binary cross-entropy. Evaluation and
@@ -53,6 +54,10 @@ class ReplacedTokenDetectionHead(tr.Head):
         item_seq = body_outputs[self.item_column]  # (B, L) padded item codes
         logits = outputs["predictions"][task.task_name].detach().clone()  # (N_masked, V)
         logits[:, padding_idx] = -torch.inf
+        if masking.sample_from_batch:
+            # T4R's get_fake_tokens then samples an index among the batch's masked items: (N_masked, N_masked).
+            targets = masking.masked_targets.flatten()
+            logits = logits[:, targets[targets != padding_idx]]
         corrupted, replaced, _ = masking.get_fake_tokens(item_seq, masking.masked_targets.flatten(), logits)
         hidden = self._encode_without_masking({**body_outputs, self.item_column: corrupted})
         scores = self.discriminator(hidden).squeeze(-1)  # (B, L)
