@@ -298,20 +298,15 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
 
 
 def _tune(data: Path, preset: str, trials: int, windows: str, tuned: Path, work: Path) -> None:
-    """``t4r-dmt tune`` of one preset; its tuned preset file lands in ``tuned/``."""
-    import shutil
-
-    from t4r_dmt.commands.tune import TuneArguments
+    """``t4r-dmt tune`` of one preset; its tuned preset, study and history plot land in ``tuned/``."""
+    from t4r_dmt.commands.tune import TuneArguments, collect
     from t4r_dmt.commands.tune import run as tune
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
     summary = tune(DataArguments(data=str(data), out=str(work), config=preset, windows=windows, overwrite=True),
                    RunTrainingArguments(output_dir=str(work / "trainer"), seed=0, report_to=[], disable_tqdm=True),
                    TuneArguments(trials=trials))
-    tuned.mkdir(parents=True, exist_ok=True)
-    name = Path(summary["tuned_preset"]).name
-    shutil.copy2(summary["tuned_preset"], tuned / name)
-    shutil.copy2(work / "study.json", tuned / name.replace("_tuned.json", "_study.json"))
+    collect(summary, work, tuned)
 
 
 def summarise(runs: dict[str, list[dict[str, float]]], seeds: int, epochs: float, data: str) -> dict[str, Any]:

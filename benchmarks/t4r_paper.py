@@ -20,10 +20,10 @@ Usage::
 (the committed ``benchmarks/results/t4r_paper_yoochoose.md``: ~45 min on one shared core).
 
 Each neural row trains with its preset's recipe (``recipe`` in the preset file: learning rate, epochs, batch,
-weight decay, schedule). Tuned at equal budget: ``t4r-dmt tune --task next-item --config P --windows 1:3
---eval_split valid --trials N --out TUNED/P`` for every row, then ``--tuned TUNED`` runs each row's
-``TUNED/<preset>/<preset>_tuned.json`` and ``--report_from 4`` averages only the evaluation windows from 4 on
-(after the windows the study evaluated).
+weight decay, schedule). At equal budget: ``--tune_trials N --tune_windows 1:3`` first runs ``t4r-dmt tune --task
+next-item`` with N trials for every neural row (objective NDCG@20 on the valid split of the tuning windows, seed
+42) into ``--tuned`` (default ``WORK/tuned``); ``--tuned DIR`` runs each row's ``DIR/<preset>_tuned.json``;
+``--report_from 4`` averages only the evaluation windows from 4 on (after those the studies evaluated).
 
 ``--data`` is a raw log (read with ``--format``, cut into ``--window`` windows) or the output folder of
 ``t4r-dmt preprocess`` (its ``sessions/`` is used as is). Writes ``OUT/t4r_paper_<dataset>.json`` and
@@ -144,9 +144,13 @@ class BenchmarkArguments:
     min_eval_sessions: int = field(default=20, metadata={"help": "Evaluation windows need this many sessions."})
     epochs: float = field(default=0.0, metadata={"help": "Override every recipe's epochs (0: the recipe's)."})
     max_steps: int = field(default=-1, metadata={"help": "Cap the training steps per window (tests)."})
-    tuned: str = field(default="", metadata={"help": "Folder of `t4r-dmt tune` outputs: each neural row runs "
-                                                     "TUNED/<preset>/<preset>_tuned.json (required for every "
-                                                     "neural row asked for)."})
+    tuned: str = field(default="", metadata={"help": "Folder of tuned presets: each neural row runs "
+                                                     "TUNED/<preset>_tuned.json (required for every neural row "
+                                                     "asked for, unless --tune_trials writes them first)."})
+    tune_trials: int = field(default=0, metadata={"help": "First tune every neural row with this many trials "
+                                                          "(the same budget for all) on --tune_windows."})
+    tune_windows: str = field(default="", metadata={"help": "A:B: the windows the studies train and evaluate on "
+                                                            "(valid split); choose them before --report_from."})
     report_from: int = field(default=0, metadata={"help": "Average only the evaluation windows >= this one "
                                                           "(0: all), e.g. those after the tuning windows."})
 
@@ -162,20 +166,45 @@ class BenchmarkArguments:
             raise ValueError(f"--eval_split must be valid or test, got {self.eval_split!r}")
         if self.min_eval_sessions < 1 or self.epochs < 0 or self.report_from < 0:
             raise ValueError("--min_eval_sessions must be >= 1, --epochs >= 0 and --report_from >= 0")
-        if self.tuned:
+        if self.tune_trials < 0 or bool(self.tune_trials) != bool(self.tune_windows):
+            raise ValueError("--tune_trials N (>= 1) and --tune_windows A:B go together")
+        if self.tune_trials:
+            self.tuned = self.tuned or str(Path(self.work) / "tuned")
+        elif self.tuned:
             missing = [str(tuned_preset_path(self.tuned, m)) for m in self.models
                        if MODELS[m].kind == "t4r" and not tuned_preset_path(self.tuned, m).is_file()]
             if missing:
-                raise FileNotFoundError(f"--tuned {self.tuned}: no tuned preset {missing} (run `t4r-dmt tune "
-                                        f"--task next-item --config <preset> --out {self.tuned}/<preset>` first)")
+                raise FileNotFoundError(f"--tuned {self.tuned}: no tuned preset {missing} (pass --tune_trials N "
+                                        f"--tune_windows A:B, or run `t4r-dmt tune --task next-item` per preset)")
         self.dataset = self.dataset or self.format
         # Not under OUT (benchmarks/results is committed): the sessions and checkpoints would land in git.
         self.work = self.work or str(ROOT / "runs" / f"t4r_paper_{self.dataset}")
 
 
 def tuned_preset_path(tuned: str, name: str) -> Path:
-    """Where ``--tuned`` keeps the tuned preset of row ``name``: ``TUNED/<name>/<name>_tuned.json``."""
-    return Path(tuned) / name / f"{name}_tuned.json"
+    """Where ``--tuned`` keeps the tuned preset of row ``name``: ``TUNED/<name>_tuned.json``."""
+    return Path(tuned) / f"{name}_tuned.json"
+
+
+def tune_rows(args: BenchmarkArguments, data_dir: Path) -> None:
+    """``t4r-dmt tune`` of every neural row without a tuned preset yet: ``--tune_trials`` trials each on the valid
+    split of ``--tune_windows``; the presets, studies and history plots land in ``--tuned``."""
+    from t4r_dmt.commands.tune import TuneArguments, collect
+    from t4r_dmt.commands.tune import run as tune
+    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+
+    for name in args.models:
+        if MODELS[name].kind != "t4r" or tuned_preset_path(args.tuned, name).is_file():
+            continue
+        work = Path(args.work) / "tuning" / name
+        overrides = {"max_steps": args.max_steps, **({"num_train_epochs": args.epochs} if args.epochs else {})}
+        summary = tune(
+            DataArguments(data=str(data_dir), out=str(work), config=MODELS[name].preset, task="next-item",
+                          windows=args.tune_windows, eval_split="valid", overwrite=True),
+            RunTrainingArguments(output_dir=str(work / "trainer"), seed=42, report_to=[], disable_tqdm=True,
+                                 logging_steps=10_000, per_device_eval_batch_size=512, **overrides),
+            TuneArguments(trials=args.tune_trials))
+        collect(summary, work, Path(args.tuned))
 
 
 def row_preset(name: str, args: BenchmarkArguments) -> Any:
@@ -298,6 +327,8 @@ def run(args: BenchmarkArguments) -> dict[str, Any]:
     started = time.perf_counter()
     data_dir, stats = prepare_sessions(args)
     task_dir = data_dir / "sessions"
+    if args.tune_trials:
+        tune_rows(args, data_dir)
     windows = args.windows or default_windows(task_dir, args.eval_split, args.min_eval_sessions)
     logger.info("t4r_paper: %s, windows %s, %s split, models %s", args.dataset, windows, args.eval_split, args.models)
     models: dict[str, Any] = {}
@@ -315,7 +346,8 @@ def run(args: BenchmarkArguments) -> dict[str, Any]:
         "benchmark": "Transformers4Rec paper Table 2 (session-based next-item, incremental)",
         "dataset": args.dataset, "data": args.data, "window": args.window, "windows": windows,
         "eval_split": args.eval_split, "n_seeds": args.seeds, "sessions": _session_counts(task_dir, windows),
-        "tuned": args.tuned, "report_from": args.report_from,
+        "tuned": args.tuned, "tune_trials": args.tune_trials, "tune_windows": args.tune_windows,
+        "report_from": args.report_from,
         "preprocess": stats, "models": models, "paper": PAPER.get(args.dataset, {}),
         "goal": goal(models), "seconds": round(time.perf_counter() - started, 1),
         "torch_threads": os.environ.get("OMP_NUM_THREADS", ""),

@@ -145,6 +145,19 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments, tune_args
     return _write(out, study, preset, base, dimensions, data_args, tune_args)
 
 
+def collect(summary: dict[str, Any], study_dir: Path, tuned: Path) -> Path:
+    """Copy a finished study's tuned preset, ``study.json`` and history plot from ``study_dir`` into the flat
+    folder ``tuned`` (``{preset}_tuned.json``, ``{preset}_study.json``, ``{preset}_optimization_history.png``), the
+    layout ``benchmarks/paper_table.py --tuned`` and ``benchmarks/t4r_paper.py --tuned`` read; returns the preset."""
+    tuned.mkdir(parents=True, exist_ok=True)
+    preset = str(summary["preset"])
+    target = tuned / f"{preset}_tuned.json"
+    shutil.copy2(summary["tuned_preset"], target)
+    shutil.copy2(study_dir / "study.json", tuned / f"{preset}_study.json")
+    shutil.copy2(study_dir / "optimization_history.png", tuned / f"{preset}_optimization_history.png")
+    return target
+
+
 def _suggest(trial: Any, dimension: Dimension) -> Any:
     if dimension.kind == "categorical":
         return trial.suggest_categorical(dimension.path, list(dimension.choices))

@@ -176,18 +176,18 @@ def test_tuned_rows_run_the_study_presets(events_file, tmp_path):
     from t4r_dmt.presets import load_preset
 
     tuned = tmp_path / "tuned"
-    with pytest.raises(FileNotFoundError, match=r"no tuned preset .*gru_clm/gru_clm_tuned.json.*t4r-dmt tune"):
+    with pytest.raises(FileNotFoundError, match=r"no tuned preset .*gru_clm_tuned.json.*--tune_trials N"):
         bench.BenchmarkArguments(data=str(events_file), models=["popularity", "gru_clm"], tuned=str(tuned))
     preset = load_preset("gru_clm").to_dict()
     preset.update(name="gru_clm_tuned", d_model=32, recipe={**preset["recipe"], "learning_rate": 0.002})
-    (tuned / "gru_clm").mkdir(parents=True)
-    (tuned / "gru_clm" / "gru_clm_tuned.json").write_text(json.dumps(preset))
+    tuned.mkdir()
+    (tuned / "gru_clm_tuned.json").write_text(json.dumps(preset))
     args = bench.BenchmarkArguments(data=str(events_file), format="rees46", dataset="yoochoose", out=str(tmp_path),
                                     work=str(tmp_path / "work"), models=["popularity", "gru_clm"], seeds=1,
                                     max_steps=1, min_eval_sessions=5, tuned=str(tuned), report_from=2)
     results = bench.run(args)
     gru = results["models"]["gru_clm"]
-    assert gru["tuned"] == str(tuned / "gru_clm" / "gru_clm_tuned.json")
+    assert gru["tuned"] == str(tuned / "gru_clm_tuned.json")
     assert gru["training"]["learning_rate"] == 0.002
     used = json.loads((tmp_path / "work" / "runs" / "gru_clm" / "seed42" / "config.json").read_text())
     assert used["model"] == "gru_clm_tuned" and used["config"]["d_model"] == 32
@@ -196,3 +196,21 @@ def test_tuned_rows_run_the_study_presets(events_file, tmp_path):
     assert "averaged over evaluation windows >= 2), tuned presets" in results["table"]
     with pytest.raises(ValueError, match="--report_from must be >= 0|--report_from >= 0"):
         bench.BenchmarkArguments(data=str(events_file), report_from=-1)
+
+
+def test_tune_trials_tune_every_neural_row_at_the_same_budget_first(events_file, tmp_path):
+    with pytest.raises(ValueError, match="--tune_trials N .* and --tune_windows A:B go together"):
+        bench.BenchmarkArguments(data=str(events_file), tune_trials=2)
+    args = bench.BenchmarkArguments(data=str(events_file), format="rees46", dataset="yoochoose", out=str(tmp_path),
+                                    work=str(tmp_path / "work"), models=["popularity", "gru_clm"], seeds=1,
+                                    max_steps=1, min_eval_sessions=5, tune_trials=2, tune_windows="1:2")
+    assert args.tuned == str(tmp_path / "work" / "tuned")
+    results = bench.run(args)
+    tuned = tmp_path / "work" / "tuned"
+    study = json.loads((tuned / "gru_clm_study.json").read_text())
+    assert study["trials"] == 2 and study["objective"] == ["ndcg@20"] and study["windows"] == "1:2"
+    assert (tuned / "gru_clm_optimization_history.png").stat().st_size > 1000
+    best = load_preset(str(tuned / "gru_clm_tuned.json"))
+    assert best.recipe.learning_rate == study["best_params"]["recipe.learning_rate"]
+    assert results["models"]["gru_clm"]["training"]["learning_rate"] == best.recipe.learning_rate
+    assert results["tune_trials"] == 2 and not (tuned / "popularity_tuned.json").exists()
