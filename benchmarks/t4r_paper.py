@@ -151,6 +151,11 @@ class BenchmarkArguments:
                                                           "(the same budget for all) on --tune_windows."})
     tune_windows: str = field(default="", metadata={"help": "A:B: the windows the studies train and evaluate on "
                                                             "(valid split); choose them before --report_from."})
+    resume: bool = field(default=False, metadata={"help": "Reuse a neural run of WORK/runs/<model>/seed<seed> "
+                                                          "whose config, windows, split and seed match (resuming "
+                                                          "after its last finished window); others are redone. "
+                                                          "Lets the rows run as parallel processes, then one "
+                                                          "--resume run gathers the table."})
     report_from: int = field(default=0, metadata={"help": "Average only the evaluation windows >= this one "
                                                           "(0: all), e.g. those after the tuning windows."})
 
@@ -281,14 +286,29 @@ def run_model(name: str, args: BenchmarkArguments, data_dir: Path, windows: str,
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
     overrides = {"max_steps": args.max_steps, **({"num_train_epochs": args.epochs} if args.epochs else {})}
+    config = row_preset(name, args)
+    resume = args.resume and same_run(run_dir, config.to_dict(), windows, args.eval_split, seed)
     result = run(
         DataArguments(data=str(data_dir), out=str(run_dir), config=spec.preset, task="next-item",
-                      windows=windows, eval_split=args.eval_split, overwrite=True),
+                      windows=windows, eval_split=args.eval_split, overwrite=not resume, resume=resume),
         RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, report_to=[], disable_tqdm=True,
                              logging_steps=10_000, per_device_eval_batch_size=512, **overrides),
-        row_preset(name, args),
+        config,
     )
     return list(result["windows"])
+
+
+def same_run(run_dir: Path, config: dict[str, Any], windows: str, eval_split: str, seed: int) -> bool:
+    """Whether ``run_dir`` holds a run of ``config`` over ``windows`` / ``eval_split`` with ``seed`` (``--resume``
+    reuses it); a folder without ``config.json`` or of anything else is not reused."""
+    import json
+
+    path = run_dir / "config.json"
+    if not path.is_file():
+        return False
+    saved = json.loads(path.read_text())
+    return (saved.get("config") == config and saved.get("data", {}).get("windows") == windows
+            and saved.get("data", {}).get("eval_split") == eval_split and saved.get("training", {}).get("seed") == seed)
 
 
 def effective_training(name: str, args: BenchmarkArguments) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -214,3 +215,14 @@ def test_tune_trials_tune_every_neural_row_at_the_same_budget_first(events_file,
     assert best.recipe.learning_rate == study["best_params"]["recipe.learning_rate"]
     assert results["models"]["gru_clm"]["training"]["learning_rate"] == best.recipe.learning_rate
     assert results["tune_trials"] == 2 and not (tuned / "popularity_tuned.json").exists()
+    # --resume reuses the finished run of the same preset, windows, split and seed; another config is redone.
+    run_dir = tmp_path / "work" / "runs" / "gru_clm" / "seed42"
+    assert bench.same_run(run_dir, best.to_dict(), "1:2", "test", 42)
+    assert not bench.same_run(run_dir, best.to_dict(), "1:2", "test", 43)
+    assert not bench.same_run(run_dir, {**best.to_dict(), "d_model": 8}, "1:2", "test", 42)
+    assert not bench.same_run(tmp_path / "nowhere", best.to_dict(), "1:2", "test", 42)
+    checkpoint = run_dir / "checkpoints" / "window_0001" / "model.pt"
+    stamp = checkpoint.stat().st_mtime_ns
+    again = bench.run(dataclasses.replace(args, resume=True, tune_trials=0, tune_windows=""))
+    assert checkpoint.stat().st_mtime_ns == stamp  # not trained again
+    assert again["models"]["gru_clm"]["mean"] == results["models"]["gru_clm"]["mean"]
