@@ -121,3 +121,22 @@ def apply_params(config: dict[str, Any], params: dict[str, Any]) -> dict[str, An
             raise ValueError(f"{path!r} names no field of the preset")
         node[leaf] = value
     return out
+
+
+def start_params(config: dict[str, Any], dimensions: list[Dimension]) -> dict[str, Any]:
+    """The preset's own values of ``dimensions`` as a trial's parameters (``t4r-dmt tune`` runs them first, so a
+    study never ends below the preset it started from): numbers clipped into ``[low, high]`` (a weight decay of 0
+    becomes a log-scale ``low``), integers rounded; a categorical value not among the choices is left out (sampled)."""
+    params: dict[str, Any] = {}
+    for dimension in dimensions:
+        value = get_path(config, dimension.path)
+        if dimension.kind == "categorical":
+            if value in dimension.choices:
+                params[dimension.path] = value
+            continue
+        if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        assert dimension.low is not None and dimension.high is not None
+        clipped = min(max(float(value), dimension.low), dimension.high)
+        params[dimension.path] = int(round(clipped)) if dimension.kind == "int" else clipped
+    return params

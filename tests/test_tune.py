@@ -14,7 +14,7 @@ from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
 from t4r_dmt.commands import tune
 from t4r_dmt.commands.tune import TuneArguments, objective_value
 from t4r_dmt.presets import load_preset, preset_names
-from t4r_dmt.search_space import apply_params, parse_space
+from t4r_dmt.search_space import apply_params, parse_space, start_params
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
 
@@ -74,6 +74,16 @@ def test_apply_params_sets_paths_on_a_copy():
         apply_params(base, {"a.x": 1})
 
 
+def test_start_params_are_the_preset_values_inside_the_space():
+    dims = parse_space({"a.rate": {"low": 1e-6, "high": 0.1, "log": True}, "a.n": {"low": 1, "high": 8},
+                        "p": {"low": 0.0, "high": 0.5}, "k": {"choices": [2, 4]}, "m": {"choices": ["x"]},
+                        "none": {"low": 0.1, "high": 0.2}})
+    config = {"a": {"rate": 0.0, "n": 12}, "p": 0.3, "k": 4, "m": "y", "none": None}
+    # 0 on a log scale -> low; 12 -> high; in range kept; a choice kept; a value not among the choices and a null
+    # are left to the sampler.
+    assert start_params(config, dims) == {"a.rate": 1e-6, "a.n": 8, "p": 0.3, "k": 4}
+
+
 def test_objective_value_skips_missing_and_nan_metrics():
     assert objective_value({"auc_click": 0.7, "auc_order": 0.8}, ["auc_click", "auc_order"]) == pytest.approx(0.75)
     assert objective_value({"auc_click": 0.7, "auc_order": math.nan}, ["auc_click", "auc_order"]) == 0.7
@@ -118,6 +128,8 @@ def test_tune_a_neural_preset_reports_every_window(data_dir, tmp_path, monkeypat
     monkeypatch.setattr(tune, "run_train", recording)
     summary = tune.run(*_args(data_dir, tmp_path / "study", str(preset)), TuneArguments(trials=1))
     assert windows == [2, 3] and summary["complete"] == 1
+    # Trial 0 is the preset itself.
+    assert summary["best_params"] == {"multitask.dropout": tiny_config().multitask.dropout}
     assert load_preset(str(tmp_path / "study" / "tiny_tuned.json")).multitask.dropout == \
         summary["best_params"]["multitask.dropout"]
 

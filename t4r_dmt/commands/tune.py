@@ -5,9 +5,10 @@ that *precede* the ones you report: tuning on the evaluation windows makes every
 objective is the mean, over the trial's windows, of the window metrics ``--objective`` names (comma-separated,
 averaged; a metric that is NaN, such as ``auc_order`` on a log without orders, is skipped); by default
 ``auc_click,auc_order`` for ``--task ranking`` and ``ndcg@20`` for ``--task next-item`` (whose presets' spaces
-also hold their training recipe: ``recipe.learning_rate``, ``recipe.weight_decay``, ...). TPE samples
-(``--sampler_seed``); after each window the running objective is reported, and the median pruner stops a trial
-whose running value is below the median of earlier trials at the same window (``--pruner none`` to switch off).
+also hold their training recipe: ``recipe.learning_rate``, ``recipe.weight_decay``, ...). Trial 0 runs the
+preset's own values (``--start_from_preset``), then TPE samples (``--sampler_seed``); after each window the
+running objective is reported, and the median pruner stops a trial whose running value is below the median of
+earlier trials at the same window (``--pruner none`` to switch off).
 
 Writes into ``--out`` (a new folder): ``{preset}_tuned.json`` (the preset with the best values and the name
 ``{preset}_tuned``: ``t4r-dmt train --config OUT/dmt_tuned.json``), ``study.json`` (summary: best value and
@@ -36,7 +37,7 @@ from t4r_dmt.commands.train import load_task_preset
 from t4r_dmt.commands.train import run as run_train
 from t4r_dmt.io_utils import atomic_path, write_json
 from t4r_dmt.presets import Preset
-from t4r_dmt.search_space import Dimension, apply_params, parse_space, tunable_fields
+from t4r_dmt.search_space import Dimension, apply_params, parse_space, start_params, tunable_fields
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
 LOG = logging.getLogger(__name__)
@@ -58,6 +59,11 @@ class TuneArguments:
     sampler_seed: int = field(default=0, metadata={"help": "Seed of the TPE sampler."})
     pruner: str = field(default="median", metadata={"help": f"One of {PRUNERS}."})
     timeout_s: float = field(default=0.0, metadata={"help": "Stop starting trials after this many seconds (0: none)."})
+    start_from_preset: bool = field(
+        default=True,
+        metadata={"help": "Run the preset's own values first (trial 0; clipped into the space), so the best trial "
+                          "is never worse than the preset on the tuning windows; false: every trial sampled."},
+    )
 
     def __post_init__(self) -> None:
         if self.trials < 1:
@@ -106,6 +112,8 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments, tune_args
         pruner=optuna.pruners.MedianPruner(n_startup_trials=3) if tune_args.pruner == "median"
         else optuna.pruners.NopPruner(),
     )
+    if tune_args.start_from_preset:
+        study.enqueue_trial(start_params(base, dimensions))
     out.mkdir(parents=True)
     scratch = Path(tempfile.mkdtemp(prefix=".trials-", dir=out))
 
