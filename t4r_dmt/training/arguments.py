@@ -43,12 +43,12 @@ class RunTrainingArguments(T4RecTrainingArguments):
     """
 
     output_dir: str = field(default="", metadata={"help": "Defaults to <out>/trainer."})
-    per_device_train_batch_size: int | None = field(  # type: ignore[assignment]
+    per_device_train_batch_size: int | None = field(
         default=None, metadata={"help": "Batch size per device (train); default: the preset's recipe, else 256."})
     per_device_eval_batch_size: int = field(default=1024, metadata={"help": "Batch size per device (eval)."})
-    learning_rate: float | None = field(  # type: ignore[assignment]
+    learning_rate: float | None = field(
         default=None, metadata={"help": "Peak learning rate (AdamW); default: the preset's recipe, else 1e-3."})
-    lr_scheduler_type: str | None = field(  # type: ignore[assignment]
+    lr_scheduler_type: str | None = field(
         default=None,
         metadata={"help": "HF learning-rate schedule, restarted every window; default: the preset's recipe, else "
                           "linear."})
@@ -56,7 +56,7 @@ class RunTrainingArguments(T4RecTrainingArguments):
         default="adamw_torch_fused",
         metadata={"help": "HF optimizer name; torch's fused AdamW steps the DMT 3.5x faster on CPU than adamw_hf."},
     )
-    num_train_epochs: float | None = field(  # type: ignore[assignment]
+    num_train_epochs: float | None = field(
         default=None, metadata={"help": "Epochs over each training window; default: the preset's recipe, else 1."})
     max_sequence_length: int | None = field(
         default=None,
@@ -96,7 +96,7 @@ class RunTrainingArguments(T4RecTrainingArguments):
         fields.update({name: RECIPE_DEFAULTS[name] for name in unset})
         fields["preset_may_set"] = frozenset(unset)
         check_recipe(self.weight_decay, self.early_stopping_tail, self.early_stopping_patience,
-                     self.num_train_epochs, self.max_steps)
+                     fields["num_train_epochs"], self.max_steps)
         if fields["logging_dir"] is None and not self.output_dir:
             # HF would log TensorBoard to ./runs/<date>_<host> (relative to an output_dir that is not set
             # yet); "" leaves it to ``t4r-dmt train``, which puts it under the run folder.

@@ -20,7 +20,12 @@ from t4r_dmt.io_utils import write_json
 from t4r_dmt.model.config import DMTConfig
 from t4r_dmt.model.next_item import NextItemConfig
 from t4r_dmt.run_folder import load_schema, run_folder
-from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments, resolve_recipe, resolve_weight_decay
+from t4r_dmt.training.arguments import (
+    DataArguments,
+    RunTrainingArguments,
+    resolve_recipe,
+    resolve_weight_decay,
+)
 from t4r_dmt.training.loop import TimeWindowLoop, max_list_length, predict_frame, world
 
 logger = logging.getLogger(__name__)
