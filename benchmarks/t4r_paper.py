@@ -429,12 +429,58 @@ def markdown_table(results: dict[str, Any]) -> str:
             paper_cell = "—" if quoted is None else (f"{quoted:.4f}" + (" (GRU4Rec)" if name == "gru_clm" else ""))
             lines.append(f"| {group} | {model['label']} | " + " | ".join(_cell(model, m) for m in METRICS)
                          + f" | {paper_cell} | {model['seconds']:.0f} |")
+    lines += tuning_record(results)
     if results["goal"]:
         g = results["goal"]
         lines += ["", f"Best transformer {results['models'][g['best_transformer']]['label']}: NDCG@20 "
                       f"{g['best_ndcg@20']:.4f} vs GRU {g['gru_ndcg@20']:.4f} ({g['gain']:+.1%}; goal +10 %: "
                       f"{'met' if g['met'] else 'not met'})."]
     return "\n".join(lines) + "\n"
+
+
+def tuning_record(results: dict[str, Any]) -> list[str]:
+    """Markdown lines: per tuned row, the study's objective for the preset itself (trial 0) and for the best trial,
+    and what the best trial changed (from ``--tuned``'s ``<preset>_study.json``); none without ``--tuned``."""
+    import json
+
+    from t4r_dmt.search_space import get_path
+
+    tuned = results.get("tuned")
+    studies = {name: Path(tuned) / f"{name}_study.json" for name in results["models"]} if tuned else {}
+    studies = {name: path for name, path in studies.items() if path.is_file()}
+    if not studies:
+        return []
+    lines = ["", "Tuning record (valid split of the tuning windows; NDCG@20):", "",
+             "| model | trials (pruned) | preset (trial 0) | best | best trial | changed by the best trial |",
+             "|---|---|---|---|---|---|"]
+    for name, path in studies.items():
+        study = json.loads(path.read_text())
+        start = study.get("start_value")
+        base = load_preset_dict(results["models"][name]["preset"])
+        changed = {k: v for k, v in study["best_params"].items() if _differs(get_path(base, k), v)}
+        cells = ", ".join(f"{k} {_short(v)}" for k, v in changed.items()) or "nothing (the preset won)"
+        lines.append(f"| {results['models'][name]['label']} | {study['trials']} ({study['pruned']}) | "
+                     f"{'—' if start is None else f'{start:.4f}'} | {study['best_value']:.4f} | "
+                     f"{study['best_trial']} | {cells} |")
+    return lines
+
+
+def load_preset_dict(name: str) -> dict[str, Any]:
+    from t4r_dmt.presets import load_preset
+    from t4r_dmt.search_space import tunable_fields
+
+    return tunable_fields(load_preset(name))
+
+
+def _differs(old: Any, new: Any) -> bool:
+    """A tuned value differs from the preset's beyond the clipping of trial 0 (0 -> a log scale's low)."""
+    if isinstance(new, float) and isinstance(old, (int, float)) and not isinstance(old, bool):
+        return not math.isclose(float(old), new, rel_tol=1e-6, abs_tol=1e-5)
+    return bool(old != new)
+
+
+def _short(value: Any) -> str:
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:

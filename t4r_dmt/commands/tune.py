@@ -12,7 +12,7 @@ earlier trials at the same window (``--pruner none`` to switch off).
 
 Writes into ``--out`` (a new folder): ``{preset}_tuned.json`` (the preset with the best values and the name
 ``{preset}_tuned``: ``t4r-dmt train --config OUT/dmt_tuned.json``), ``study.json`` (summary: best value and
-parameters, trial counts, settings), ``trials.csv`` (one row per trial) and ``optimization_history.png``.
+parameters, the preset's own value ``start_value``, trial counts, settings), ``trials.csv`` (one row per trial) and ``optimization_history.png``.
 
 Example::
 
@@ -206,7 +206,11 @@ def _write(out: Path, study: Any, preset: Preset, base: dict[str, Any], dimensio
     tuned["name"] = f"{preset.name}_tuned"
     _config(preset, tuned)  # the written preset loads
     write_json(out / f"{preset.name}_tuned.json", tuned)
-    summary.update(best_value=best.value, best_params=best.params, best_trial=best.number,
+    first = study.trials[0]
+    # The preset's own value (trial 0 with --start_from_preset): what the study gained over it.
+    start_value = first.value if tune_args.start_from_preset and first.state == optuna.trial.TrialState.COMPLETE \
+        else None
+    summary.update(best_value=best.value, best_params=best.params, best_trial=best.number, start_value=start_value,
                    tuned_preset=str(out / f"{preset.name}_tuned.json"))
     write_json(out / "study.json", summary)
     with atomic_path(out / "trials.csv") as tmp:

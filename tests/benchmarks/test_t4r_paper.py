@@ -215,6 +215,11 @@ def test_tune_trials_tune_every_neural_row_at_the_same_budget_first(events_file,
     assert best.recipe.learning_rate == study["best_params"]["recipe.learning_rate"]
     assert results["models"]["gru_clm"]["training"]["learning_rate"] == best.recipe.learning_rate
     assert results["tune_trials"] == 2 and not (tuned / "popularity_tuned.json").exists()
+    # The table carries the tuning record: the preset's own value (trial 0) beside the best.
+    assert study["start_value"] is not None and study["best_value"] >= study["start_value"]
+    assert "| GRU (CLM) | 2 (0) | " + f"{study['start_value']:.4f} | {study['best_value']:.4f} | " in results["table"]
+    if study["best_trial"] == 0:
+        assert "nothing (the preset won)" in results["table"]
     # --resume reuses the finished run of the same preset, windows, split and seed; another config is redone.
     run_dir = tmp_path / "work" / "runs" / "gru_clm" / "seed42"
     assert bench.same_run(run_dir, best.to_dict(), "1:2", "test", 42)
@@ -226,3 +231,8 @@ def test_tune_trials_tune_every_neural_row_at_the_same_budget_first(events_file,
     again = bench.run(dataclasses.replace(args, resume=True, tune_trials=0, tune_windows=""))
     assert checkpoint.stat().st_mtime_ns == stamp  # not trained again
     assert again["models"]["gru_clm"]["mean"] == results["models"]["gru_clm"]["mean"]
+
+
+def test_differs_ignores_the_clipping_of_trial_zero():
+    assert not bench._differs(0.0, 1e-6) and not bench._differs(0.005, 0.005)
+    assert bench._differs(0.005, 0.0055) and bench._differs(64, 128) and bench._differs(False, True)
