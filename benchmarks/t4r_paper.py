@@ -367,6 +367,7 @@ def run(args: BenchmarkArguments) -> dict[str, Any]:
         "dataset": args.dataset, "data": args.data, "window": args.window, "windows": windows,
         "eval_split": args.eval_split, "n_seeds": args.seeds, "sessions": _session_counts(task_dir, windows),
         "tuned": args.tuned, "tune_trials": args.tune_trials, "tune_windows": args.tune_windows,
+        "resumed": args.resume,
         "report_from": args.report_from,
         "preprocess": stats, "models": models, "paper": PAPER.get(args.dataset, {}),
         "goal": goal(models), "seconds": round(time.perf_counter() - started, 1),
@@ -427,8 +428,9 @@ def markdown_table(results: dict[str, Any]) -> str:
                 continue
             quoted = paper.get("gru4rec" if name == "gru_clm" else name, {}).get("ndcg@20")
             paper_cell = "—" if quoted is None else (f"{quoted:.4f}" + (" (GRU4Rec)" if name == "gru_clm" else ""))
+            seconds = "—" if results.get("resumed") and model["kind"] == "t4r" else f"{model['seconds']:.0f}"
             lines.append(f"| {group} | {model['label']} | " + " | ".join(_cell(model, m) for m in METRICS)
-                         + f" | {paper_cell} | {model['seconds']:.0f} |")
+                         + f" | {paper_cell} | {seconds} |")
     lines += tuning_record(results)
     if results["goal"]:
         g = results["goal"]

@@ -231,6 +231,7 @@ def test_tune_trials_tune_every_neural_row_at_the_same_budget_first(events_file,
     again = bench.run(dataclasses.replace(args, resume=True, tune_trials=0, tune_windows=""))
     assert checkpoint.stat().st_mtime_ns == stamp  # not trained again
     assert again["models"]["gru_clm"]["mean"] == results["models"]["gru_clm"]["mean"]
+    assert "| Baselines | GRU (CLM) | " in again["table"] and again["table"].count(" | — |\n") >= 1  # no run time
 
 
 def test_differs_ignores_the_clipping_of_trial_zero():
