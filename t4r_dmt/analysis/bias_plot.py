@@ -1,4 +1,5 @@
-"""``plot_bias_curves``: learned log-examination curves against the planted one, aligned at position 0."""
+"""``plot_bias_curves``: learned log-examination curves against the planted one; ``plot_position_curves``: against
+the curves measured from a log (raw click rate, adjacent swaps). Every curve aligned at position 0."""
 
 from __future__ import annotations
 
@@ -49,6 +50,37 @@ def plot_bias_curves(learned: Mapping[str, Sequence[float]], planted: Sequence[f
         if np.isnan(values).any():
             continue
         axes.plot(positions, aligned_log_curve(values), marker="o", label=label)
+    axes.set_title("log examination per position, aligned at position 0")
+    axes.set_xlabel("position (0 = top)")
+    axes.set_ylabel("log examination - its value at position 0")
+    return save_line_figure(figure, axes, path)
+
+
+def plot_position_curves(reference: Mapping[str, Sequence[float] | np.ndarray],
+                         learned: Mapping[str, Sequence[float] | np.ndarray], path: str | os.PathLike[str]) -> Path:
+    """Draw log-examination curves of one logged ranking per position; save it atomically as PNG.
+
+    Parameters
+    ----------
+    reference: label -> (P,) a curve measured from the log (the raw click rate, the swap estimate), already in
+        log space and aligned at position 0; drawn dashed. A NaN leaves a gap (a position not estimated).
+    learned: run label -> (P,) a bias tower's learned curve, aligned at position 0; drawn solid.
+    path: the PNG file to write.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    lengths = {len(curve) for curve in (*reference.values(), *learned.values())}
+    if len(lengths) != 1:
+        raise ValueError(f"position curves must have one length; got lengths {sorted(lengths)}")
+    figure = Figure(figsize=(6.4, 4.0), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    positions = np.arange(lengths.pop())
+    for label, curve in reference.items():
+        axes.plot(positions, np.asarray(curve, dtype=np.float64), linestyle="--", marker="o", label=label)
+    for label, curve in learned.items():
+        axes.plot(positions, np.asarray(curve, dtype=np.float64), marker="s", label=label)
     axes.set_title("log examination per position, aligned at position 0")
     axes.set_xlabel("position (0 = top)")
     axes.set_ylabel("log examination - its value at position 0")

@@ -11,6 +11,7 @@ debiased served score rank by true relevance better?
   ``p_click_relevance`` of ``truth/impressions_truth.parquet`` as the gain (not the position-biased clicks).
 * ``promoted_overrating``: on ``--policy promotion`` data, how much more the served score puts the promoted
   items in its top k than the true relevance does (0 for an unbiased score).
+* ``run_position_curve``: ``position_curve`` of a run's last checkpoint (NaN without a bias tower).
 * ``validate_run``: all of them, for one run folder of ``t4r-dmt train``; ``compare_runs``: a run against a
   run without a bias tower on the same data.
 """
@@ -270,10 +271,9 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
     with the weights after window t (the loop's own protocol) and average over the windows; the position
     curve reads the last checkpoint's bias tower on the last window's rows.
     """
-    from t4r_dmt.run_folder import load_schema
-    from t4r_dmt.training.predict import PredictArguments, last_checkpoint, load_run_model
+    from t4r_dmt.training.predict import PredictArguments, last_checkpoint
     from t4r_dmt.training.predict import run as predict
-    from t4r_dmt.windows import list_windows, window_path
+    from t4r_dmt.windows import list_windows
 
     run_dir, data_dir = Path(run_dir), Path(data_dir)
     planted = load_bias_curve(truth_dir)
@@ -293,18 +293,30 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
             ndcgs.append(relevance_ndcg(predictions, truth, k))
             if PROMOTED in truth.columns:
                 overratings.append(promoted_overrating(predictions, truth, k))
-    model, _ = load_run_model(run_dir, load_schema(task_dir), last)
-    tower = _bias_tower(model)
-    learned = np.full(len(planted), np.nan)
-    if tower is not None:
-        rows = pd.read_parquet(window_path(task_dir, windows[-1], "train"))
-        learned = position_curve(tower, rows, len(planted))
+    learned = run_position_curve(run_dir, data_dir, len(planted))
+    has_tower = not np.isnan(learned).any()
     return BiasValidation(
-        spearman=spearman(learned, planted) if tower is not None else float("nan"),
+        spearman=spearman(learned, planted) if has_tower else float("nan"),
         max_log_ratio=max_log_ratio(learned, planted),
         learned_curve=[float(v) for v in learned], planted_curve=[float(v) for v in planted],
         relevance_ndcg=_mean(ndcgs), promoted_overrating=_mean(overratings), k=k,
     )
+
+
+def run_position_curve(run_dir: str | Path, data_dir: str | Path, n_positions: int) -> np.ndarray:
+    """The learned log examination per position 0..P-1 of a ranking run's last checkpoint (``position_curve``
+    of its bias tower over the rows of the data's last window), (P,); all NaN when the model has no bias tower."""
+    from t4r_dmt.run_folder import load_schema
+    from t4r_dmt.training.predict import last_checkpoint, load_run_model
+    from t4r_dmt.windows import list_windows, window_path
+
+    run_dir, task_dir = Path(run_dir), Path(data_dir) / "ranking"
+    model, _ = load_run_model(run_dir, load_schema(task_dir), last_checkpoint(run_dir))
+    tower = _bias_tower(model)
+    if tower is None:
+        return np.full(n_positions, np.nan)
+    rows = pd.read_parquet(window_path(task_dir, list_windows(task_dir)[-1], "train"))
+    return position_curve(tower, rows, n_positions)
 
 
 def _mean(values: list[float]) -> float:

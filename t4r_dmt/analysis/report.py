@@ -1,4 +1,4 @@
-"""``t4r-dmt report RUN [RUN ...] [--out DIR] [--truth DIR [--data DIR]]``: compare training runs.
+"""``t4r-dmt report RUN [RUN ...] [--out DIR] [--truth DIR] [--position_curves] [--data DIR]``: compare training runs.
 
 Reads each run's ``metrics.json``, writes ``OUT/plots/<metric>.png`` (the metric per evaluation window,
 one line per run) and ``OUT/report.md`` (a markdown table of the average metrics, one row per run, the
@@ -9,6 +9,11 @@ validated against the planted truth (:func:`t4r_dmt.analysis.bias_validation.val
 the run names in its ``config.json`` or on ``--data``): ``OUT/bias_validation.json`` holds each run's
 validation and the comparison of every run with a bias tower against every run without one on the same
 data; ``OUT/bias_curves.png`` draws the learned curves against the planted one; ``report.md`` gains a table.
+
+With ``--position_curves`` (ranking runs on one data folder with real list positions, e.g. Trivago; no truth
+needed) the data's raw click rate per position, its adjacent-swap examination curve and each run's learned bias
+curve (:mod:`t4r_dmt.analysis.position_curves`) go to ``OUT/position_curves.json`` and ``OUT/position_curves.png``,
+with the Spearman correlations between them; ``report.md`` gains a table.
 """
 
 from __future__ import annotations
@@ -23,7 +28,22 @@ from pathlib import Path
 from typing import Any
 
 from t4r_dmt.analysis.bias_plot import plot_bias_curves
-from t4r_dmt.analysis.bias_validation import BiasValidation, comparison, load_bias_curve, validate_run
+from t4r_dmt.analysis.bias_validation import (
+    BiasValidation,
+    comparison,
+    load_bias_curve,
+    run_position_curve,
+    validate_run,
+)
+from t4r_dmt.analysis.position_curves import (
+    MIN_PAIRS,
+    POSITION_CURVES_FILE,
+    POSITION_PLOT_FILE,
+    PositionCurves,
+    position_curves,
+    read_ranking_impressions,
+    write_position_curves,
+)
 from t4r_dmt.io_utils import atomic_path, nan_to_none, write_json
 from t4r_dmt.metrics.names import higher_is_better, metric_sort_key
 from t4r_dmt.metrics.results import RunResults, metric_file_stem, plot_metric
@@ -47,17 +67,26 @@ class ReportArguments:
     truth: str | None = field(default=None, metadata={
         "help": "The truth/ folder of the `t4r-dmt synth` data the runs were trained on: validate each ranking "
                 f"run's bias against it ({BIAS_VALIDATION_FILE}, {BIAS_PLOT_FILE} in --out)."})
+    position_curves: bool = field(default=False, metadata={
+        "help": "Ranking runs on data with real list positions (e.g. --format trivago): the raw click rate per "
+                "position, the examination curve from adjacent swaps and each run's learned bias curve, with "
+                f"their Spearman correlations ({POSITION_CURVES_FILE}, {POSITION_PLOT_FILE} in --out)."})
+    min_pairs: int = field(default=MIN_PAIRS, metadata={
+        "help": "With --position_curves: the items a pair of adjacent positions needs (shown at both, clicked at "
+                "either) for its swap ratio; fewer leave the swap curve undefined (null) from there on."})
     data: str | None = field(default=None, metadata={
-        "help": "With --truth: the `t4r-dmt preprocess` output the runs were trained on (default: the one each "
-                "run's config.json names)."})
+        "help": "With --truth or --position_curves: the `t4r-dmt preprocess` output the runs were trained on "
+                "(default: the one each run's config.json names)."})
 
     def __post_init__(self) -> None:
         if not self.runs:
             raise ValueError("report: give at least one run folder (t4r-dmt report RUN [RUN ...] --out DIR)")
         if not self.out:
             raise ValueError("report: --out must not be empty")
-        if self.data is not None and self.truth is None:
-            raise ValueError("report: --data only applies with --truth (the data the bias validation scores)")
+        if self.data is not None and self.truth is None and not self.position_curves:
+            raise ValueError("report: --data only applies with --truth or --position_curves (the data they read)")
+        if self.min_pairs < 1:
+            raise ValueError(f"report: --min_pairs must be >= 1; got {self.min_pairs}")
 
 
 ARGUMENTS = (ReportArguments,)
@@ -128,6 +157,8 @@ def run(args: ReportArguments) -> dict[str, Any]:
         if tasks != ["ranking"]:
             raise ValueError(f"report: --truth validates ranking runs; these are {tasks[0]} runs")
         load_bias_curve(args.truth)  # a wrong --truth fails before anything is written
+    if args.position_curves and tasks != ["ranking"]:
+        raise ValueError(f"report: --position_curves reads ranking runs; these are {tasks[0]} runs")
     labels = _label_runs(paths)
     out = Path(args.out)
     table = markdown_table(labels, results)
@@ -157,6 +188,13 @@ def run(args: ReportArguments) -> dict[str, Any]:
         bias_section = _bias_markdown(labels, validations, args.truth)
         summary |= {"bias_validation": str(out / BIAS_VALIDATION_FILE), "bias_plot": str(out / BIAS_PLOT_FILE)}
         logger.info("bias validation against %s:\n%s", args.truth, "\n".join(bias_section[2:-3]))
+    if args.position_curves:
+        curves, data_dir = runs_position_curves(paths, labels, args.data, args.min_pairs)
+        json_path, plot_path = write_position_curves(curves, out, {"data": str(data_dir)})
+        section = _position_markdown(curves, data_dir)
+        bias_section += section
+        summary |= {"position_curves": str(json_path), "position_plot": str(plot_path)}
+        logger.info("position curves of %s:\n%s", data_dir, "\n".join(section[2:-3]))
     report = _report_markdown(table, results[0].task, [os.path.relpath(p, out) for p in plots], bias_section)
     with atomic_path(out / REPORT_FILE) as tmp:
         tmp.write_text(report)
@@ -247,3 +285,38 @@ def _bias_markdown(labels: Sequence[str], validations: dict[str, tuple[BiasValid
     return [*lines, "", f"![bias_curves]({BIAS_PLOT_FILE})", ""]
 
 
+# --------------------------------------------------------------------------------------------------
+# Position curves of data with real list positions (--position_curves)
+# --------------------------------------------------------------------------------------------------
+def runs_position_curves(paths: Sequence[Path], labels: Sequence[str], data: str | None,
+                         min_pairs: int) -> tuple[PositionCurves, Path]:
+    """``position_curves`` of the runs' one data folder (``data``, else the one every run's ``config.json``
+    names), with the learned curve of each run with model checkpoints and a bias tower, over the positions
+    the data shows."""
+    folders = sorted({Path(data)} if data is not None else {run_data_dir(path) for path in paths})
+    if len(folders) > 1:
+        raise ValueError(f"report: --position_curves reads one data folder; the runs name {[str(f) for f in folders]}"
+                         " (pass --data, or report them separately)")
+    data_dir = folders[0]
+    impressions = read_ranking_impressions(data_dir)
+    if len(impressions) == 0:
+        raise ValueError(f"report: {data_dir} has no ranking rows")
+    n_positions = int(impressions["position"].max()) + 1
+    learned = {}
+    for label, path in zip(labels, paths, strict=True):
+        if not any((path / "checkpoints").glob("window_*/model.pt")):
+            logger.info("position curves: %s has no model checkpoints; skipped", path)
+            continue
+        learned[label] = run_position_curve(path, data_dir, n_positions)
+    return position_curves(impressions, n_positions, learned, min_pairs), data_dir
+
+
+def _position_markdown(curves: PositionCurves, data_dir: Path) -> list[str]:
+    correlations = curves.spearman()
+    lines = [f"## Position curves of {data_dir}", "",
+             "| curves | spearman |", "|---|---:|",
+             f"| raw click rate vs adjacent swaps | {_format(correlations['click_rate_vs_swap'])} |"]
+    for label, values in correlations["runs"].items():
+        lines += [f"| {label} (learned) vs adjacent swaps | {_format(values['learned_vs_swap'])} |",
+                  f"| {label} (learned) vs raw click rate | {_format(values['learned_vs_click_rate'])} |"]
+    return [*lines, "", f"![position_curves]({POSITION_PLOT_FILE})", ""]

@@ -113,3 +113,38 @@ def test_report_truth_errors(runs: dict[str, Path], tmp_path: Path) -> None:
     gbdt.write(moved)
     with pytest.raises(FileNotFoundError, match="has no ranking/ folder; pass --data with --truth"):
         run(ReportArguments(runs=[str(moved)], out=str(tmp_path / "d"), truth=str(runs["raw"] / "truth")))
+
+
+def test_report_writes_the_position_curves(runs: dict[str, Path], tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert cli.main(["report", str(runs["dmt"]), str(runs["no_bias"]), "--out", str(out), "--position_curves",
+                     "--min_pairs", "2"]) == 0
+    saved = json.loads((out / "position_curves.json").read_text())
+    assert saved["data"] == str(runs["data"]) and saved["min_pairs"] == 2
+    n_positions = len(saved["positions"])
+    assert list(saved["learned_log"]) == ["dmt"]  # no_bias has no tower: left out
+    assert len(saved["learned_log"]["dmt"]) == len(saved["click_rate_log"]) == len(saved["swap_log"]) == n_positions
+    assert saved["learned_log"]["dmt"][0] == 0.0 and saved["swap_log"][0] == 0.0
+    assert set(saved["spearman"]["runs"]["dmt"]) == {"learned_vs_swap", "learned_vs_click_rate"}
+    assert (out / "position_curves.png").read_bytes()[:8] == PNG_MAGIC
+    report = (out / "report.md").read_text()
+    assert "## Position curves of" in report and "![position_curves](position_curves.png)" in report
+    assert "| dmt (learned) vs adjacent swaps |" in report and "no_bias (learned)" not in report
+
+
+def test_report_position_curves_errors(runs: dict[str, Path], tmp_path: Path) -> None:
+    next_item = RunResults(task="next-item", model="xlnet")
+    next_item.add_window(1, 2, 5, {"ndcg@20": 0.1})
+    next_item.write(tmp_path / "next")
+    with pytest.raises(ValueError, match="--position_curves reads ranking runs; these are next-item runs"):
+        run(ReportArguments(runs=[str(tmp_path / "next")], out=str(tmp_path / "a"), position_curves=True))
+    # Two runs on two data folders: one plot of one log's curves cannot hold both.
+    other = tmp_path / "other_run"
+    other.mkdir()
+    (tmp_path / "other_data" / "ranking").mkdir(parents=True)
+    config = json.loads((runs["dmt"] / "config.json").read_text())
+    config["data"]["data"] = str(tmp_path / "other_data")
+    (other / "config.json").write_text(json.dumps(config))
+    RunResults.load(runs["dmt"]).write(other)
+    with pytest.raises(ValueError, match="reads one data folder"):
+        run(ReportArguments(runs=[str(runs["dmt"]), str(other)], out=str(tmp_path / "b"), position_curves=True))
