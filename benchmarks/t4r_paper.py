@@ -202,12 +202,12 @@ def tune_rows(args: BenchmarkArguments, data_dir: Path) -> None:
         if MODELS[name].kind != "t4r" or tuned_preset_path(args.tuned, name).is_file():
             continue
         work = Path(args.work) / "tuning" / name
-        overrides = {"max_steps": args.max_steps, **({"num_train_epochs": args.epochs} if args.epochs else {})}
         summary = tune(
             DataArguments(data=str(data_dir), out=str(work), config=MODELS[name].preset, task="next-item",
                           windows=args.tune_windows, eval_split="valid", overwrite=True),
             RunTrainingArguments(output_dir=str(work / "trainer"), seed=42, report_to=[], disable_tqdm=True,
-                                 logging_steps=10_000, per_device_eval_batch_size=512, **overrides),
+                                 logging_steps=10_000, per_device_eval_batch_size=512,
+                                 **training_overrides(args)),
             TuneArguments(trials=args.tune_trials))
         collect(summary, work, Path(args.tuned))
 
@@ -285,14 +285,13 @@ def run_model(name: str, args: BenchmarkArguments, data_dir: Path, windows: str,
     from t4r_dmt.commands.train import run
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
-    overrides = {"max_steps": args.max_steps, **({"num_train_epochs": args.epochs} if args.epochs else {})}
     config = row_preset(name, args)
     resume = args.resume and same_run(run_dir, config.to_dict(), windows, args.eval_split, seed)
     result = run(
         DataArguments(data=str(data_dir), out=str(run_dir), config=spec.preset, task="next-item",
                       windows=windows, eval_split=args.eval_split, overwrite=not resume, resume=resume),
         RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, report_to=[], disable_tqdm=True,
-                             logging_steps=10_000, per_device_eval_batch_size=512, **overrides),
+                             logging_steps=10_000, per_device_eval_batch_size=512, **training_overrides(args)),
         config,
     )
     return list(result["windows"])
@@ -316,10 +315,13 @@ def effective_training(name: str, args: BenchmarkArguments) -> dict[str, Any]:
     applied (empty for the non-neural baselines). The results record these, not the bare recipe."""
     if MODELS[name].kind != "t4r":
         return {}
-    training = {**row_preset(name, args).recipe.training_arguments(), "max_steps": args.max_steps}
-    if args.epochs:
-        training["num_train_epochs"] = args.epochs
-    return training
+    return {**row_preset(name, args).recipe.training_arguments(), **training_overrides(args)}
+
+
+def training_overrides(args: BenchmarkArguments) -> dict[str, Any]:
+    """The training flags every neural run gets on top of its preset's recipe: ``--max_steps``, and ``--epochs``
+    where given."""
+    return {"max_steps": args.max_steps, **({"num_train_epochs": args.epochs} if args.epochs else {})}
 
 
 def reported(records: list[dict[str, Any]], report_from: int) -> list[dict[str, Any]]:

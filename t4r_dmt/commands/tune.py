@@ -12,7 +12,8 @@ earlier trials at the same window (``--pruner none`` to switch off).
 
 Writes into ``--out`` (a new folder): ``{preset}_tuned.json`` (the preset with the best values and the name
 ``{preset}_tuned``: ``t4r-dmt train --config OUT/dmt_tuned.json``), ``study.json`` (summary: best value and
-parameters, the preset's own value ``start_value``, trial counts, settings), ``trials.csv`` (one row per trial) and ``optimization_history.png``.
+parameters, the preset's own value ``start_value``, trial counts, settings), ``trials.csv`` (one row per trial)
+and ``optimization_history.png``.
 
 Example::
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from t4r_dmt.model.config import config_from_dict
+from t4r_dmt.model.config import _finite_non_negative, config_from_dict
 from t4r_dmt.search_space import check_space
 
 TRANSFORMERS = ("xlnet", "bert", "gpt2", "electra", "albert", "roberta")
@@ -52,8 +52,7 @@ class RecipeConfig:
         batch = self.per_device_train_batch_size
         if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
             raise ValueError(f"recipe.per_device_train_batch_size must be an integer >= 1 or null; got {batch!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and 0 <= self.weight_decay < float("inf")):
-            raise ValueError(f"recipe.weight_decay must be a finite number >= 0; got {self.weight_decay!r}")
+        _finite_non_negative("recipe", self, ("weight_decay",))
         if self.lr_scheduler_type is not None and self.lr_scheduler_type not in LR_SCHEDULERS:
             raise ValueError(f"recipe.lr_scheduler_type must be one of {LR_SCHEDULERS} or null; "
                              f"got {self.lr_scheduler_type!r}")
