@@ -208,6 +208,7 @@ def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Reci
         record["spearman"] = check.spearman
         record["max_log_ratio"] = check.max_log_ratio
         record["relevance_ndcg@10"] = check.relevance_ndcg
+        record["relevance_auc"] = check.relevance_auc
         record["promoted_overrating@10"] = check.promoted_overrating
     write_json(cached, {k: (None if math.isnan(v) else v) for k, v in record.items()})
     logger.info("seed %d %s: %s", seed, preset, {k: round(v, 4) for k, v in record.items()})
@@ -362,8 +363,8 @@ def markdown(result: dict[str, Any]) -> str:
         sep = "|---|---:|---:|---:|---:|---:|"
         if has_truth and name == "bias":
             head += (" Spearman (position curve) | max abs log ratio | NDCG@10 vs true relevance |"
-                     " promoted over-rating@10 |")
-            sep += "---:|---:|---:|---:|"
+                     " AUC vs relevance oracle | promoted over-rating@10 |")
+            sep += "---:|---:|---:|---:|---:|"
         counts = sorted({rows[p]["seeds"] for p in presets})
         lines += ["", f"**{title}** ({'/'.join(map(str, counts))} seed(s))", "", head, sep]
         for preset in presets:
@@ -374,7 +375,8 @@ def markdown(result: dict[str, Any]) -> str:
                     f"{_cell(row, 'relaimpr_order', 2, True)} |")
             if has_truth and name == "bias":
                 line += (f" {_cell(row, 'spearman', 3)} | {_cell(row, 'max_log_ratio', 3)} | "
-                         f"{_cell(row, 'relevance_ndcg@10')} | {_cell(row, 'promoted_overrating@10')} |")
+                         f"{_cell(row, 'relevance_ndcg@10')} | {_cell(row, 'relevance_auc')} | "
+                         f"{_cell(row, 'promoted_overrating@10')} |")
             lines.append(line)
     return "\n".join(lines)
 

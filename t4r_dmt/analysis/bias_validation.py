@@ -9,6 +9,8 @@ debiased served score rank by true relevance better?
   ``max_log_ratio``: the largest error of the learned curve in log space, both curves aligned at position 0.
 * ``relevance_ndcg``: NDCG@k of a served score within each request, with the planted click relevance
   ``p_click_relevance`` of ``truth/impressions_truth.parquet`` as the gain (not the position-biased clicks).
+* ``relevance_auc``: the served score's AUC against the relevance oracle: the expected AUC over clicks drawn
+  from ``p_click_relevance`` alone, as if every impression were examined (no position bias).
 * ``promoted_overrating``: on ``--policy promotion`` data, how much more the served score puts the promoted
   items in its top k than the true relevance does (0 for an unbiased score).
 * ``run_position_curve``: ``position_curve`` of a run's last checkpoint (NaN without a bias tower).
@@ -49,7 +51,8 @@ class BiasValidation:
     ``max_log_ratio``), both NaN without a bias tower; ``learned_curve``: (P,) the learned log examination
     per position 0..P-1; ``planted_curve``: (P,) the planted examination probability; ``relevance_ndcg``:
     NDCG@k of the served score against true relevance and ``promoted_overrating`` (NaN unless the truth
-    has promoted items), both averaged over the evaluated windows; ``k``: their cut-off.
+    has promoted items), both averaged over the evaluated windows; ``k``: their cut-off; ``relevance_auc``:
+    the served score's AUC against the relevance oracle (``relevance_auc``), averaged over the windows.
     """
 
     spearman: float
@@ -59,11 +62,12 @@ class BiasValidation:
     relevance_ndcg: float
     promoted_overrating: float
     k: int = 10
+    relevance_auc: float = float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         return {"spearman": self.spearman, "max_log_ratio": self.max_log_ratio, "learned_curve": self.learned_curve,
                 "planted_curve": self.planted_curve, f"relevance_ndcg@{self.k}": self.relevance_ndcg,
-                f"promoted_overrating@{self.k}": self.promoted_overrating}
+                f"promoted_overrating@{self.k}": self.promoted_overrating, "relevance_auc": self.relevance_auc}
 
 
 def load_bias_curve(truth_dir: str | Path) -> np.ndarray:
@@ -194,6 +198,29 @@ def relevance_ndcg(predictions: pd.DataFrame, truth: pd.DataFrame, k: int = 10) 
                      joined["request_id"].to_numpy(), k)
 
 
+def relevance_auc(predictions: pd.DataFrame, truth: pd.DataFrame) -> float:
+    """The served score's AUC against the relevance oracle: its expected ROC AUC over clicks drawn from the
+    planted ``p_click_relevance`` alone (every impression examined, no position bias).
+
+    Each impression counts once as a positive with weight p and once as a negative with weight 1 - p
+    (``sklearn.metrics.roc_auc_score`` with sample weights), which is the expectation, over the draws, of
+    the AUC's pair count: a score ordered like ``p_click_relevance`` reaches the oracle's own value, a
+    position-biased one falls below it. Ties count one half.
+
+    ``predictions``: ``request_id, product_id, score``; ``truth``: ``request_id, product_id,
+    p_click_relevance``. Every prediction must find its truth row; NaN when every p is 0 or every p is 1.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    joined = _join_truth(predictions, truth, ["p_click_relevance"])
+    p = joined["p_click_relevance"].to_numpy(dtype=np.float64)
+    if not ((p > 0).any() and (p < 1).any()):
+        return float("nan")
+    score = joined["score"].to_numpy(dtype=np.float64)
+    labels = np.r_[np.ones(len(p)), np.zeros(len(p))]
+    return float(roc_auc_score(labels, np.r_[score, score], sample_weight=np.r_[p, 1.0 - p]))
+
+
 def _promoted_in_top(request: np.ndarray, score: np.ndarray, promoted: np.ndarray, k: int,
                      n_requests: int) -> np.ndarray:
     """Promoted items among each request's k highest scores: (N,) codes 0..R-1, (N,), (N,) bool -> (R,).
@@ -281,7 +308,7 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
     task_dir = data_dir / "ranking"
     windows = list_windows(task_dir)
     last = last_checkpoint(run_dir)
-    ndcgs, overratings = [], []
+    ndcgs, aucs, overratings = [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for t in windows[:-1]:
             if t > last or not (run_dir / "checkpoints" / f"window_{t:04d}" / "model.pt").exists():
@@ -291,6 +318,7 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
                                      split="valid", checkpoint_window=t))
             predictions = pd.read_parquet(out)
             ndcgs.append(relevance_ndcg(predictions, truth, k))
+            aucs.append(relevance_auc(predictions, truth))
             if PROMOTED in truth.columns:
                 overratings.append(promoted_overrating(predictions, truth, k))
     learned = run_position_curve(run_dir, data_dir, len(planted))
@@ -299,7 +327,7 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
         spearman=spearman(learned, planted) if has_tower else float("nan"),
         max_log_ratio=max_log_ratio(learned, planted),
         learned_curve=[float(v) for v in learned], planted_curve=[float(v) for v in planted],
-        relevance_ndcg=_mean(ndcgs), promoted_overrating=_mean(overratings), k=k,
+        relevance_ndcg=_mean(ndcgs), promoted_overrating=_mean(overratings), k=k, relevance_auc=_mean(aucs),
     )
 
 
@@ -326,14 +354,15 @@ def _mean(values: list[float]) -> float:
 
 def comparison(run: BiasValidation, no_bias: BiasValidation) -> dict[str, Any]:
     """A run's validation beside a run without a bias tower on the same data, and the differences (run minus
-    no-bias run) of the served-score measures: a debiasing tower should raise ``relevance_ndcg@k`` and lower
-    ``promoted_overrating@k``."""
+    no-bias run) of the served-score measures: a debiasing tower should raise ``relevance_ndcg@k`` and
+    ``relevance_auc`` and lower ``promoted_overrating@k``."""
     if run.k != no_bias.k:
         raise ValueError(f"compare validations of one cut-off; got k = {run.k} and {no_bias.k}")
     return {
         "run": run.to_dict(), "no_bias_run": no_bias.to_dict(),
         "difference": {f"relevance_ndcg@{run.k}": run.relevance_ndcg - no_bias.relevance_ndcg,
-                       f"promoted_overrating@{run.k}": run.promoted_overrating - no_bias.promoted_overrating},
+                       f"promoted_overrating@{run.k}": run.promoted_overrating - no_bias.promoted_overrating,
+                       "relevance_auc": run.relevance_auc - no_bias.relevance_auc},
     }
 
 

@@ -272,15 +272,15 @@ def _bias_markdown(labels: Sequence[str], validations: dict[str, tuple[BiasValid
                    truth: str) -> list[str]:
     k = next((v.k for v, _ in validations.values() if v is not None), 10)
     lines = [f"## Bias validation against {truth}", "",
-             f"| run | spearman | max_log_ratio | relevance_ndcg@{k} | promoted_overrating@{k} |",
-             "|---|---:|---:|---:|---:|"]
+             f"| run | spearman | max_log_ratio | relevance_ndcg@{k} | relevance_auc | promoted_overrating@{k} |",
+             "|---|---:|---:|---:|---:|---:|"]
     for label in labels:
         validation = validations[label][0]
         if validation is None:
-            lines.append(f"| {label} | skipped | | | |")
+            lines.append(f"| {label} | skipped | | | | |")
             continue
         values = (validation.spearman, validation.max_log_ratio, validation.relevance_ndcg,
-                  validation.promoted_overrating)
+                  validation.relevance_auc, validation.promoted_overrating)
         lines.append(f"| {label} | " + " | ".join(_format(v) for v in values) + " |")
     return [*lines, "", f"![bias_curves]({BIAS_PLOT_FILE})", ""]
 

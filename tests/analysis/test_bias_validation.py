@@ -18,6 +18,7 @@ from t4r_dmt.analysis import (
     plot_bias_curves,
     position_curve,
     promoted_overrating,
+    relevance_auc,
     relevance_ndcg,
     spearman,
 )
@@ -83,6 +84,32 @@ def test_relevance_ndcg_uses_the_planted_relevance() -> None:
     assert relevance_ndcg(reversed_, truth) == pytest.approx((r1 + r2) / 2)
     with pytest.raises(InputError, match="has no row for a scored impression"):
         relevance_ndcg(perfect.assign(product_id=99), truth)
+
+
+def test_relevance_auc_is_the_expected_auc_over_relevance_clicks() -> None:
+    truth = pd.DataFrame({"request_id": [1, 1, 2], "product_id": [10, 11, 10], "p_click_relevance": [0.8, 0.2, 0.5]})
+    score = truth[["request_id", "product_id"]].assign(score=[3.0, 1.0, 2.0])
+    # Positives weigh p, negatives 1 - p: a pair (i above j) is concordant with weight p_i (1 - p_j) and
+    # discordant with p_j (1 - p_i); each row against its own negative copy is a tie, counted one half.
+    p = np.array([0.8, 0.2, 0.5])
+    above = [(0, 1), (0, 2), (2, 1)]  # (higher score, lower score)
+    concordant = sum(p[i] * (1 - p[j]) for i, j in above)
+    discordant = sum(p[j] * (1 - p[i]) for i, j in above)
+    ties = sum(p * (1 - p))  # each row against its own negative copy: a tie, counted one half
+    expected = (concordant + ties / 2) / (concordant + discordant + ties)
+    assert relevance_auc(score, truth) == pytest.approx(expected)
+    # A score ordered like the relevance reaches the oracle's own value; reversing it mirrors the pairs.
+    oracle = relevance_auc(truth[["request_id", "product_id"]].assign(score=p), truth)
+    assert relevance_auc(score, truth) == pytest.approx(oracle)
+    reversed_ = relevance_auc(score.assign(score=-score["score"]), truth)
+    assert reversed_ == pytest.approx((discordant + ties / 2) / (concordant + discordant + ties))
+    assert reversed_ < 0.5 < oracle
+    # The ground truth is the relevance, not a click column: a constant p has nothing to order.
+    assert np.isnan(relevance_auc(score, truth.assign(p_click_relevance=1.0)))
+    with pytest.raises(InputError, match="has no row for a scored impression"):
+        relevance_auc(score.assign(product_id=99), truth)
+    with pytest.raises(InputError, match="has no 'p_click_relevance' column"):
+        relevance_auc(score, truth.drop(columns=["p_click_relevance"]))
 
 
 class _ExaminationTower(_MinusPosition):
@@ -163,21 +190,24 @@ def test_promoted_overrating_errors() -> None:
         relevance_ndcg(scores, truth.drop(columns=["p_click_relevance"]))
 
 
-def _validation(ndcg: float, overrating: float, curve: list[float], k: int = 10) -> BiasValidation:
+def _validation(ndcg: float, overrating: float, curve: list[float], k: int = 10,
+                auc: float = 0.7) -> BiasValidation:
     planted = [1.0, 0.5]
     return BiasValidation(spearman=float("nan"), max_log_ratio=max_log_ratio(np.array(curve), np.array(planted)),
                           learned_curve=curve, planted_curve=planted, relevance_ndcg=ndcg,
-                          promoted_overrating=overrating, k=k)
+                          promoted_overrating=overrating, k=k, relevance_auc=auc)
 
 
 def test_validation_dict_and_comparison() -> None:
-    run, no_bias = _validation(0.8, 0.05, [0.0, -0.5]), _validation(0.7, 0.25, [float("nan")] * 2)
+    run = _validation(0.8, 0.05, [0.0, -0.5], auc=0.75)
+    no_bias = _validation(0.7, 0.25, [float("nan")] * 2, auc=0.72)
     assert list(run.to_dict()) == ["spearman", "max_log_ratio", "learned_curve", "planted_curve", "relevance_ndcg@10",
-                                   "promoted_overrating@10"]
+                                   "promoted_overrating@10", "relevance_auc"]
     assert run.to_dict()["max_log_ratio"] == pytest.approx(np.log(2) - 0.5)
     result = comparison(run, no_bias)
     assert result["run"] == run.to_dict() and result["no_bias_run"]["relevance_ndcg@10"] == 0.7
-    assert result["difference"] == {"relevance_ndcg@10": pytest.approx(0.1), "promoted_overrating@10": pytest.approx(-0.2)}
+    assert result["difference"] == {"relevance_ndcg@10": pytest.approx(0.1), "promoted_overrating@10": pytest.approx(-0.2),
+                                    "relevance_auc": pytest.approx(0.03)}
     with pytest.raises(ValueError, match="one cut-off"):
         comparison(run, _validation(0.7, 0.25, [0.0, 0.0], k=5))
 

@@ -49,6 +49,7 @@ def test_validate_and_compare_runs(runs: dict[str, Path]) -> None:
     assert len(with_tower.learned_curve) == len(with_tower.planted_curve) == 20
     assert np.isfinite(with_tower.learned_curve).all() and math.isfinite(with_tower.max_log_ratio)
     assert 0 < with_tower.relevance_ndcg <= 1 and -1 <= with_tower.promoted_overrating <= 1
+    assert 0 <= with_tower.relevance_auc <= 1  # a tiny model: its value is not asserted (see test_bias_validation)
     result = compare_runs(runs["dmt"], runs["no_bias"], runs["data"], truth)
     no_bias = result["no_bias_run"]
     assert math.isnan(no_bias["spearman"]) and math.isnan(no_bias["max_log_ratio"])
@@ -56,6 +57,7 @@ def test_validate_and_compare_runs(runs: dict[str, Path]) -> None:
     assert result["run"] == with_tower.to_dict()
     assert result["difference"]["promoted_overrating@10"] == pytest.approx(
         with_tower.promoted_overrating - no_bias["promoted_overrating@10"])
+    assert result["difference"]["relevance_auc"] == pytest.approx(with_tower.relevance_auc - no_bias["relevance_auc"])
 
 
 def test_report_writes_the_bias_validation(runs: dict[str, Path], tmp_path: Path) -> None:

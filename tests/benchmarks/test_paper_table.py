@@ -31,7 +31,7 @@ def test_summary_and_markdown(paper_table: ModuleType) -> None:
         "dnn": [{"auc_click": 0.6, "auc_order": 0.7, "ndcg@10": 0.3}, {"auc_click": 0.62, "auc_order": 0.7,
                                                                        "ndcg@10": 0.3}],
         "dmt": [{"auc_click": 0.65, "auc_order": 0.75, "ndcg@10": 0.4, "spearman": 0.99, "max_log_ratio": 0.1,
-                 "relevance_ndcg@10": 0.8, "promoted_overrating@10": 0.01}] * 2,
+                 "relevance_ndcg@10": 0.8, "relevance_auc": 0.71, "promoted_overrating@10": 0.01}] * 2,
         "dmt_no_bias": [{"auc_click": 0.64, "auc_order": math.nan, "ndcg@10": 0.4, "spearman": math.nan,
                          "relevance_ndcg@10": 0.7}] * 2,
     }
@@ -45,11 +45,11 @@ def test_summary_and_markdown(paper_table: ModuleType) -> None:
     md = paper_table.markdown(result)
     assert "| DMT | 0.6500 ± 0.0000 | 0.7500 ± 0.0000 | 0.4000 ± 0.0000 | 37.50% ± 17.68% |" in md
     assert "| none | 0.6400 ± 0.0000 | n/a |" in md
-    assert ("Spearman (position curve) | max abs log ratio | NDCG@10 vs true relevance | promoted over-rating@10 |"
-            in md)
-    assert "0.990 ± 0.000 | 0.100 ± 0.000 | 0.8000 ± 0.0000 | 0.0100 ± 0.0000 |" in md
+    assert ("Spearman (position curve) | max abs log ratio | NDCG@10 vs true relevance | AUC vs relevance oracle |"
+            " promoted over-rating@10 |" in md)
+    assert "0.990 ± 0.000 | 0.100 ± 0.000 | 0.8000 ± 0.0000 | 0.7100 ± 0.0000 | 0.0100 ± 0.0000 |" in md
     (none,) = [line for line in md.splitlines() if line.startswith("| none |")]
-    assert none.endswith("| n/a | n/a | 0.7000 ± 0.0000 | n/a |")  # no curve without a tower; not promotion data
+    assert none.endswith("| n/a | n/a | 0.7000 ± 0.0000 | n/a | n/a |")  # no curve without a tower; not promotion data
     assert "**Table 5: bias features** (2 seed(s))" in md and "| all (DMT) |" in md
     assert "GBDT ablation" not in md  # no GBDT variant ran
 
