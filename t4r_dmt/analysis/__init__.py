@@ -8,6 +8,7 @@ from t4r_dmt.analysis.bias_validation import (
     BiasValidation,
     compare_runs,
     comparison,
+    fitted_curve,
     load_bias_curve,
     max_log_ratio,
     position_curve,
@@ -27,7 +28,6 @@ from t4r_dmt.analysis.position_curves import (
 )
 
 __all__ = ["BiasValidation", "PositionCurves", "SwapCurve", "click_rate_by_position", "compare_runs", "comparison",
-           "load_bias_curve", "max_log_ratio", "plot_bias_curves", "plot_position_curves", "position_curve",
-           "position_curves", "promoted_overrating", "relevance_auc",
-           "relevance_ndcg", "run_position_curve", "spearman", "swap_curve",
-           "validate_run"]
+           "fitted_curve", "load_bias_curve", "max_log_ratio", "plot_bias_curves", "plot_position_curves",
+           "position_curve", "position_curves", "promoted_overrating", "relevance_auc", "relevance_ndcg",
+           "run_position_curve", "spearman", "swap_curve", "validate_run"]

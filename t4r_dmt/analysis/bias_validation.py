@@ -14,6 +14,10 @@ debiased served score rank by true relevance better?
 * ``promoted_overrating``: on ``--policy promotion`` data, how much more the served score puts the promoted
   items in its top k than the true relevance does (0 for an unbiased score).
 * ``run_position_curve``: ``position_curve`` of a run's last checkpoint (NaN without a bias tower).
+* ``fitted_curve``: the maximum-likelihood examination curve of logged clicks *given* a relevance estimate (the
+  multiplicative click model with the relevance held fixed): with the planted relevance it is the best any
+  tower can do on those rows (their sampling noise); with a model's served relevance, the curve its tower
+  converges to, whose excess over that floor is the confounding the model's relevance leaves.
 * ``validate_run``: all of them, for one run folder of ``t4r-dmt train``; ``compare_runs``: a run against a
   run without a bias tower on the same data.
 """
@@ -156,6 +160,56 @@ def position_curve(bias_tower: BiasTower, frame: pd.DataFrame, n_positions: int)
     pages = torch.as_tensor(_pages_by_position(frame, n_positions), dtype=torch.long)
     curve = bias_tower.examination_curve(torch.as_tensor(neighbors), category, positions, pages)
     return np.asarray(curve.double().numpy())
+
+
+def fitted_curve(click: np.ndarray, relevance: np.ndarray, position: np.ndarray, n_positions: int) -> np.ndarray:
+    """Maximum-likelihood log examination per position, the relevance held fixed (PAL's click model).
+
+    For each position p, ``argmax_e sum_i c_i log(q_i e) + (1 - c_i) log(1 - q_i e)`` over its rows, with
+    ``e`` in ``(0, 1 / max q_i]`` (``scipy.optimize.minimize_scalar``, bounded, on log e down to -20): a
+    one-dimensional concave problem per position.
+
+    Parameters
+    ----------
+    click: (N,) 0/1 logged clicks.
+    relevance: (N,) click probability if examined, q_i in [0, 1] (clipped into [1e-9, 1 - 1e-9]).
+    position: (N,) 0-based list positions; rows at ``n_positions`` or deeper are ignored.
+    n_positions: P.
+
+    Returns
+    -------
+    (P,) float64 log examination; NaN at a position without rows.
+    """
+    from scipy.optimize import minimize_scalar
+
+    click, relevance = np.asarray(click, dtype=np.float64), np.asarray(relevance, dtype=np.float64)
+    position = np.asarray(position)
+    if not len(click) == len(relevance) == len(position):
+        raise ValueError(f"fitted_curve: click, relevance and position must have one length; got {len(click)}, "
+                         f"{len(relevance)}, {len(position)}")
+    if n_positions < 1:
+        raise ValueError(f"fitted_curve: n_positions must be >= 1, got {n_positions}")
+    if not np.isin(click, (0.0, 1.0)).all():
+        raise ValueError("fitted_curve: click must be 0 or 1")
+    if np.isnan(relevance).any() or (relevance < 0).any() or (relevance > 1).any():
+        raise ValueError("fitted_curve: relevance must be probabilities in [0, 1]")
+    if (position < 0).any():
+        raise ValueError(f"fitted_curve: positions are 0-based, got {int(position.min())}")
+    q = np.clip(relevance, 1e-9, 1 - 1e-9)
+    curve = np.full(n_positions, np.nan)
+    for p in range(n_positions):
+        rows = position == p
+        if not rows.any():
+            continue
+        c, qp = click[rows], q[rows]
+
+        def neg_log_likelihood(log_e: float, c: np.ndarray = c, qp: np.ndarray = qp) -> float:
+            pe = np.minimum(qp * np.exp(log_e), 1 - 1e-12)
+            return float(-(c * np.log(pe) + (1 - c) * np.log1p(-pe)).sum())
+
+        curve[p] = minimize_scalar(neg_log_likelihood, bounds=(-20.0, -float(np.log(qp.max()))),
+                                   method="bounded", options={"xatol": 1e-6}).x
+    return curve
 
 
 def _join_truth(predictions: pd.DataFrame, truth: pd.DataFrame, columns: list[str]) -> pd.DataFrame:

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from t4r_dmt.io_utils import nan_to_none
 
@@ -34,14 +33,14 @@ class Truth:
 
 
 def auc(label: np.ndarray, score: np.ndarray) -> float:
-    """ROC AUC with ties counted one half (Mann-Whitney): (N,) 0/1, (N,) -> float; NaN if one class only."""
+    """ROC AUC (``sklearn.metrics.roc_auc_score``; ties count one half): (N,) 0/1, (N,) -> float; NaN if one
+    class only (where sklearn raises)."""
+    from sklearn.metrics import roc_auc_score
+
     label = np.asarray(label).astype(bool)
-    n_pos = int(label.sum())
-    n_neg = len(label) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if label.all() or not label.any():
         return math.nan
-    ranks = rankdata(score)
-    return float((ranks[label].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(label, score))
 
 
 def popularity_scores(train_item: np.ndarray, train_click: np.ndarray, eval_item: np.ndarray,

@@ -13,6 +13,7 @@ import torch
 from t4r_dmt.analysis import (
     BiasValidation,
     comparison,
+    fitted_curve,
     load_bias_curve,
     max_log_ratio,
     plot_bias_curves,
@@ -110,6 +111,37 @@ def test_relevance_auc_is_the_expected_auc_over_relevance_clicks() -> None:
         relevance_auc(score.assign(product_id=99), truth)
     with pytest.raises(InputError, match="has no 'p_click_relevance' column"):
         relevance_auc(score, truth.drop(columns=["p_click_relevance"]))
+
+
+def test_fitted_curve_recovers_a_planted_curve_and_shows_confounding() -> None:
+    rng = np.random.default_rng(0)
+    n, planted = 200_000, np.array([1.0, 0.6, 0.4, 0.3])
+    position = rng.integers(0, 4, n)
+    # Confounded: the lower the position, the less relevant the item (as a relevance-ordered policy does).
+    relevance = np.clip(rng.uniform(0.1, 0.6, n) - 0.08 * position, 0.01, 1.0)
+    click = (rng.random(n) < planted[position] * relevance).astype(np.float64)
+    fitted = fitted_curve(click, relevance, position, 4)
+    assert max_log_ratio(fitted, planted) < 0.05  # the true relevance: only sampling noise is left
+    # A relevance estimate blind to what made the position (its mean only) pushes that into the curve: steeper.
+    blind = fitted_curve(click, np.full(n, relevance.mean()), position, 4)
+    assert max_log_ratio(blind, planted) > 0.3 and (blind - blind[0])[3] < np.log(planted[3])
+    # One position by hand: every row q = 0.5, clicks 1 of 4 -> e = (1/4) / 0.5.
+    np.testing.assert_allclose(fitted_curve(np.array([1, 0, 0, 0]), np.full(4, 0.5), np.zeros(4, int), 2),
+                               [np.log(0.5), np.nan], atol=1e-5)
+
+
+def test_fitted_curve_errors() -> None:
+    ones = np.ones(3)
+    with pytest.raises(ValueError, match="one length"):
+        fitted_curve(ones, ones[:2], np.zeros(3, int), 2)
+    with pytest.raises(ValueError, match="click must be 0 or 1"):
+        fitted_curve(np.array([0.0, 2.0, 1.0]), ones / 2, np.zeros(3, int), 2)
+    with pytest.raises(ValueError, match="probabilities in"):
+        fitted_curve(ones, np.array([0.5, 1.5, 0.5]), np.zeros(3, int), 2)
+    with pytest.raises(ValueError, match="0-based"):
+        fitted_curve(ones, ones / 2, np.array([0, -1, 0]), 2)
+    with pytest.raises(ValueError, match="n_positions must be >= 1"):
+        fitted_curve(ones, ones / 2, np.zeros(3, int), 0)
 
 
 class _ExaminationTower(_MinusPosition):

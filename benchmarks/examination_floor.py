@@ -1,0 +1,100 @@
+"""How close can a bias tower's curve get to the planted one? The sampling floor and the confounding, measured.
+
+A tower's learned examination curve (``max |log ratio|`` against ``truth/bias_curve.json``) has two errors
+besides the training itself: the clicks' sampling noise, and the relevance its model misses, which a policy that
+orders lists by relevance moves into the position effect. For each ``WORK/seedS`` of ``paper_table.py --work``
+(``raw/``, ``data/``, ``runs/PRESET``) this fits the examination curve by maximum likelihood
+(``t4r_dmt.analysis.fitted_curve``) on the training rows of every window the run's last checkpoint trained on:
+
+* ``oracle``: with the planted relevance ``p_click_relevance``: the floor that sampling noise sets on those rows;
+* ``model``: with the run's served click probability (its last checkpoint): the curve the tower converges to
+  given the relevance it has; its excess over the floor is the confounding;
+
+beside the tower's own learned curve, and ``oracle_all_days``: the floor on every impression of ``raw/``.
+
+Usage: ``python benchmarks/examination_floor.py --work WORK --seeds 5 --preset dmt_bias_multiplicative
+--out benchmarks/results/examination_floor.json``
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from t4r_dmt.analysis import fitted_curve, load_bias_curve, max_log_ratio, run_position_curve
+from t4r_dmt.io_utils import write_json
+
+
+def _window_rows(run: Path, data: Path, tmp: Path) -> pd.DataFrame:
+    """``click``, ``position`` (0-based), ``request_id``, ``product_id`` and the last checkpoint's ``p_click``
+    of the training rows of windows 1..T, T the run's last checkpoint."""
+    from t4r_dmt.training.predict import PredictArguments, last_checkpoint
+    from t4r_dmt.training.predict import run as predict
+    from t4r_dmt.windows import list_windows, window_path
+
+    last = last_checkpoint(run)
+    frames = []
+    for t in [w for w in list_windows(data / "ranking") if w <= last]:
+        out = tmp / f"{t}.parquet"
+        predict(PredictArguments(run=str(run), data=str(data), window=t, out=str(out), split="train",
+                                 checkpoint_window=last))
+        scored = pd.read_parquet(out, columns=["request_id", "product_id", "p_click"])
+        rows = pd.read_parquet(window_path(data / "ranking", t, "train"), columns=["position_index", "click"])
+        frames.append(scored.assign(position=rows["position_index"].to_numpy() - 1, click=rows["click"].to_numpy()))
+    return pd.concat(frames, ignore_index=True)
+
+
+def floor_of_seed(seed_dir: Path, preset: str) -> dict[str, Any]:
+    """The three fits and the learned curve of ``seed_dir/runs/preset``, as max |log ratio| and curves."""
+    truth_dir, data, run = seed_dir / "raw" / "truth", seed_dir / "data", seed_dir / "runs" / preset
+    planted = load_bias_curve(truth_dir)
+    n = len(planted)
+    truth = pd.read_parquet(truth_dir / "impressions_truth.parquet",
+                            columns=["request_id", "product_id", "position", "p_click_relevance"])
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = _window_rows(run, data, Path(tmp))
+    rows = rows.merge(truth[["request_id", "product_id", "p_click_relevance"]], on=["request_id", "product_id"],
+                      how="inner", validate="many_to_one")
+    impressions = pd.read_parquet(seed_dir / "raw" / "impressions.parquet", columns=["request_id", "product_id",
+                                                                                      "click"])
+    every = impressions.merge(truth, on=["request_id", "product_id"], validate="one_to_one")
+    curves = {
+        "learned": run_position_curve(run, data, n),
+        "oracle": fitted_curve(rows["click"], rows["p_click_relevance"], rows["position"], n),
+        "model": fitted_curve(rows["click"], rows["p_click"], rows["position"], n),
+        "oracle_all_days": fitted_curve(every["click"].astype(float), every["p_click_relevance"], every["position"], n),
+    }
+    return {"rows": len(rows), "rows_all_days": len(every),
+            "max_log_ratio": {k: max_log_ratio(v, planted) for k, v in curves.items()},
+            "curves": {k: [float(x) for x in v] for k, v in curves.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--work", type=Path, required=True, help="paper_table.py --work folder (seed0, seed1, ...)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--preset", default="dmt_bias_multiplicative", help="the run folder under runs/")
+    parser.add_argument("--out", type=Path, required=True, help="JSON output")
+    args = parser.parse_args()
+    per_seed = {s: floor_of_seed(args.work / f"seed{s}", args.preset) for s in range(args.seeds)}
+    kinds = ("learned", "model", "oracle", "oracle_all_days")
+    print(f"max |log ratio| against the planted curve, {args.preset}, {args.work}")
+    print("| seed | rows | learned (tower) | fit, model's relevance | fit, planted relevance | same, all days |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    for s, r in per_seed.items():
+        print(f"| {s} | {r['rows']} | " + " | ".join(f"{r['max_log_ratio'][k]:.3f}" for k in kinds) + " |")
+    summary = {k: [float(np.mean([r["max_log_ratio"][k] for r in per_seed.values()])),
+                   float(np.std([r["max_log_ratio"][k] for r in per_seed.values()], ddof=1)) if args.seeds > 1
+                   else float("nan")] for k in kinds}
+    print("| mean ± std | | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in summary.values()) + " |")
+    write_json(args.out, {"work": str(args.work), "preset": args.preset, "mean_std": summary,
+                          "per_seed": {str(s): r for s, r in per_seed.items()}})
+
+
+if __name__ == "__main__":
+    main()
