@@ -163,6 +163,10 @@ def run(args: ReportArguments) -> dict[str, Any]:
     out = Path(args.out)
     table = markdown_table(labels, results)
 
+    # Read and compute everything first: an error (a wrong --data, runs on two data folders) leaves OUT as it was.
+    validations = validate_runs(paths, labels, args.truth, args.data) if args.truth is not None else None
+    position = runs_position_curves(paths, labels, args.data, args.min_pairs) if args.position_curves else None
+
     metrics = sorted({name for result in results for name in result.metric_names}, key=metric_sort_key)
     plots = []
     for metric in metrics:
@@ -179,8 +183,7 @@ def run(args: ReportArguments) -> dict[str, Any]:
     summary: dict[str, Any] = {"report": str(out / REPORT_FILE), "table": table, "runs": labels,
                                "plots": [str(path) for path in plots]}
     bias_section: list[str] = []
-    if args.truth is not None:
-        validations = validate_runs(paths, labels, args.truth, args.data)
+    if validations is not None and args.truth is not None:
         write_json(out / BIAS_VALIDATION_FILE, nan_to_none(bias_validation_json(validations, args.truth)))
         planted = load_bias_curve(args.truth)
         plot_bias_curves({label: v.learned_curve for label, (v, _) in validations.items() if v is not None}, planted,
@@ -188,8 +191,8 @@ def run(args: ReportArguments) -> dict[str, Any]:
         bias_section = _bias_markdown(labels, validations, args.truth)
         summary |= {"bias_validation": str(out / BIAS_VALIDATION_FILE), "bias_plot": str(out / BIAS_PLOT_FILE)}
         logger.info("bias validation against %s:\n%s", args.truth, "\n".join(bias_section[2:-3]))
-    if args.position_curves:
-        curves, data_dir = runs_position_curves(paths, labels, args.data, args.min_pairs)
+    if position is not None:
+        curves, data_dir = position
         json_path, plot_path = write_position_curves(curves, out, {"data": str(data_dir)})
         section = _position_markdown(curves, data_dir)
         bias_section += section

@@ -150,3 +150,4 @@ def test_report_position_curves_errors(runs: dict[str, Path], tmp_path: Path) ->
     RunResults.load(runs["dmt"]).write(other)
     with pytest.raises(ValueError, match="reads one data folder"):
         run(ReportArguments(runs=[str(runs["dmt"]), str(other)], out=str(tmp_path / "b"), position_curves=True))
+    assert not (tmp_path / "b").exists()  # refused before anything is written: no metric plots, no report
