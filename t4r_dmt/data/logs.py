@@ -22,7 +22,7 @@ FORMATS: tuple[str, ...] = tuple(_LOADERS)
 
 
 def load_logs(path: str | os.PathLike[str], fmt: str = "rees46", on_bad_rows: str = "raise",
-              page_size: int = 10, max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
+              page_size: int | None = None, max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """Read logs of format ``fmt`` into canonical events (and impressions where the format has them).
 
     Parameters
@@ -37,7 +37,8 @@ def load_logs(path: str | os.PathLike[str], fmt: str = "rees46", on_bad_rows: st
         ``row N``, 0-based, of a parquet file) and the value, and saying how many rows are bad;
         "drop": bad rows are left out and counted by reason in ``Logs.dropped`` (also logged at INFO).
     page_size:
-        Items per page for impressions whose page is not in the data (Trivago).
+        Items per page for impressions whose page is not in the data; None: the format's own (Trivago: 25,
+        a clickout's list being one results page; the others: 10).
     max_time_gap:
         A duration: rows apart from the bulk of their log by a longer stretch without rows are bad
         rows ("time far outside the log").
@@ -49,7 +50,8 @@ def load_logs(path: str | os.PathLike[str], fmt: str = "rees46", on_bad_rows: st
     if fmt not in _LOADERS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     check_on_bad_rows(on_bad_rows)
-    if page_size < 1:
+    if page_size is not None and page_size < 1:
         raise ValueError(f"page_size must be >= 1; got {page_size}")
     parse_time_gap(max_time_gap)
-    return _LOADERS[fmt](path, on_bad_rows=on_bad_rows, page_size=page_size, max_time_gap=max_time_gap)
+    pages = {} if page_size is None else {"page_size": page_size}
+    return _LOADERS[fmt](path, on_bad_rows=on_bad_rows, max_time_gap=max_time_gap, **pages)

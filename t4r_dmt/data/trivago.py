@@ -9,7 +9,8 @@ impressions and prices ("|"-joined lists, on "clickout item" rows).
   "unknown" names no item: it is left out and counted as "item interaction without reference".
 * Impressions: each "clickout item" row is one request (``request_id`` = a stable hash of session_id
   and step) listing its impressed items in order: position = index in the list, page =
-  position // page_size, click = (item == reference), order = 0, plus an extra ``price`` column from
+  position // page_size (default ``PAGE_SIZE`` = 25: a clickout's list is one results page of up to 25
+  items, so every position is on page 0 and the bias tower sees no invented page break), click = (item == reference), order = 0, plus an extra ``price`` column from
   ``prices``. A clickout whose reference is missing (the masked final clickouts of the test split) has
   no label: it is left out and counted as "clickout without reference". Both counts are in
   ``dropped`` in either mode: they are not errors.
@@ -121,7 +122,10 @@ def _request_ids(session: np.ndarray, step: np.ndarray) -> np.ndarray:
     return (hashed.to_numpy() & np.uint64(0x7FFF_FFFF_FFFF_FFFF)).astype(np.int64)
 
 
-def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = 10,
+PAGE_SIZE = 25  # a clickout's impressions: one results page of up to 25 items (RecSys Challenge 2019)
+
+
+def load(path: str | os.PathLike[str], on_bad_rows: str = "raise", page_size: int = PAGE_SIZE,
          max_time_gap: str = DEFAULT_MAX_TIME_GAP) -> Logs:
     """Read Trivago session logs (a file, a glob or a folder's csv/parquet files, without
     item_metadata and submission files) into canonical events and impressions.

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from paths import SHARED_DATA
 
 from t4r_dmt.data import EVENT_DTYPES, IMPRESSION_DTYPES, load_logs
 from t4r_dmt.errors import InputError
@@ -146,6 +147,16 @@ def test_trivago_events_and_impressions(tmp_path: Path) -> None:
     again = load_logs(tmp_path, "trivago", page_size=2)
     pd.testing.assert_frame_equal(again.impressions, imp)
     pd.testing.assert_frame_equal(again.events, ev)
+    # By default a clickout's list (up to 25 items) is one page.
+    assert load_logs(tmp_path, "trivago").impressions["page"].tolist() == [0] * 5
+
+
+def test_trivago_sample_is_one_page_per_list() -> None:
+    sample = SHARED_DATA / "trivago2019_val100k"
+    if not sample.exists():
+        pytest.skip(f"{sample} is not here")
+    impressions = load_logs(sample, "trivago").impressions
+    assert impressions is not None and impressions["position"].max() == 24 and (impressions["page"] == 0).all()
 
 
 @pytest.mark.parametrize(("row", "old", "new", "column", "value", "reason"), [
