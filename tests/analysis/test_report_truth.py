@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from model_fixtures import tiny_config
 
@@ -151,3 +152,23 @@ def test_report_position_curves_errors(runs: dict[str, Path], tmp_path: Path) ->
     with pytest.raises(ValueError, match="reads one data folder"):
         run(ReportArguments(runs=[str(runs["dmt"]), str(other)], out=str(tmp_path / "b"), position_curves=True))
     assert not (tmp_path / "b").exists()  # refused before anything is written: no metric plots, no report
+
+
+def test_examination_floor_benchmark(runs: dict[str, Path], tmp_path: Path) -> None:
+    """benchmarks/examination_floor.py on a paper_table-like WORK/seed0: its fits read the rows the run trained on."""
+    from paths import load_benchmark
+
+    floor = load_benchmark("examination_floor")
+    seed = tmp_path / "seed0"
+    (seed / "runs").mkdir(parents=True)
+    for name, target in (("raw", runs["raw"]), ("data", runs["data"]), ("runs/dmt", runs["dmt"])):
+        (seed / name).symlink_to(target, target_is_directory=True)
+    result = floor.floor_of_seed(seed, "dmt")
+    assert set(result["max_log_ratio"]) == {"learned", "model", "oracle", "oracle_all_days"}
+    validation = validate_run(runs["dmt"], runs["data"], runs["raw"] / "truth")
+    np.testing.assert_allclose(result["curves"]["learned"], validation.learned_curve)
+    impressions = pd.read_parquet(runs["raw"] / "impressions.parquet")
+    assert result["rows_all_days"] == len(impressions)
+    assert 0 < result["rows"] < len(impressions)  # window 1's training rows: the run's last checkpoint is 1
+    assert math.isfinite(result["max_log_ratio"]["oracle_all_days"])
+    assert all(len(curve) == len(validation.planted_curve) for curve in result["curves"].values())
