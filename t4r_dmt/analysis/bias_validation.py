@@ -257,9 +257,10 @@ def relevance_auc(predictions: pd.DataFrame, truth: pd.DataFrame) -> float:
     planted ``p_click_relevance`` alone (every impression examined, no position bias).
 
     Each impression counts once as a positive with weight p and once as a negative with weight 1 - p
-    (``sklearn.metrics.roc_auc_score`` with sample weights), which is the expectation, over the draws, of
-    the AUC's pair count: a score ordered like ``p_click_relevance`` reaches the oracle's own value, a
-    position-biased one falls below it. Ties count one half.
+    (``sklearn.metrics.roc_auc_score`` with sample weights): the expected concordant pairs over the expected
+    pairs, ties one half (each row also meets its own negative copy, a tie: a term of order 1/N). A score
+    ordered like ``p_click_relevance`` reaches the oracle's own value (0.78 on the default synthetic data); a
+    score that carries the position's effect falls below it.
 
     ``predictions``: ``request_id, product_id, score``; ``truth``: ``request_id, product_id,
     p_click_relevance``. Every prediction must find its truth row; NaN when every p is 0 or every p is 1.
