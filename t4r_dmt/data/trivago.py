@@ -11,9 +11,10 @@ impressions and prices ("|"-joined lists, on "clickout item" rows).
   and step) listing its impressed items in order: position = index in the list, page =
   position // page_size (default ``PAGE_SIZE`` = 25: a clickout's list is one results page of up to 25
   items, so every position is on page 0 and the bias tower sees no invented page break), click =
-  (item == reference), order = 0, plus an extra ``price`` column from ``prices``. A clickout whose reference is missing (the masked final clickouts of the test split) has
-  no label: it is left out and counted as "clickout without reference". Both counts are in
-  ``dropped`` in either mode: they are not errors.
+  (item == reference), order = 0, plus an extra ``price`` column from ``prices``. A clickout whose
+  reference is missing (the masked final clickouts of the test split) has no label: it is left out and
+  counted as "clickout without reference". Both counts are in ``dropped`` in either mode: they are not
+  errors.
 * user_id: a stable 63-bit hash of the text id; user_session: session_id.
 """
 
