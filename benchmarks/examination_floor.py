@@ -23,11 +23,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from t4r_dmt.analysis import fitted_curve, load_bias_curve, max_log_ratio, run_position_curve
 from t4r_dmt.io_utils import write_json
+from t4r_dmt.metrics.seeds import mean_std
 
 
 def _window_rows(run: Path, data: Path, tmp: Path) -> pd.DataFrame:
@@ -88,9 +88,7 @@ def main() -> None:
     print("|---:|---:|---:|---:|---:|---:|")
     for s, r in per_seed.items():
         print(f"| {s} | {r['rows']} | " + " | ".join(f"{r['max_log_ratio'][k]:.3f}" for k in kinds) + " |")
-    summary = {k: [float(np.mean([r["max_log_ratio"][k] for r in per_seed.values()])),
-                   float(np.std([r["max_log_ratio"][k] for r in per_seed.values()], ddof=1)) if args.seeds > 1
-                   else float("nan")] for k in kinds}
+    summary = {k: list(mean_std([r["max_log_ratio"][k] for r in per_seed.values()])) for k in kinds}
     print("| mean ± std | | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in summary.values()) + " |")
     write_json(args.out, {"work": str(args.work), "preset": args.preset, "mean_std": summary,
                           "per_seed": {str(s): r for s, r in per_seed.items()}})
