@@ -6,6 +6,8 @@ its examination term in the form's own scale (``examination_log``, ``examination
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -13,6 +15,10 @@ from torch.nn import functional as F
 from t4r_dmt.model.config import BIAS_FORMS, BIAS_KINDS
 from t4r_dmt.model.inputs import BiasBatch
 from t4r_dmt.model.mlp import Tower
+
+#: The first steps of a "monotone" curve: each position's log examination starts this far below the one
+#: above it (a nearly flat start; the steps are softplus(δ), so δ starts at softplus⁻¹ of this).
+MONOTONE_STEP_START = 0.02
 
 
 class BiasTower(nn.Module):
@@ -27,9 +33,10 @@ class BiasTower(nn.Module):
     n_positions, n_pages, n_categories: table sizes (code 0 = padding).
     embedding_dim: width of each category embedding, and of the position and page ones for "mlp".
     units: hidden widths (paper: 32, 16); dropout: after each hidden layer (paper: 0.5).
-    kind: "mlp" or "scalar" (``BIAS_KINDS``).
+    kind: "mlp", "scalar" or "monotone" (``BIAS_KINDS``).
     form: "additive" or "multiplicative" (``BIAS_FORMS``): the scale of ``examination_log``.
-    zero_init: y_b starts at exactly 0: the position and page tables and the MLP's last layer are zeros.
+    zero_init: y_b starts at exactly 0: the position and page tables and the MLP's last layer are zeros ("monotone":
+        the MLP's last layer only; its curve starts as above).
     target_features: read the target's own category; False: the neighbours' only (``category`` is ignored).
     lr_multiplier: the tower's parameters train with the learning rate times this (``DMTTrainer`` reads it).
 
@@ -48,13 +55,13 @@ class BiasTower(nn.Module):
         self.kind, self.form = kind, form
         self.zero_init, self.target_features = zero_init, target_features
         self.lr_multiplier = float(lr_multiplier)
-        # "scalar": one number per position and per page; "mlp": an embedding each, read by the MLP.
-        position_dim = 1 if kind == "scalar" else embedding_dim
+        # "scalar", "monotone": one number per position (and page); "mlp": an embedding each, read by the MLP.
+        position_dim = embedding_dim if kind == "mlp" else 1
         self.positions = nn.Embedding(n_positions, position_dim)
         self.pages = nn.Embedding(n_pages, position_dim)
         self.categories = nn.Embedding(n_categories, embedding_dim, padding_idx=0)
         n_category_parts = 2 if target_features else 1  # the target's category, the neighbours' mean
-        in_size = n_category_parts * embedding_dim + (0 if kind == "scalar" else 2 * embedding_dim)
+        in_size = n_category_parts * embedding_dim + (2 * embedding_dim if kind == "mlp" else 0)
         self.tower = Tower(in_size, units, dropout)
         self._zero_start()
 
@@ -62,9 +69,11 @@ class BiasTower(nn.Module):
         """Zero what ``kind`` and ``zero_init`` start at 0 (after the draws, so the random stream does not
         depend on them)."""
         with torch.no_grad():
-            if self.kind == "scalar" or self.zero_init:
+            if self.kind != "mlp" or self.zero_init:
                 self.positions.weight.zero_()
                 self.pages.weight.zero_()
+            if self.kind == "monotone":
+                self.positions.weight[2:] = math.log(math.expm1(MONOTONE_STEP_START))
             if self.zero_init:
                 self.tower.logit.weight.zero_()
                 self.tower.logit.bias.zero_()
@@ -77,6 +86,14 @@ class BiasTower(nn.Module):
                 module.reset_parameters()
         self._zero_start()
 
+    def monotone_curve(self) -> torch.Tensor:
+        """The "monotone" kind's curve per position code, ``(n_positions,)``: 0 at code 0, then a, a - softplus(δ_2),
+        ... (non-increasing from code 1 on). Differentiable in the position table."""
+        raw = self.positions.weight.squeeze(-1)  # (P,)
+        steps = F.softplus(raw[2:])
+        curve = raw[1:2] - torch.cat([raw.new_zeros(1), steps.cumsum(0)])  # (P - 1,), codes 1..
+        return torch.cat([raw.new_zeros(1), curve])
+
     def forward(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
         valid = (bias.neighbors != 0).unsqueeze(-1).to(self.categories.weight.dtype)  # (B, 6, 1)
         neighbors = (self.categories(bias.neighbors) * valid).sum(1) / valid.sum(1).clamp(min=1.0)  # (B, d)
@@ -86,6 +103,9 @@ class BiasTower(nn.Module):
         context = [self.categories(category), neighbors] if self.target_features else [neighbors]
         if self.kind == "scalar":
             return position.squeeze(-1) + page.squeeze(-1) + self.tower(torch.cat(context, dim=1))
+        if self.kind == "monotone":
+            code = bias.position.clamp(max=self.positions.num_embeddings - 1)
+            return self.monotone_curve()[code] + self.tower(torch.cat(context, dim=1))
         return self.tower(torch.cat([position, page, *context], dim=1))
 
     def examination_log(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:

@@ -45,8 +45,9 @@ BIAS_INPUTS: tuple[str, ...] = ("position", "page", "neighbors")
 #: "two_head_add"), "multiplicative" p_k = σ(u_k) · σ(y_b) (PAL, Guo et al. 2019; the code's "two_head_multiply").
 BIAS_FORMS: tuple[str, ...] = ("additive", "multiplicative")
 #: What the position and page part of the bias tower is: "mlp" (their embeddings go through the tower's MLP with
-#: the categories) or "scalar" (one learned scalar per position and one per page, added to the MLP's logit).
-BIAS_KINDS: tuple[str, ...] = ("mlp", "scalar")
+#: the categories), "scalar" (one learned scalar per position and one per page, added to the MLP's logit) or
+#: "monotone" (a curve over the positions that cannot rise down the list, added to the MLP's logit; no page term).
+BIAS_KINDS: tuple[str, ...] = ("mlp", "scalar", "monotone")
 
 
 

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 from transformers4rec.config.trainer import T4RecTrainingArguments
 
 from t4r_dmt.model import DMTConfig, DMTTrainer, RankingNetwork, build_model
-from t4r_dmt.model.bias import BiasTower
+from t4r_dmt.model.bias import MONOTONE_STEP_START, BiasTower
 from t4r_dmt.model.config import LATER_BIAS_DEFAULTS, BiasConfig
 from t4r_dmt.model.inputs import BiasBatch
 from t4r_dmt.model.loss import MultiTaskLoss
@@ -167,7 +167,46 @@ def test_mlp_zero_init_starts_at_zero_and_then_learns_positions() -> None:
     assert torch.equal(tower(rows, category), torch.zeros(4))
 
 
-@pytest.mark.parametrize("kind", ["mlp", "scalar"])
+def test_monotone_kind_starts_nearly_flat_and_never_rises_down_the_list() -> None:
+    torch.manual_seed(0)
+    tower = BiasTower(**SIZES, kind="monotone", zero_init=True).eval()
+    step = MONOTONE_STEP_START
+    category = torch.tensor([3, 4, 5, 6])
+    # Codes 1..5 start at 0, -step, -2 step, ...; code 0 (padding) reads 0; the page is not read.
+    torch.testing.assert_close(tower(_rows([1, 2, 3, 5]), category), torch.tensor([0.0, -step, -2 * step, -4 * step]))
+    torch.testing.assert_close(tower(_rows([0, 2, 3, 5], [2, 2, 1, 2]), category),
+                               torch.tensor([0.0, -step, -2 * step, -4 * step]))
+    # Whatever the table holds, the curve from code 1 on is non-increasing, and equals a - cumsum(softplus(δ)).
+    with torch.no_grad():
+        tower.positions.weight.copy_(torch.tensor([[9.0], [1.5], [3.0], [-20.0], [0.0], [-1.0]]))
+    curve = tower.monotone_curve()
+    expected = torch.tensor([0.0, 1.5, 1.5 - F.softplus(torch.tensor(3.0)), 0.0, 0.0, 0.0])
+    expected[3] = expected[2] - F.softplus(torch.tensor(-20.0))
+    expected[4] = expected[3] - math.log(2.0)
+    expected[5] = expected[4] - F.softplus(torch.tensor(-1.0))
+    torch.testing.assert_close(curve, expected)
+    assert (curve[2:] <= curve[1:-1]).all()
+    # Deeper codes than the table share its last position.
+    torch.testing.assert_close(tower(_rows([9]), category[:1]), curve[5:6])
+
+
+def test_monotone_kind_learns_a_falling_curve_and_keeps_it_monotone_against_a_rising_target() -> None:
+    torch.manual_seed(0)
+    tower = BiasTower(**{**SIZES, "dropout": 0.0}, kind="monotone", zero_init=True, target_features=False)
+    rows, category = _rows([1, 2, 3, 4]), torch.tensor([3, 4, 5, 6])
+    target = torch.tensor([0.0, -1.0, -1.5, -1.0])  # rises at the end: the fit pools codes 3 and 4
+    optimizer = torch.optim.Adam([tower.positions.weight], lr=0.05)
+    for _ in range(1500):
+        optimizer.zero_grad()
+        F.mse_loss(tower(rows, category), target).backward()
+        optimizer.step()
+    out = tower.eval()(rows, category).detach()
+    torch.testing.assert_close(out[:2], target[:2], atol=0.02, rtol=0)
+    assert (out[1:] <= out[:-1] + 1e-6).all()
+    assert out[2] == pytest.approx(-1.25, abs=0.03) and out[3] == pytest.approx(-1.25, abs=0.03)
+
+
+@pytest.mark.parametrize("kind", ["mlp", "scalar", "monotone"])
 def test_without_target_features_the_tower_ignores_the_target_category(kind: str) -> None:
     torch.manual_seed(0)
     blind = BiasTower(**SIZES, kind=kind, target_features=False).eval()
@@ -359,7 +398,7 @@ def test_new_bias_keys_round_trip() -> None:
 
 @pytest.mark.parametrize(("bias", "match"), [
     ({"form": "product"}, r"bias.form must be one of additive, multiplicative; got 'product'"),
-    ({"kind": "table"}, r"bias.kind must be one of mlp, scalar; got 'table'"),
+    ({"kind": "table"}, r"bias.kind must be one of mlp, scalar, monotone; got 'table'"),
     ({"zero_init": 1}, r"bias.zero_init must be true or false; got 1"),
     ({"target_features": "no"}, r"bias.target_features must be true or false; got 'no'"),
     ({"unbiased_loss_term": None}, r"bias.unbiased_loss_term must be true or false"),
@@ -377,7 +416,7 @@ def test_bias_config_errors_name_the_field(bias: dict, match: str) -> None:
 
 
 def test_blocks_refuse_unknown_forms_and_kinds() -> None:
-    with pytest.raises(ValueError, match=r"kind must be one of \('mlp', 'scalar'\); got 'table'"):
+    with pytest.raises(ValueError, match=r"kind must be one of \('mlp', 'scalar', 'monotone'\); got 'table'"):
         BiasTower(**SIZES, kind="table")
     with pytest.raises(ValueError, match=r"form must be one of \('additive', 'multiplicative'\); got 'pal'"):
         BiasTower(**SIZES, form="pal")
