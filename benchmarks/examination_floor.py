@@ -10,7 +10,9 @@ orders lists by relevance moves into the position effect. For each ``WORK/seedS`
 * ``model``: with the run's served click probability (its last checkpoint): the curve the tower converges to
   given the relevance it has; its excess over the floor is the confounding;
 
-beside the tower's own learned curve, and ``oracle_all_days``: the floor on every impression of ``raw/``.
+beside the tower's own learned curve, and ``oracle_all_days``: the floor on every impression of ``raw/``; and
+``oracle_monotone`` / ``model_monotone``: the same two fits made non-increasing down the list
+(:func:`monotone_fit`), the floor and the convergence point of a ``bias.kind monotone`` tower.
 
 Usage: ``python benchmarks/examination_floor.py --work WORK --seeds 5 --preset dmt_bias_multiplicative
 --out benchmarks/results/examination_floor.json``
@@ -23,7 +25,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.isotonic import IsotonicRegression
 
 from t4r_dmt.analysis import fitted_curve, load_bias_curve, max_log_ratio, run_position_curve
 from t4r_dmt.io_utils import write_json
@@ -49,6 +53,16 @@ def _window_rows(run: Path, data: Path, tmp: Path) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def monotone_fit(curve: np.ndarray, click: pd.Series, position: pd.Series) -> np.ndarray:
+    """``curve`` (P,) log examination made non-increasing in the position: the weighted isotonic regression
+    (``sklearn.isotonic.IsotonicRegression``) with each position weighted by its clicks, which approximates the
+    maximum-likelihood curve under the constraint (a position's log-rate variance is about 1 / its clicks)."""
+    weights = np.bincount(np.asarray(position), weights=np.asarray(click, dtype=float), minlength=len(curve))
+    weights = np.maximum(weights[: len(curve)], 1e-9)
+    index = np.arange(len(curve))
+    return np.asarray(IsotonicRegression(increasing=False).fit(index, curve, sample_weight=weights).predict(index))
+
+
 def floor_of_seed(seed_dir: Path, preset: str) -> dict[str, Any]:
     """The three fits and the learned curve of ``seed_dir/runs/preset``, as max |log ratio| and curves."""
     truth_dir, data, run = seed_dir / "raw" / "truth", seed_dir / "data", seed_dir / "runs" / preset
@@ -69,6 +83,8 @@ def floor_of_seed(seed_dir: Path, preset: str) -> dict[str, Any]:
         "model": fitted_curve(rows["click"], rows["p_click"], rows["position"], n),
         "oracle_all_days": fitted_curve(every["click"].astype(float), every["p_click_relevance"], every["position"], n),
     }
+    for kind in ("oracle", "model"):
+        curves[f"{kind}_monotone"] = monotone_fit(curves[kind], rows["click"], rows["position"])
     return {"rows": len(rows), "rows_all_days": len(every),
             "max_log_ratio": {k: max_log_ratio(v, planted) for k, v in curves.items()},
             "curves": {k: [float(x) for x in v] for k, v in curves.items()}}
@@ -82,10 +98,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON output")
     args = parser.parse_args()
     per_seed = {s: floor_of_seed(args.work / f"seed{s}", args.preset) for s in range(args.seeds)}
-    kinds = ("learned", "model", "oracle", "oracle_all_days")
+    kinds = ("learned", "model", "oracle", "oracle_all_days", "model_monotone", "oracle_monotone")
     print(f"max |log ratio| against the planted curve, {args.preset}, {args.work}")
-    print("| seed | rows | learned (tower) | fit, model's relevance | fit, planted relevance | same, all days |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print("| seed | rows | learned (tower) | fit, model's relevance | fit, planted relevance | same, all days "
+          "| monotone fit, model's relevance | monotone fit, planted relevance |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s, r in per_seed.items():
         print(f"| {s} | {r['rows']} | " + " | ".join(f"{r['max_log_ratio'][k]:.3f}" for k in kinds) + " |")
     summary = {k: list(mean_std([r["max_log_ratio"][k] for r in per_seed.values()])) for k in kinds}

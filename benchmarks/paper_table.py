@@ -56,8 +56,8 @@ GBDT_VARIANTS = ("gbdt_current_window", "gbdt_no_history", "gbdt_current_no_hist
 GBDT_ABLATION = ("gbdt", *GBDT_VARIANTS, "dnn", "dmt")
 BEHAVIOUR_ABLATION = ("dmt_click", "dmt_click_cart", "dmt")
 MULTITASK_ABLATION = ("dmt_single_task", "dmt_shared_bottom", "dmt")
-BIAS_ABLATION = ("dmt_no_bias", "dmt_bias_position", "dmt_bias_page", "dmt_bias_neighbors", "dmt_bias_additive",
-                 "dmt_bias_multiplicative", "dmt")
+BIAS_ABLATION = ("dmt_no_bias", "dmt_bias_position", "dmt_bias_page", "dmt_bias_neighbors", "dmt_bias_paper",
+                 "dmt_bias_additive", "dmt_bias_multiplicative", "dmt_bias_monotone", "dmt")
 ALL_PRESETS = tuple(dict.fromkeys(TABLE1 + GBDT_ABLATION + BEHAVIOUR_ABLATION + MULTITASK_ABLATION
                                    + BIAS_ABLATION))
 FULL_SEED_PRESETS = frozenset(TABLE1 + GBDT_ABLATION)
@@ -75,11 +75,14 @@ LABELS = {"gbdt": "GBDT", "dnn": "DNN", "din": "DIN", "dien": "DIEN", "dmt_trans
           "dmt_bias_page": "position page", "dmt_bias_neighbors": "neighbours",
           "dmt_bias_additive": "additive, scalar per position / page",
           "dmt_bias_multiplicative": "multiplicative (PAL), scalar per position / page",
+          "dmt_bias_monotone": "multiplicative (PAL), monotone curve over positions",
+          "dmt_bias_paper": "all: the paper's MLP tower",
           "gbdt_current_window": "GBDT, window t only", "gbdt_no_history": "GBDT, no target-in-history",
           "gbdt_current_no_history": "GBDT, window t only, no target-in-history"}
 TABLE_LABELS = {"gbdt": {"gbdt": "GBDT (windows 1..t, target-in-history)"},
                 "behaviors": {"dmt": "click + cart + order (DMT)"},
-                "multitask": {"dmt": "MMoE (DMT)"}, "bias": {"dmt": "all (DMT)"}}
+                "multitask": {"dmt": "MMoE (DMT)"},
+                "bias": {"dmt": "DMT: additive scalar per position / page, observation dropout 0.1"}}
 METRICS = ("auc_click", "auc_order", "ndcg@10")
 RESULTS = Path(__file__).resolve().parent / "results" / "paper_table"
 SYNTH_DEFAULT = {"users": 2000, "items": 1000, "days": 4, "requests_per_day": 1500}

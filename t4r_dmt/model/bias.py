@@ -17,7 +17,7 @@ from t4r_dmt.model.inputs import BiasBatch
 from t4r_dmt.model.mlp import Tower
 
 #: The first steps of a "monotone" curve: each position's log examination starts this far below the one
-#: above it (a nearly flat start; the steps are softplus(δ), so δ starts at softplus⁻¹ of this).
+#: above it (a nearly flat start; the steps are δ², so δ starts at the square root of this).
 MONOTONE_STEP_START = 0.02
 
 
@@ -73,7 +73,7 @@ class BiasTower(nn.Module):
                 self.positions.weight.zero_()
                 self.pages.weight.zero_()
             if self.kind == "monotone":
-                self.positions.weight[2:] = math.log(math.expm1(MONOTONE_STEP_START))
+                self.positions.weight[2:] = math.sqrt(MONOTONE_STEP_START)
             if self.zero_init:
                 self.tower.logit.weight.zero_()
                 self.tower.logit.bias.zero_()
@@ -87,10 +87,10 @@ class BiasTower(nn.Module):
         self._zero_start()
 
     def monotone_curve(self) -> torch.Tensor:
-        """The "monotone" kind's curve per position code, ``(n_positions,)``: 0 at code 0, then a, a - softplus(δ_2),
+        """The "monotone" kind's curve per position code, ``(n_positions,)``: 0 at code 0, then a, a - δ_2²,
         ... (non-increasing from code 1 on). Differentiable in the position table."""
         raw = self.positions.weight.squeeze(-1)  # (P,)
-        steps = F.softplus(raw[2:])
+        steps = raw[2:] ** 2
         curve = raw[1:2] - torch.cat([raw.new_zeros(1), steps.cumsum(0)])  # (P - 1,), codes 1..
         return torch.cat([raw.new_zeros(1), curve])
 

@@ -154,6 +154,20 @@ def test_report_position_curves_errors(runs: dict[str, Path], tmp_path: Path) ->
     assert not (tmp_path / "b").exists()  # refused before anything is written: no metric plots, no report
 
 
+def test_monotone_fit_pools_a_rise_by_its_clicks() -> None:
+    from paths import load_benchmark
+
+    floor = load_benchmark("examination_floor")
+    curve = np.array([0.0, -1.0, -0.5, -2.0])
+    # Positions 1 and 2 rise (-1.0 -> -0.5): pooled to their click-weighted mean, 3 and 1 clicks: -0.875.
+    click = pd.Series([1] * 5 + [1] * 3 + [1] * 1 + [1] * 2)
+    position = pd.Series([0] * 5 + [1] * 3 + [2] * 1 + [3] * 2)
+    np.testing.assert_allclose(floor.monotone_fit(curve, click, position), [0.0, -0.875, -0.875, -2.0])
+    # A falling curve is left as it is.
+    np.testing.assert_allclose(floor.monotone_fit(np.array([0.0, -1.0, -2.0, -2.5]), click, position),
+                               [0.0, -1.0, -2.0, -2.5])
+
+
 def test_examination_floor_benchmark(runs: dict[str, Path], tmp_path: Path) -> None:
     """benchmarks/examination_floor.py on a paper_table-like WORK/seed0: its fits read the rows the run trained on."""
     from paths import load_benchmark
@@ -164,7 +178,10 @@ def test_examination_floor_benchmark(runs: dict[str, Path], tmp_path: Path) -> N
     for name, target in (("raw", runs["raw"]), ("data", runs["data"]), ("runs/dmt", runs["dmt"])):
         (seed / name).symlink_to(target, target_is_directory=True)
     result = floor.floor_of_seed(seed, "dmt")
-    assert set(result["max_log_ratio"]) == {"learned", "model", "oracle", "oracle_all_days"}
+    assert set(result["max_log_ratio"]) == {"learned", "model", "oracle", "oracle_all_days", "model_monotone",
+                                            "oracle_monotone"}
+    for kind in ("model", "oracle"):  # the monotone fits never rise down the list
+        assert np.all(np.diff(result["curves"][f"{kind}_monotone"]) <= 1e-12)
     validation = validate_run(runs["dmt"], runs["data"], runs["raw"] / "truth")
     np.testing.assert_allclose(result["curves"]["learned"], validation.learned_curve)
     impressions = pd.read_parquet(runs["raw"] / "impressions.parquet")

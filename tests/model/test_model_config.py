@@ -29,7 +29,18 @@ def test_paper_defaults() -> None:
     assert c.behaviors == ["click", "cart", "order"]
     assert (c.multitask.kind, c.multitask.num_experts, c.multitask.expert_units, c.multitask.tower_units) == (
         "mmoe", 4, [512, 256, 128], [32])
-    assert (c.bias.enabled, c.bias.units, c.bias.dropout) == ("auto", [32, 16], 0.5)
+    # DMT's bias tower debiases (issue 15): zero-started scalars per position and page, additive, without the
+    # target's own category, observation dropout 0.1; the paper's MLP tower is dmt_bias_paper.
+    b = c.bias
+    assert (b.enabled, b.kind, b.form, b.zero_init, b.target_features, b.dropout) == (
+        "auto", "scalar", "additive", True, False, 0.0)
+    assert (b.lr_multiplier, b.observation_dropout) == (10.0, 0.1)
+    paper = load_preset("dmt_bias_paper").bias
+    assert (paper.enabled, paper.kind, paper.units, paper.dropout, paper.target_features) == (
+        "auto", "mlp", [32, 16], 0.5, True)
+    # The one-change variants of DMT share its tower.
+    for name in ("dmt_trans", "dmt_click", "dmt_click_cart", "dmt_single_task", "dmt_shared_bottom"):
+        assert load_preset(name).bias == b, name
     assert (c.loss.task_weights, c.loss.order_label) == ([1.0, 1.0], "ctcvr")
     assert c.embeddings.token_dim == 80
     assert load_preset("dmt_no_bias").bias.enabled == "off"
@@ -103,7 +114,7 @@ def test_validation_errors(data: dict, match: str) -> None:
 
 def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> None:
     presets = preset_names("dmt") + preset_names("baseline")
-    assert len(presets) == 15
+    assert len(presets) == 17
     for name in presets:
         assert json.loads((preset_dir() / f"{name}.json").read_text())["fast_dropout"] is True
         assert load_preset(name).fast_dropout is True
