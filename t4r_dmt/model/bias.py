@@ -97,15 +97,15 @@ class BiasTower(nn.Module):
     def forward(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
         valid = (bias.neighbors != 0).unsqueeze(-1).to(self.categories.weight.dtype)  # (B, 6, 1)
         neighbors = (self.categories(bias.neighbors) * valid).sum(1) / valid.sum(1).clamp(min=1.0)  # (B, d)
-        # Positions deeper than any seen when the schema was written share the last row.
-        position = self.positions(bias.position.clamp(max=self.positions.num_embeddings - 1))  # (B, d) or (B, 1)
-        page = self.pages(bias.page.clamp(max=self.pages.num_embeddings - 1))
         context = [self.categories(category), neighbors] if self.target_features else [neighbors]
+        # Positions deeper than any seen when the schema was written share the last row.
+        code = bias.position.clamp(max=self.positions.num_embeddings - 1)  # (B,)
+        if self.kind == "monotone":
+            return self.monotone_curve()[code] + self.tower(torch.cat(context, dim=1))
+        position = self.positions(code)  # (B, d) or (B, 1)
+        page = self.pages(bias.page.clamp(max=self.pages.num_embeddings - 1))
         if self.kind == "scalar":
             return position.squeeze(-1) + page.squeeze(-1) + self.tower(torch.cat(context, dim=1))
-        if self.kind == "monotone":
-            code = bias.position.clamp(max=self.positions.num_embeddings - 1)
-            return self.monotone_curve()[code] + self.tower(torch.cat(context, dim=1))
         return self.tower(torch.cat([position, page, *context], dim=1))
 
     def examination_log(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
