@@ -82,7 +82,7 @@ LABELS = {"gbdt": "GBDT", "dnn": "DNN", "din": "DIN", "dien": "DIEN", "dmt_trans
 TABLE_LABELS = {"gbdt": {"gbdt": "GBDT (windows 1..t, target-in-history)"},
                 "behaviors": {"dmt": "click + cart + order (DMT)"},
                 "multitask": {"dmt": "MMoE (DMT)"},
-                "bias": {"dmt": "DMT: additive scalar per position / page, observation dropout 0.1"}}
+                "bias": {"dmt": "DMT: {form} {kind} per position / page, observation dropout {observation_dropout}"}}
 METRICS = ("auc_click", "auc_order", "ndcg@10")
 RESULTS = Path(__file__).resolve().parent / "results" / "paper_table"
 SYNTH_DEFAULT = {"users": 2000, "items": 1000, "days": 4, "requests_per_day": 1500}
@@ -373,6 +373,10 @@ def markdown(result: dict[str, Any]) -> str:
         for preset in presets:
             row = rows[preset]
             label = TABLE_LABELS.get(name, {}).get(preset, LABELS.get(preset, preset))
+            if name == "bias" and "{" in label:  # DMT's tower, as its preset has it
+                from t4r_dmt.presets import load_preset
+
+                label = label.format(**vars(load_preset(preset).bias))
             line = (f"| {label} | {_cell(row, 'auc_click')} | {_cell(row, 'auc_order')} | "
                     f"{_cell(row, 'ndcg@10')} | {_cell(row, 'relaimpr_click', 2, True)} | "
                     f"{_cell(row, 'relaimpr_order', 2, True)} |")

@@ -50,7 +50,7 @@ def test_summary_and_markdown(paper_table: ModuleType) -> None:
     assert "0.990 ± 0.000 | 0.100 ± 0.000 | 0.8000 ± 0.0000 | 0.7100 ± 0.0000 | 0.0100 ± 0.0000 |" in md
     (none,) = [line for line in md.splitlines() if line.startswith("| none |")]
     assert none.endswith("| n/a | n/a | 0.7000 ± 0.0000 | n/a | n/a |")  # no curve without a tower; not promotion data
-    assert "**Table 5: bias features** (2 seed(s))" in md and "| DMT: additive scalar per position / page, observation dropout 0.1 |" in md
+    assert "**Table 5: bias features** (2 seed(s))" in md and "| DMT: additive scalar per position / page, observation dropout 0.1 |" in md  # from the preset
     assert "GBDT ablation" not in md  # no GBDT variant ran
 
 
