@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("t4r_dmt.analysis.report", "Compare runs: one plot per metric and a markdown table."),
     "demo": ("t4r_dmt.demo", "The main job on the embedded default data: synth -> preprocess -> train."),
 }
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _usage() -> str:
@@ -49,6 +50,13 @@ def parse(command: str, argv: Sequence[str]) -> tuple[Any, ...]:
     return tuple(parser.parse_args_into_dataclasses(args=[_underscore_flag(a) for a in argv]))
 
 
+def parse_with_defaults(command: str, defaults: Sequence[str], argv: Sequence[str] | None = None) -> tuple[Any, ...]:
+    """A workflow script's arguments: its family ``defaults`` first, then ``argv`` (``sys.argv[1:]`` when None),
+    so a flag the user gives wins; logs as ``t4r-dmt`` does."""
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    return parse(command, [*defaults, *(sys.argv[1:] if argv is None else argv)])
+
+
 def _underscore_flag(arg: str) -> str:
     """``--on-bad-rows=drop`` -> ``--on_bad_rows=drop``: dataclass fields use underscores, users type both."""
     if not arg.startswith("--"):
@@ -67,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"t4r-dmt: unknown command {command!r}; choose one of {', '.join(SUBCOMMANDS)}",
               file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     module = importlib.import_module(SUBCOMMANDS[command][0])
     try:
         parsed = parse(command, rest)

@@ -8,12 +8,10 @@ negatives (see ``t4r_dmt.preprocess.negatives``); there are no position-bias fea
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from t4r_dmt.cli import parse
+from t4r_dmt.cli import parse_with_defaults
 from t4r_dmt.preprocess import command
 
 # Family defaults; any flag given on the command line comes later and wins.
@@ -21,8 +19,7 @@ DEFAULTS = ["--format", "rees46", "--window", "1d", "--negatives", "4"]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    (args,) = parse("preprocess", [*DEFAULTS, *(sys.argv[1:] if argv is None else argv)])
+    (args,) = parse_with_defaults("preprocess", DEFAULTS, argv)
     return command.run(args)
 
 

@@ -10,12 +10,10 @@ Each impression becomes one row with position-bias features (``position_index``,
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from t4r_dmt.cli import parse
+from t4r_dmt.cli import parse_with_defaults
 from t4r_dmt.preprocess import command
 
 # Family defaults; any flag given on the command line comes later and wins.
@@ -23,8 +21,7 @@ DEFAULTS = ["--window", "1d"]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    (args,) = parse("preprocess", [*DEFAULTS, *(sys.argv[1:] if argv is None else argv)])
+    (args,) = parse_with_defaults("preprocess", DEFAULTS, argv)
     if args.impressions is None and args.format != "trivago":
         raise SystemExit("impression_logs.py needs --impressions (or --format trivago)")
     return command.run(args)

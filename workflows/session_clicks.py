@@ -8,12 +8,10 @@ buys file is given (YOOCHOOSE). Sessions are short, so the click sequences are c
 
 from __future__ import annotations
 
-import logging
-import sys
 from collections.abc import Sequence
 from typing import Any
 
-from t4r_dmt.cli import parse
+from t4r_dmt.cli import parse_with_defaults
 from t4r_dmt.preprocess import command
 
 # Family defaults; any flag given on the command line comes later and wins.
@@ -21,8 +19,7 @@ DEFAULTS = ["--format", "yoochoose", "--window", "1d", "--click_length", "20"]
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    (args,) = parse("preprocess", [*DEFAULTS, *(sys.argv[1:] if argv is None else argv)])
+    (args,) = parse_with_defaults("preprocess", DEFAULTS, argv)
     return command.run(args)
 
 

@@ -247,7 +247,11 @@ def relevance_ndcg(predictions: pd.DataFrame, truth: pd.DataFrame, k: int = 10) 
     ``predictions``: ``request_id, product_id, score``; ``truth``: ``request_id, product_id,
     p_click_relevance``. Every prediction must find its truth row.
     """
-    joined = _join_truth(predictions, truth, ["p_click_relevance"])
+    return _relevance_ndcg_of(_join_truth(predictions, truth, ["p_click_relevance"]), k)
+
+
+def _relevance_ndcg_of(joined: pd.DataFrame, k: int) -> float:
+    """``relevance_ndcg`` of predictions already joined with their truth (``_join_truth``)."""
     return ndcg_at_k(joined["p_click_relevance"].to_numpy(), joined["score"].to_numpy(),
                      joined["request_id"].to_numpy(), k)
 
@@ -265,9 +269,13 @@ def relevance_auc(predictions: pd.DataFrame, truth: pd.DataFrame) -> float:
     ``predictions``: ``request_id, product_id, score``; ``truth``: ``request_id, product_id,
     p_click_relevance``. Every prediction must find its truth row; NaN when every p is 0 or every p is 1.
     """
+    return _relevance_auc_of(_join_truth(predictions, truth, ["p_click_relevance"]))
+
+
+def _relevance_auc_of(joined: pd.DataFrame) -> float:
+    """``relevance_auc`` of predictions already joined with their truth (``_join_truth``)."""
     from sklearn.metrics import roc_auc_score
 
-    joined = _join_truth(predictions, truth, ["p_click_relevance"])
     p = joined["p_click_relevance"].to_numpy(dtype=np.float64)
     if not ((p > 0).any() and (p < 1).any()):
         return float("nan")
@@ -311,7 +319,12 @@ def promoted_overrating(predictions: pd.DataFrame, truth: pd.DataFrame, k: int =
     if PROMOTED not in truth.columns:
         raise InputError(TRUTH_FILE, "has no 'promoted' column: it is not the truth of `t4r-dmt synth --policy "
                          "promotion`", column=PROMOTED)
-    joined = _join_truth(predictions, truth, ["p_click_relevance", PROMOTED])
+    return _promoted_overrating_of(_join_truth(predictions, truth, ["p_click_relevance", PROMOTED]), k)
+
+
+def _promoted_overrating_of(joined: pd.DataFrame, k: int) -> float:
+    """``promoted_overrating`` of predictions already joined with their truth (``_join_truth``, with
+    ``promoted``)."""
     codes, uniques = pd.factorize(joined["request_id"])
     promoted = joined[PROMOTED].to_numpy(dtype=bool)
     n = len(uniques)
@@ -371,11 +384,11 @@ def validate_run(run_dir: str | Path, data_dir: str | Path, truth_dir: str | Pat
             out = Path(tmp) / f"{t}.parquet"
             predict(PredictArguments(run=str(run_dir), data=str(data_dir), window=t + 1, out=str(out),
                                      split="valid", checkpoint_window=t))
-            predictions = pd.read_parquet(out)
-            ndcgs.append(relevance_ndcg(predictions, truth, k))
-            aucs.append(relevance_auc(predictions, truth))
+            joined = _join_truth(pd.read_parquet(out), truth, [c for c in truth.columns if c not in KEY])
+            ndcgs.append(_relevance_ndcg_of(joined, k))
+            aucs.append(_relevance_auc_of(joined))
             if PROMOTED in truth.columns:
-                overratings.append(promoted_overrating(predictions, truth, k))
+                overratings.append(_promoted_overrating_of(joined, k))
     learned = run_position_curve(run_dir, data_dir, len(planted))
     has_tower = not np.isnan(learned).any()
     return BiasValidation(

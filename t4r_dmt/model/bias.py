@@ -27,6 +27,8 @@ class BiasTower(nn.Module):
     ``kind`` "mlp" (the paper's): the four embeddings are concatenated and go through an MLP to y_b. ``kind``
     "scalar": y_b = s_pos[position] + s_page[page] + MLP(category ⊕ neighbours), with one scalar per position and
     per page (tables of width 1, zeros at start, no dropout) and the MLP reading the category part only.
+    ``kind`` "monotone": y_b = c[position] + MLP(category ⊕ neighbours), c non-increasing down the list
+    (``monotone_curve``); no page table (``pages`` is None): the page is not read.
 
     Parameters
     ----------
@@ -56,9 +58,10 @@ class BiasTower(nn.Module):
         self.zero_init, self.target_features = zero_init, target_features
         self.lr_multiplier = float(lr_multiplier)
         # "scalar", "monotone": one number per position (and page); "mlp": an embedding each, read by the MLP.
+        # "monotone" has no page term (its curve over the positions already holds any page step).
         position_dim = embedding_dim if kind == "mlp" else 1
         self.positions = nn.Embedding(n_positions, position_dim)
-        self.pages = nn.Embedding(n_pages, position_dim)
+        self.pages = nn.Embedding(n_pages, position_dim) if kind != "monotone" else None
         self.categories = nn.Embedding(n_categories, embedding_dim, padding_idx=0)
         n_category_parts = 2 if target_features else 1  # the target's category, the neighbours' mean
         in_size = n_category_parts * embedding_dim + (2 * embedding_dim if kind == "mlp" else 0)
@@ -71,7 +74,8 @@ class BiasTower(nn.Module):
         with torch.no_grad():
             if self.kind != "mlp" or self.zero_init:
                 self.positions.weight.zero_()
-                self.pages.weight.zero_()
+                if self.pages is not None:
+                    self.pages.weight.zero_()
             if self.kind == "monotone":
                 self.positions.weight[2:] = math.sqrt(MONOTONE_STEP_START)
             if self.zero_init:
@@ -100,7 +104,7 @@ class BiasTower(nn.Module):
         context = [self.categories(category), neighbors] if self.target_features else [neighbors]
         # Positions deeper than any seen when the schema was written share the last row.
         code = bias.position.clamp(max=self.positions.num_embeddings - 1)  # (B,)
-        if self.kind == "monotone":
+        if self.pages is None:  # "monotone"
             return self.monotone_curve()[code] + self.tower(torch.cat(context, dim=1))
         position = self.positions(code)  # (B, d) or (B, 1)
         page = self.pages(bias.page.clamp(max=self.pages.num_embeddings - 1))

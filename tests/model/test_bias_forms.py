@@ -176,6 +176,8 @@ def test_monotone_kind_starts_nearly_flat_and_never_rises_down_the_list() -> Non
     torch.testing.assert_close(tower(_rows([1, 2, 3, 5]), category), torch.tensor([0.0, -step, -2 * step, -4 * step]))
     torch.testing.assert_close(tower(_rows([0, 2, 3, 5], [2, 2, 1, 2]), category),
                                torch.tensor([0.0, -step, -2 * step, -4 * step]))
+    # It has no page table at all: nothing trains that nothing reads.
+    assert tower.pages is None and not any("pages" in name for name, _ in tower.named_parameters())
     # Whatever the table holds, the curve from code 1 on is non-increasing, and equals a - cumsum(δ²).
     with torch.no_grad():
         tower.positions.weight.copy_(torch.tensor([[9.0], [1.5], [3.0], [-20.0], [0.0], [-1.0]]))
