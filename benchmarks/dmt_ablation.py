@@ -10,7 +10,8 @@ Variants (each a copy of ``dmt`` with one switch; ``full`` is ``dmt`` itself):
 * ``no_catalogue``: ``catalogue.weight: 0`` (no co-occurrence loss on the entity embeddings);
 * ``transformer_every_behaviour``: ``transformer.pooled_sequences: false, transformer.behaviors: null`` (a
   transformer on every behaviour and no mean-pooled sequences: the sequence path before this change);
-* ``no_gate``: ``transformer.gate: false`` (the interest enters the MMoE at full scale from the start).
+* ``no_gate``: ``transformer.gate: false`` (the interest enters the MMoE at full scale from the start);
+* ``no_bias_tower``: ``bias.enabled: off`` (the ``dmt_no_bias`` preset: no debiasing tower in training).
 
 Usage::
 
@@ -49,6 +50,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no_catalogue": {"catalogue.weight": 0.0},
     "transformer_every_behaviour": {"transformer.pooled_sequences": False, "transformer.behaviors": None},
     "no_gate": {"transformer.gate": False},
+    "no_bias_tower": {"bias.enabled": "off"},
 }
 METRICS = ("auc_click", "auc_order", "ndcg@10")
 

@@ -50,3 +50,12 @@ def test_each_variant_changes_only_its_switches(ablation: ModuleType, tmp_path: 
             assert node == value, (name, path)
         if switches:
             assert changed or removed, f"{name} changes nothing: the preset already has {switches}"
+
+
+def test_no_bias_tower_variant_is_the_dmt_no_bias_preset(ablation: ModuleType, tmp_path: Path) -> None:
+    """So a paper table's ``dmt_no_bias`` runs are the ablation's "no bias tower" row."""
+    variant = _flat(load_preset(str(ablation.variant_file("no_bias_tower", tmp_path))).to_dict())
+    preset = _flat(load_preset("dmt_no_bias").to_dict())
+    for config in (variant, preset):
+        config.pop("name"), config.pop("search_space", None)
+    assert variant == preset
