@@ -33,7 +33,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from paper_table import SYNTH_DEFAULT, Recipe, _one_run, _prepare_synthetic  # noqa: E402
+from paper_table import SYNTH_DEFAULT, Recipe, _prepare_synthetic, run_jobs  # noqa: E402
 
 from t4r_dmt.io_utils import atomic_path, write_json  # noqa: E402
 from t4r_dmt.metrics.seeds import mean_std  # noqa: E402
@@ -93,14 +93,7 @@ def main() -> None:
             config = str(variant_file(name, args.work / "ablation_presets"))
             jobs.append((data, None, args.work / f"seed{seed}" / "ablation" / name, "dmt", seed, 1.0, config, "",
                          recipe, name))
-    if args.jobs > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            records = list(pool.map(_one_run, [job[:-1] for job in jobs]))
-    else:
-        records = [_one_run(job[:-1]) for job in jobs]
+    records = run_jobs([job[:-1] for job in jobs], args.jobs)
     runs: dict[str, list[dict[str, float]]] = {name: [] for name in args.variants}
     for job, record in zip(jobs, records, strict=True):
         runs[job[-1]].append({**record, "seed": job[4]})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -136,3 +137,20 @@ def test_restrict_behaviors_trims_schema_and_configs(paper_table: ModuleType, tm
     assert configs["gbdt"] == "gbdt" and load_preset(configs["dmt"]).behaviors == ["click"]
     with pytest.raises(ValueError, match="--behaviors must name some of"):
         paper_table.restrict_behaviors(data, ("view",), ("dmt",), tmp_path / "work2")
+
+
+def test_pool_workers_use_their_share_of_the_cores(paper_table: ModuleType,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--jobs N`` workers run on ``cpu_count // N`` threads each (torch's default, one per core in every
+    worker, oversubscribes the machine)."""
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("OMP_NUM_THREADS", "8")
+    monkeypatch.setenv("MKL_NUM_THREADS", "8")
+    try:
+        paper_table._use_threads(1)
+        assert torch.get_num_threads() == 1
+        assert os.environ["OMP_NUM_THREADS"] == os.environ["MKL_NUM_THREADS"] == "1"
+    finally:
+        torch.set_num_threads(before)
