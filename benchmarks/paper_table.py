@@ -417,7 +417,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS, help="writes OUT/paper_table.md and .json")
     parser.add_argument("--behaviors", nargs="+", default=None,
                         help="with --data: read only these behaviour sequences (Trivago: click)")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained in parallel processes")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs trained in parallel processes, each on cpu_count // jobs threads")
     parser.add_argument("--windows", default="", help="A:B: train on t, evaluate on t+1 for t in A..B-1 "
                         "(default: all windows)")
     parser.add_argument("--work", type=Path, default=None, help="keep data and runs here (resumable)")
