@@ -57,5 +57,6 @@ def test_no_bias_tower_variant_is_the_dmt_no_bias_preset(ablation: ModuleType, t
     variant = _flat(load_preset(str(ablation.variant_file("no_bias_tower", tmp_path))).to_dict())
     preset = _flat(load_preset("dmt_no_bias").to_dict())
     for config in (variant, preset):
-        config.pop("name"), config.pop("search_space", None)
+        config.pop("name")
+        config.pop("search_space", None)
     assert variant == preset
