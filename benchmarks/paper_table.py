@@ -43,6 +43,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -227,19 +228,22 @@ def _use_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_jobs(jobs: list[tuple[Any, ...]], n_jobs: int) -> list[dict[str, float]]:
-    """``_one_run`` of every job, in order, on ``n_jobs`` processes (spawned) sharing the cores: each gets
-    ``cpu_count // n_jobs`` threads. Left at torch's default, every process would start a thread per core; two
-    jobs on two cores then ran about 8x slower than with one thread each (one 4x-data run, measured)."""
+def run_jobs(jobs: list[tuple[Any, ...]], n_jobs: int,
+             work: Callable[[Any], dict[str, float]] | None = None) -> list[dict[str, float]]:
+    """``work`` (default ``_one_run``) of every job, in order, on ``n_jobs`` processes (spawned) sharing the
+    cores: each gets ``cpu_count // n_jobs`` threads. Left at torch's default, every process would start a
+    thread per core; two jobs on two cores then ran about 8x slower than with one thread each (one 4x-data run,
+    measured). ``work`` must be a module-level function (the workers import it)."""
+    work = work or _one_run
     if n_jobs <= 1:
-        return [_one_run(job) for job in jobs]
+        return [work(job) for job in jobs]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     threads = max(1, (os.cpu_count() or 1) // n_jobs)
     with ProcessPoolExecutor(n_jobs, mp_context=multiprocessing.get_context("spawn"), initializer=_use_threads,
                              initargs=(threads,)) as pool:
-        return list(pool.map(_one_run, jobs))
+        return list(pool.map(work, jobs))
 
 
 def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: Path | None = None,
@@ -278,9 +282,9 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
         if tune_trials:  # equal budget: every preset gets the same trials on seed 0's tuning windows
             tuned = out / "tuned"
             first = _prepare_synthetic(root / "seed0", 0, size, preprocessing) if data is None else (Path(data), None)
-            for preset in presets:
-                if not (tuned / f"{preset}_tuned.json").exists():
-                    _tune(first[0], configs[preset], tune_trials, tune_windows, tuned, root / "tuning" / preset)
+            studies = [(first[0], configs[p], tune_trials, tune_windows, tuned, root / "tuning" / p, recipe or Recipe())
+                       for p in presets if not (tuned / f"{p}_tuned.json").exists()]
+            run_jobs(studies, jobs, _tune)
         if tuned is not None:
             configs = {p: str(tuned / f"{p}_tuned.json") if (tuned / f"{p}_tuned.json").exists() else c
                        for p, c in configs.items()}
@@ -318,16 +322,24 @@ def run_benchmark(presets: tuple[str, ...] = ALL_PRESETS, seeds: int = 5, data: 
     return result
 
 
-def _tune(data: Path, preset: str, trials: int, windows: str, tuned: Path, work: Path) -> None:
-    """``t4r-dmt tune`` of one preset; its tuned preset, study and history plot land in ``tuned/``."""
+def _tune(job: tuple[Path, str, int, str, Path, Path, Recipe]) -> dict[str, float]:
+    """``t4r-dmt tune`` of one preset, each trial trained with the recipe of the reported runs (a neural
+    preset chooses its epochs by early stopping there, so it does in its trials); its tuned preset, study and
+    history plot land in ``tuned/``. Returns the best objective value and the number of trials."""
     from t4r_dmt.commands.tune import TuneArguments, collect
     from t4r_dmt.commands.tune import run as tune
+    from t4r_dmt.presets import load_preset
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
+    data, preset, trials, windows, tuned, work, recipe = job
+    tail = recipe.early_stopping_tail if load_preset(preset).family in ("dmt", "baseline") else 0.0
     summary = tune(DataArguments(data=str(data), out=str(work), config=preset, windows=windows, overwrite=True),
-                   RunTrainingArguments(output_dir=str(work / "trainer"), seed=0, report_to=[], disable_tqdm=True),
+                   RunTrainingArguments(output_dir=str(work / "trainer"), seed=0, report_to=[], disable_tqdm=True,
+                                        num_train_epochs=recipe.max_epochs if tail > 0 else 1.0,
+                                        early_stopping_tail=tail),
                    TuneArguments(trials=trials))
     collect(summary, work, tuned)
+    return {"best_value": float(summary["best_value"]), "trials": float(trials)}
 
 
 def summarise(runs: dict[str, list[dict[str, float]]], seeds: int, epochs: float, data: str) -> dict[str, Any]:
