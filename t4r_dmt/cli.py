@@ -14,7 +14,8 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -27,6 +28,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("t4r_dmt.demo", "The main job on the embedded default data: synth -> preprocess -> train."),
 }
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+USER_ERRORS = (ValueError, FileExistsError, FileNotFoundError)
+"""Bad input or an existing output: reported in one line, not a traceback."""
 
 
 def _usage() -> str:
@@ -57,6 +60,16 @@ def parse_with_defaults(command: str, defaults: Sequence[str], argv: Sequence[st
     return parse(command, [*defaults, *(sys.argv[1:] if argv is None else argv)])
 
 
+@contextmanager
+def user_errors(prog: str) -> Iterator[None]:
+    """Turn a user error (``USER_ERRORS``) raised inside into ``SystemExit("PROG: error: ...")``: the message on
+    stderr, exit status 1, no traceback, as ``t4r-dmt`` reports them. The ``workflows/`` scripts run under it."""
+    try:
+        yield
+    except USER_ERRORS as err:
+        raise SystemExit(f"{prog}: error: {err}") from err
+
+
 def _underscore_flag(arg: str) -> str:
     """``--on-bad-rows=drop`` -> ``--on_bad_rows=drop``: dataclass fields use underscores, users type both."""
     if not arg.startswith("--"):
@@ -78,10 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     module = importlib.import_module(SUBCOMMANDS[command][0])
     try:
-        parsed = parse(command, rest)
-        module.run(*parsed)
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        # User errors (bad input, existing output) get one clear line, not a traceback.
+        module.run(*parse(command, rest))
+    except USER_ERRORS as err:
         print(f"t4r-dmt {command}: error: {err}", file=sys.stderr)
         return 1
     return 0

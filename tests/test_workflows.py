@@ -58,3 +58,31 @@ def test_parse_with_defaults_reads_sys_argv_when_given_none(monkeypatch: pytest.
     monkeypatch.setattr("sys.argv", ["script.py", "--events", "e.parquet", "--out", "o", "--window", "12h"])
     (args,) = parse_with_defaults("preprocess", ["--window", "1d", "--negatives", "3"])
     assert (args.window, args.negatives, args.events) == ("12h", 3, "e.parquet")
+
+
+@pytest.mark.parametrize("name", ["ecommerce_events", "session_clicks", "impression_logs"])
+def test_a_workflow_reports_bad_input_in_one_line(name: str, tmp_path: Path) -> None:
+    """Run as a script, a missing input file is one ``SCRIPT: error: ...`` line naming it, exit status 1, and
+    no traceback; nothing is written."""
+    import subprocess
+    import sys
+
+    missing = tmp_path / "no_such_events.csv"
+    result = subprocess.run([sys.executable, str(WORKFLOWS / f"{name}.py"), "--events", str(missing),
+                             "--impressions", str(tmp_path / "no_such_impressions.parquet"),
+                             "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"{name}.py: error: ") and "no_such_" in last
+    assert not (tmp_path / "out").exists()
+
+
+def test_user_errors_turns_only_user_errors_into_one_line() -> None:
+    from t4r_dmt.cli import user_errors
+
+    with pytest.raises(SystemExit) as stop, user_errors("script.py"):
+        raise FileNotFoundError("events.csv does not exist")
+    assert stop.value.code == "script.py: error: events.csv does not exist"
+    with pytest.raises(KeyError), user_errors("script.py"):  # a bug keeps its traceback
+        raise KeyError("column")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from t4r_dmt.cli import parse_with_defaults
+from t4r_dmt.cli import parse_with_defaults, user_errors
 from t4r_dmt.preprocess import command
 
 # Family defaults; any flag given on the command line comes later and wins.
@@ -24,4 +24,5 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors("ecommerce_events.py"):
+        main()

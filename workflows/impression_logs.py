@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from t4r_dmt.cli import parse_with_defaults
+from t4r_dmt.cli import parse_with_defaults, user_errors
 from t4r_dmt.preprocess import command
 
 # Family defaults; any flag given on the command line comes later and wins.
@@ -28,4 +28,5 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    main()
+    with user_errors("impression_logs.py"):
+        main()
