@@ -17,6 +17,12 @@ Example::
     from t4r_dmt.presets import load_preset
     config = load_preset("dmt")            # or load_preset("path/to/my_config.json")
     config.family                          # "dmt"
+
+A file may start from another preset and say only what differs: ``{"name": "dmt_no_bias", "extends": "dmt",
+"bias": {"enabled": false}}``. ``extends`` names a shipped preset or a ``.json`` path (relative to the file);
+the base is resolved first (it may extend another), then the file applies as a JSON merge patch (RFC 7386):
+objects merge key by key (``bias`` above keeps every other field of ``dmt``'s tower), ``null`` removes a key
+(``"search_space": null``: nothing to tune), anything else, lists included, replaces the base's value.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ def preset_names(*families: str) -> list[str]:
     names = sorted(p.stem for p in preset_dir().glob("*.json"))
     if not families:
         return names
-    return [n for n in names if _read(preset_dir() / f"{n}.json").get("family") in families]
+    return [n for n in names if resolve(preset_dir() / f"{n}.json").get("family") in families]
 
 
 def load_preset(name_or_path: str | os.PathLike[str]) -> Preset:
@@ -73,7 +79,7 @@ def load_preset(name_or_path: str | os.PathLike[str]) -> Preset:
                              f"or a .json file")
     elif not path.is_file():
         raise FileNotFoundError(f"config file {path} does not exist")
-    data = _read(path)
+    data = resolve(path)
     family = data.get("family")
     if family not in FAMILIES:
         raise ValueError(f"{path}: 'family' must be one of {', '.join(FAMILIES)}; got {family!r}")
@@ -81,6 +87,41 @@ def load_preset(name_or_path: str | os.PathLike[str]) -> Preset:
         return FAMILIES[family].from_dict(data)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{path}: {err}") from err
+
+
+def resolve(path: Path, _chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The preset of ``path`` as one dict, its ``extends`` chain applied (the base first, then this file's keys;
+    objects merge key by key). Raises ValueError naming the file for an unknown base or a cycle."""
+    data = _read(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ValueError(f"{path}: 'extends' must name a preset or a .json file; got {base!r}")
+    base_path = (path.parent / base) if base.endswith(".json") else preset_dir() / f"{base}.json"
+    if not base_path.is_file():
+        raise ValueError(f"{path}: 'extends' {base!r}: no such preset or file ({base_path})")
+    chain = (*_chain, path.resolve())
+    if base_path.resolve() in chain:
+        raise ValueError(f"{path}: 'extends' {base!r} makes a cycle: "
+                         + " -> ".join(p.name for p in (*chain, base_path.resolve())))
+    merged = _merge(resolve(base_path, chain), data)
+    merged["name"] = data.get("name", path.stem)  # never the base's name
+    return merged
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``override``'s keys, as a JSON merge patch (RFC 7386): nested objects merged key by key,
+    ``null`` removes the key (the field takes its default), every other value replaces the base's."""
+    merged = dict(base)
+    for key, value in override.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from paths import ROOT
 from t4r_dmt.baselines.ranking.gbdt import GBDTConfig
 from t4r_dmt.model import DMTConfig
 from t4r_dmt.model.next_item import NextItemConfig
-from t4r_dmt.presets import FAMILIES, load_preset, preset_dir, preset_names
+from t4r_dmt.presets import FAMILIES, load_preset, preset_dir, preset_names, resolve
 
 ROOT = ROOT
 
@@ -28,8 +28,8 @@ def test_every_shipped_preset_loads_into_its_family_and_round_trips() -> None:
         config = load_preset(name)
         assert config.name == name
         assert isinstance(config, FAMILIES[config.family])
-        if isinstance(config, DMTConfig):  # DMT presets spell every field out
-            assert json.loads((preset_dir() / f"{name}.json").read_text()) == config.to_dict()
+        if isinstance(config, DMTConfig):  # a DMT preset, its base applied, spells every field out
+            assert resolve(preset_dir() / f"{name}.json") == config.to_dict()
     assert preset_names("gbdt") == ["gbdt", "gbdt_current_no_history", "gbdt_current_window", "gbdt_no_history"]
     assert set(preset_names("baseline")) == {"dnn", "din", "dien"}
     gbdt = load_preset("gbdt")
@@ -71,6 +71,52 @@ def test_errors_name_the_choices_and_the_file(tmp_path: Path) -> None:
         load_preset(listed)
     with pytest.raises(ValueError, match="unknown family 'gbm'"):
         preset_names("gbm")
+
+
+def test_a_variant_differs_from_its_base_only_where_its_file_says(tmp_path: Path) -> None:
+    """``extends``: the base's fields, the file's win; objects merge key by key, null removes, lists replace."""
+    dmt = load_preset("dmt")
+    variant = tmp_path / "mine.json"
+    variant.write_text(json.dumps({"name": "mine", "extends": "dmt", "bias": {"observation_dropout": 0.3},
+                                   "behaviors": ["click"], "search_space": {"catalogue.weight": None}}))
+    mine = load_preset(variant)
+    assert isinstance(mine, DMTConfig) and isinstance(dmt, DMTConfig)
+    assert (mine.name, mine.behaviors, mine.bias.observation_dropout) == ("mine", ["click"], 0.3)
+    assert dataclasses.replace(mine.bias, observation_dropout=dmt.bias.observation_dropout) == dmt.bias
+    assert set(dmt.search_space) - set(mine.search_space) == {"catalogue.weight"}
+    assert dataclasses.replace(mine, name="dmt", behaviors=dmt.behaviors, bias=dmt.bias,
+                               search_space=dmt.search_space) == dmt
+    # A chain of files, a relative path, and a file without a name takes its own stem, never the base's.
+    (tmp_path / "sub").mkdir()
+    child = tmp_path / "sub" / "child.json"
+    child.write_text(json.dumps({"extends": "../mine.json", "multitask": {"num_experts": 2}}))
+    loaded = load_preset(child)
+    assert isinstance(loaded, DMTConfig)
+    assert (loaded.name, loaded.behaviors, loaded.multitask.num_experts) == ("child", ["click"], 2)
+    # The shipped one-change variants: dmt_no_bias is dmt with the tower off, nothing else.
+    no_bias = load_preset("dmt_no_bias")
+    assert isinstance(no_bias, DMTConfig) and no_bias.bias.enabled == "off"
+    assert dataclasses.replace(no_bias, name="dmt", bias=dmt.bias) == dmt
+
+
+def test_extends_errors_name_the_file(tmp_path: Path) -> None:
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"name": "u", "extends": "dmtx"}))
+    with pytest.raises(ValueError, match=r"unknown.json: 'extends' 'dmtx': no such preset or file"):
+        load_preset(unknown)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps({"extends": "b.json"}))
+    b.write_text(json.dumps({"extends": "a.json"}))
+    with pytest.raises(ValueError, match=r"makes a cycle: a.json -> b.json -> a.json"):
+        load_preset(a)
+    number = tmp_path / "number.json"
+    number.write_text(json.dumps({"extends": 3}))
+    with pytest.raises(ValueError, match=r"number.json: 'extends' must name a preset or a .json file; got 3"):
+        load_preset(number)
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"extends": "dmt", "bias": {"observation_drop": 0.1}}))
+    with pytest.raises(ValueError, match=r"typo.json: .*observation_drop"):
+        load_preset(typo)
 
 
 @pytest.mark.slow

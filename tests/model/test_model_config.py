@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from t4r_dmt.model import DMTConfig, RegularisationConfig
-from t4r_dmt.presets import load_preset, preset_dir, preset_names
+from t4r_dmt.presets import load_preset, preset_dir, preset_names, resolve
 
 
 def test_every_preset_has_a_json_file_that_round_trips() -> None:
@@ -18,7 +18,7 @@ def test_every_preset_has_a_json_file_that_round_trips() -> None:
         assert isinstance(config, DMTConfig)
         assert config.name == name
         assert DMTConfig.from_dict(json.loads(json.dumps(config.to_dict()))) == config
-        assert json.loads((preset_dir() / f"{name}.json").read_text()) == config.to_dict()
+        assert resolve(preset_dir() / f"{name}.json") == config.to_dict()  # its base applied
 
 
 def test_paper_defaults() -> None:
@@ -116,7 +116,7 @@ def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> N
     presets = preset_names("dmt") + preset_names("baseline")
     assert len(presets) == 17
     for name in presets:
-        assert json.loads((preset_dir() / f"{name}.json").read_text())["fast_dropout"] is True
+        assert resolve(preset_dir() / f"{name}.json")["fast_dropout"] is True
         assert load_preset(name).fast_dropout is True
     off = DMTConfig.from_dict({"fast_dropout": False})
     assert off.to_dict()["fast_dropout"] is False
@@ -126,7 +126,7 @@ def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> N
 
 def test_dmt_presets_turn_time_gaps_and_match_features_on_and_old_configs_keep_them_off() -> None:
     for name in preset_names("dmt"):
-        transformer = json.loads((preset_dir() / f"{name}.json").read_text())["transformer"]
+        transformer = resolve(preset_dir() / f"{name}.json")["transformer"]
         assert (transformer["time_encoding"], transformer["match_features"]) == ("log2_buckets", True), name
     for name in preset_names("baseline"):  # no transformer: spelt out, off
         assert (load_preset(name).transformer.time_encoding, load_preset(name).transformer.match_features) == (
