@@ -163,13 +163,11 @@ def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
            windows: str = "", recipe: Recipe | None = None) -> dict[str, float]:
     from t4r_dmt.commands.train import run as train
     from t4r_dmt.metrics.results import RunResults
-    from t4r_dmt.presets import load_preset
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
     recipe = recipe or Recipe()
     if not ((run_dir / "metrics.json").exists() and (run_dir / "done").exists()):  # else: finished earlier
-        neural = load_preset(preset).family in ("dmt", "baseline")
-        tail = recipe.early_stopping_tail if neural else 0.0
+        tail = recipe.tail_for(preset)
         train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True, windows=windows),
               RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed,
                                    num_train_epochs=recipe.max_epochs if tail > 0 else epochs,
@@ -194,6 +192,13 @@ class Recipe:
     early_stopping_tail: float = 0.0
     max_epochs: int = 4
     report_after: int = 0
+
+    def tail_for(self, preset: str) -> float:
+        """The early-stopping tail a run of ``preset`` trains with: the recipe's for a neural preset (families
+        ``dmt`` and ``baseline``), 0 for GBDT, which refits."""
+        from t4r_dmt.presets import load_preset
+
+        return self.early_stopping_tail if load_preset(preset).family in ("dmt", "baseline") else 0.0
 
 
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Recipe]) -> dict[str, float]:
@@ -328,11 +333,10 @@ def _tune(job: tuple[Path, str, int, str, Path, Path, Recipe]) -> dict[str, floa
     history plot land in ``tuned/``. Returns the best objective value and the number of trials."""
     from t4r_dmt.commands.tune import TuneArguments, collect
     from t4r_dmt.commands.tune import run as tune
-    from t4r_dmt.presets import load_preset
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
     data, preset, trials, windows, tuned, work, recipe = job
-    tail = recipe.early_stopping_tail if load_preset(preset).family in ("dmt", "baseline") else 0.0
+    tail = recipe.tail_for(preset)
     summary = tune(DataArguments(data=str(data), out=str(work), config=preset, windows=windows, overwrite=True),
                    RunTrainingArguments(output_dir=str(work / "trainer"), seed=0, report_to=[], disable_tqdm=True,
                                         num_train_epochs=recipe.max_epochs if tail > 0 else 1.0,

@@ -19,7 +19,7 @@ Example::
     config.family                          # "dmt"
 
 A file may start from another preset and say only what differs: ``{"name": "dmt_no_bias", "extends": "dmt",
-"bias": {"enabled": false}}``. ``extends`` names a shipped preset or a ``.json`` path (relative to the file);
+"bias": {"enabled": "off"}}``. ``extends`` names a shipped preset or a ``.json`` path (relative to the file);
 the base is resolved first (it may extend another), then the file applies as a JSON merge patch (RFC 7386):
 objects merge key by key (``bias`` above keeps every other field of ``dmt``'s tower), ``null`` removes a key
 (``"search_space": null``: nothing to tune), anything else, lists included, replaces the base's value.
