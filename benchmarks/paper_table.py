@@ -167,10 +167,9 @@ def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
 
     recipe = recipe or Recipe()
     if not ((run_dir / "metrics.json").exists() and (run_dir / "done").exists()):  # else: finished earlier
-        tail = recipe.tail_for(preset)
+        tail, epochs = recipe.schedule(preset, epochs)
         train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True, windows=windows),
-              RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed,
-                                   num_train_epochs=recipe.max_epochs if tail > 0 else epochs,
+              RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, num_train_epochs=epochs,
                                    early_stopping_tail=tail, report_to=[], disable_tqdm=True))
         (run_dir / "done").touch()
     results = RunResults.load(run_dir)
@@ -193,12 +192,13 @@ class Recipe:
     max_epochs: int = 4
     report_after: int = 0
 
-    def tail_for(self, preset: str) -> float:
-        """The early-stopping tail a run of ``preset`` trains with: the recipe's for a neural preset (families
-        ``dmt`` and ``baseline``), 0 for GBDT, which refits."""
+    def schedule(self, preset: str, epochs: float) -> tuple[float, float]:
+        """(early-stopping tail, num_train_epochs) of a run of ``preset``: a neural preset (families ``dmt`` and
+        ``baseline``) with a tail chooses up to ``max_epochs``; otherwise no tail and ``epochs`` (GBDT refits)."""
         from t4r_dmt.presets import load_preset
 
-        return self.early_stopping_tail if load_preset(preset).family in ("dmt", "baseline") else 0.0
+        tail = self.early_stopping_tail if load_preset(preset).family in ("dmt", "baseline") else 0.0
+        return tail, (self.max_epochs if tail > 0 else epochs)
 
 
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Recipe]) -> dict[str, float]:
@@ -336,11 +336,10 @@ def _tune(job: tuple[Path, str, int, str, Path, Path, Recipe]) -> dict[str, floa
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
     data, preset, trials, windows, tuned, work, recipe = job
-    tail = recipe.tail_for(preset)
+    tail, epochs = recipe.schedule(preset, 1.0)
     summary = tune(DataArguments(data=str(data), out=str(work), config=preset, windows=windows, overwrite=True),
                    RunTrainingArguments(output_dir=str(work / "trainer"), seed=0, report_to=[], disable_tqdm=True,
-                                        num_train_epochs=recipe.max_epochs if tail > 0 else 1.0,
-                                        early_stopping_tail=tail),
+                                        num_train_epochs=epochs, early_stopping_tail=tail),
                    TuneArguments(trials=trials))
     collect(summary, work, tuned)
     return {"best_value": float(summary["best_value"]), "trials": float(trials)}

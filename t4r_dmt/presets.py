@@ -54,7 +54,8 @@ def preset_dir() -> Path:
 
 
 def preset_names(*families: str) -> list[str]:
-    """Names of the shipped presets, sorted; only those of ``families`` when any are given (each file read once)."""
+    """Names of the shipped presets, sorted; only those of ``families`` when any are given (each file read once,
+    and a variant's ``extends`` base once more for its family)."""
     unknown = [f for f in families if f not in FAMILIES]
     if unknown:
         raise ValueError(f"unknown family {unknown[0]!r}; choose one of {', '.join(FAMILIES)}")
