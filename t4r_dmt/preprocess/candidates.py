@@ -127,20 +127,35 @@ def write_window(frame: pd.DataFrame, path: Path, n_buckets: int) -> list[int]:
 
     Returns the bucket of each row group, in file order.
     """
-    bucket = user_bucket(frame["user_id"].to_numpy(), n_buckets)
-    keys = [request_sort_key(frame["request_id"].to_numpy()), frame["request_ts"].to_numpy(), bucket]
-    if "position" in frame.columns:
-        keys.insert(0, frame["position"].to_numpy())
-    order = np.lexsort(keys)
-    frame = frame.iloc[order].reset_index(drop=True)
-    bounds = np.flatnonzero(np.diff(bucket[order])) + 1
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+    columns = {name: frame[name].to_numpy() for name in frame.columns}
+    bucket = user_bucket(columns["user_id"], n_buckets)
+    order = np.lexsort(_sort_keys(columns, bucket))
+    return _write_row_groups({name: values[order] for name, values in columns.items()}, bucket[order], path)
+
+
+def _sort_keys(columns: dict[str, np.ndarray], bucket: np.ndarray) -> list[np.ndarray]:
+    """``np.lexsort`` keys (the last one primary) of the order (bucket, time, request, position)."""
+    keys = [request_sort_key(columns["request_id"]), columns["request_ts"], bucket]
+    if "position" in columns:
+        keys.insert(0, columns["position"])
+    return keys
+
+
+def _write_row_groups(columns: dict[str, np.ndarray], bucket: np.ndarray, path: Path) -> list[int]:
+    """Write sorted candidate columns, (N,) each, with one parquet row group per run of equal ``bucket`` (N,);
+    returns the bucket of each row group.
+
+    Built from numpy columns, not a pandas frame: taking rows of a frame that has gained a column first
+    consolidates its blocks, a copy of the whole frame.
+    """
+    bounds = np.flatnonzero(np.diff(bucket)) + 1
+    table = pa.table(columns)
     path.parent.mkdir(parents=True, exist_ok=True)
-    starts, stops = np.r_[0, bounds], np.r_[bounds, len(frame)]
+    starts, stops = np.r_[0, bounds], np.r_[bounds, len(bucket)]
     with pq.ParquetWriter(path, table.schema) as writer:
         for start, stop in zip(starts, stops, strict=True):
             writer.write_table(table.slice(int(start), int(stop - start)))
-    return [int(b) for b in bucket[order][starts]]
+    return [int(b) for b in bucket[starts]]
 
 
 def item_hour_counts(frame: pd.DataFrame, expected_clicks: bool = False) -> pd.DataFrame:
@@ -192,16 +207,20 @@ def write_impression_windows(
     frame = impression_candidates(impressions, source)
     numbers, starts = assign_windows(frame["request_ts"].to_numpy(), window)
     check_windows(numbers, starts, source, "impressions")
-    frame["window"] = numbers
     files = CandidateFiles(window_starts=[str(s) for s in starts])
     files.max_position = int(frame["position"].max()) + 1
     files.max_page = int(frame["page"].max()) + 1
     files.item_hours.append(item_hour_counts(frame, expected_clicks))
-    order = np.argsort(numbers, kind="stable")
-    bounds = np.searchsorted(numbers[order], np.arange(1, len(starts) + 2))
+    columns = {name: frame[name].to_numpy() for name in frame.columns} | {"window": numbers}
+    bucket = user_bucket(columns["user_id"], n_buckets)
+    order = np.lexsort([*_sort_keys(columns, bucket), numbers])  # by window, then as write_window sorts
+    columns = {name: values[order] for name, values in columns.items()}
+    bucket = bucket[order]
+    bounds = np.searchsorted(columns["window"], np.arange(1, len(starts) + 2))
     for w in range(1, len(starts) + 1):
-        part = frame.iloc[order[bounds[w - 1] : bounds[w]]]
+        rows = slice(bounds[w - 1], bounds[w])
         path = folder / f"window-{w:04d}.parquet"
-        files.buckets[w] = write_window(part, path, n_buckets)
+        files.buckets[w] = _write_row_groups({name: values[rows] for name, values in columns.items()},
+                                             bucket[rows], path)
         files.paths[w] = path
     return files

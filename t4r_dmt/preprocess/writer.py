@@ -54,8 +54,17 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     time. A list column's values are the leaf ``name.list.element`` (pyarrow's default compliant nested type).
     """
     item_sequences = {sequence_column(b, "item") for b in BEHAVIORS}
+    return [path for path in statistics_columns(schema) if path.split(".")[0] not in item_sequences]
+
+
+def statistics_columns(schema: pa.Schema) -> list[str]:
+    """The parquet column paths written with min / max statistics: all but the floats.
+
+    Ids, labels and sequences keep them (a reader may filter or skip row groups on them); nothing filters on
+    the normalised dense features, whose statistics cost ~4 % of the writing time.
+    """
     return [f"{f.name}.list.element" if pa.types.is_list(f.type) else f.name
-            for f in schema if not pa.types.is_floating(f.type) and f.name not in item_sequences]
+            for f in schema if not pa.types.is_floating(f.type)]
 
 
 def write_windows(
@@ -90,7 +99,8 @@ def write_windows(
             folder = window_dir(root, w)
             folder.mkdir(parents=True, exist_ok=True)
             writers[w] = {
-                split: pq.ParquetWriter(folder / f"{split}.parquet", schema, use_dictionary=dictionary_columns(schema))
+                split: pq.ParquetWriter(folder / f"{split}.parquet", schema, use_dictionary=dictionary_columns(schema),
+                                        write_statistics=statistics_columns(schema))
                 for split in SPLITS
             }
             rows[str(w)] = dict.fromkeys(SPLITS, 0)

@@ -24,7 +24,8 @@ from t4r_dmt.preprocess.history import NO_BRAND, brand_codes
 from t4r_dmt.preprocess.lists import block_rows
 from t4r_dmt.preprocess.ops import BlockLogOp, BlockNormalize
 from t4r_dmt.preprocess.ops.behavior_sequences import time_gap_buckets
-from t4r_dmt.preprocess.writer import dictionary_columns, write_windows
+from t4r_dmt.preprocess.ops.history_operator import _MEMO_OPERATORS, HistoryOperator
+from t4r_dmt.preprocess.writer import dictionary_columns, statistics_columns, write_windows
 
 
 def _dense_frame(rows: int = 500) -> pd.DataFrame:
@@ -130,6 +131,39 @@ def test_list_safe_executor_runs_each_node_once_per_partition(monkeypatch):
     assert out["a"].tolist() == pytest.approx(np.log1p([1.0, 0.0]).tolist())
 
 
+class _Doubler(HistoryOperator):
+    """A history operator that counts its computations."""
+
+    outputs = {"twice": (np.dtype(np.int64), None)}
+
+    def __init__(self) -> None:
+        super().__init__("unused-store")
+        self.computed = 0
+
+    def compute(self, df):
+        self.computed += 1
+        return pd.DataFrame({"twice": df["a"].to_numpy() * 2}, index=df.index)
+
+
+def test_history_operators_keep_their_last_output_whatever_the_others_compute():
+    """Each operator keeps the output of its last input: other operators computing in between (a partition's five
+    history operators, or a fit phase) never evict it; a new input replaces it; few operators are kept in all."""
+    first, second = pd.DataFrame({"a": [1, 2]}), pd.DataFrame({"a": [3, 4]})
+    select = ColumnSelector(["a"])
+    kept, others = _Doubler(), [_Doubler() for _ in range(_MEMO_OPERATORS - 1)]
+    assert kept.transform(select, first)["twice"].tolist() == [2, 4]
+    for other in others:
+        other.transform(select, first)
+        other.transform(select, second)
+    assert kept.transform(select, first)["twice"].tolist() == [2, 4] and kept.computed == 1
+    assert kept.transform(select, second)["twice"].tolist() == [6, 8] and kept.computed == 2
+    assert kept.transform(select, first)["twice"].tolist() == [2, 4] and kept.computed == 3
+    for other in [_Doubler() for _ in range(_MEMO_OPERATORS)]:  # as many operators again: the oldest is dropped
+        other.transform(select, first)
+    kept.transform(select, first)
+    assert kept.computed == 4
+
+
 def test_asof_bounds_skip_only_searches_with_known_answers():
     """Positional indexes (times = row numbers), unknown keys, repeated keys given as (values, index) pairs and
     needles before a group's first row: every bound equals a brute-force count."""
@@ -171,10 +205,12 @@ def test_time_gap_buckets_equal_the_frexp_exponent():
     assert time_gap_buckets(gaps).tolist() == (1 + np.minimum(exponent.astype(np.int64) - 1, 30)).tolist()
 
 
-def test_writer_skips_dictionaries_of_floats_and_item_sequences(tmp_path):
+def test_writer_skips_dictionaries_of_floats_and_item_sequences_and_statistics_of_floats(tmp_path):
     schema = pa.schema([("request_id", pa.int64()), ("click_item_id_seq", pa.list_(pa.int64())),
                         ("click_category_seq", pa.list_(pa.int64())), ("dense", pa.float32())])
     assert dictionary_columns(schema) == ["request_id", "click_category_seq.list.element"]
+    assert statistics_columns(schema) == ["request_id", "click_item_id_seq.list.element",
+                                          "click_category_seq.list.element"]
     frame = pd.DataFrame({"request_id": np.arange(40) // 4,
                           "click_item_id_seq": [np.arange(i % 5) for i in range(40)],
                           "click_category_seq": [np.full(i % 5, 3) for i in range(40)],
@@ -188,3 +224,6 @@ def test_writer_skips_dictionaries_of_floats_and_item_sequences(tmp_path):
     assert any("DICTIONARY" in e for e in encodings["click_category_seq.list.element"])
     assert not any("DICTIONARY" in e for e in encodings["click_item_id_seq.list.element"])
     assert not any("DICTIONARY" in e for e in encodings["dense"])
+    has_statistics = {metadata.column(i).path_in_schema: metadata.column(i).is_stats_set for i in range(4)}
+    assert has_statistics == {"request_id": True, "click_item_id_seq.list.element": True,
+                              "click_category_seq.list.element": True, "dense": False}

@@ -7,8 +7,9 @@ new location, exactly as for Categorify's vocabularies. That bundles the history
 
 Why results are memoised: merlin.dag's executor runs a node once per downstream *path* (a node whose
 output feeds three others runs three times per partition). The as-of joins are the expensive part of
-the graph, so each keeps its last few outputs keyed by a digest of its input columns; a repeated call
-on the same partition is a dictionary lookup.
+the graph, so each keeps its last output keyed by a digest of its input columns; a repeated call on the
+same partition is a dictionary lookup. One entry per operator (a pool of a few entries shared by all of
+them let one partition's operators evict each other, and a third of one operator's calls ran again).
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from merlin.schema import ColumnSchema, Schema
 from t4r_dmt.preprocess.history import BehaviorEvents, HistoryStore, brand_codes, user_bucket
 from t4r_dmt.preprocess.lists import to_numpy
 
-_MEMO_SIZE = 4
-_memo: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
+_MEMO_OPERATORS = 8  # operators remembered (a ranking workflow has 5), least recently used dropped first
+_memo: OrderedDict[str, tuple[tuple[str, str], Any]] = OrderedDict()  # operator token -> (input key, output)
 _memo_lock = threading.Lock()
 
 
@@ -74,15 +75,18 @@ class HistoryOperator(StatOperator):
 
     # -- transform ---------------------------------------------------------------------------------
     def transform(self, col_selector: ColumnSelector, df: Any) -> Any:
-        key = (self._token, self.store_path, _digest(df, col_selector.names))
+        key = (self.store_path, _digest(df, col_selector.names))
         with _memo_lock:
-            if key in _memo:
-                _memo.move_to_end(key)
-                return _memo[key].copy(deep=False)
+            last = _memo.get(self._token)
+            if last is not None:
+                _memo.move_to_end(self._token)
+        if last is not None and last[0] == key:
+            return last[1].copy(deep=False)
         out = self.compute(df)
         with _memo_lock:
-            _memo[key] = out
-            while len(_memo) > _MEMO_SIZE:
+            _memo[self._token] = (key, out)
+            _memo.move_to_end(self._token)
+            while len(_memo) > _MEMO_OPERATORS:
                 _memo.popitem(last=False)
         return out.copy(deep=False)
 
