@@ -54,6 +54,9 @@ def run(data_args: DataArguments, training_args: RunTrainingArguments, config: P
     if training_args.early_stopping_tail > 0 and config.family not in ("dmt", "baseline"):
         raise ValueError(f"--early_stopping_tail chooses the epochs of the dmt and baseline presets; "
                          f"--config {data_args.config} is a {config.family} preset")
+    if training_args.replay_windows > 0 and config.family == "gbdt":
+        raise ValueError(f"--replay_windows adds earlier windows to a neural model's training rows; the gbdt preset "
+                         f"--config {data_args.config} chooses its windows with train_windows (\"all\" or \"current\")")
     if config.family == "next_item" and training_args.warmup_ratio > 0 and training_args.warmup_steps == 0:
         raise ValueError("--warmup_ratio is not applied by T4R's Trainer of the next-item models (T4R 23.12 reads "
                          "--warmup_steps only); give --warmup_steps")

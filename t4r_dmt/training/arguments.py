@@ -40,6 +40,8 @@ class RunTrainingArguments(T4RecTrainingArguments):
     latest ``early_stopping_tail`` of the window's requests are held out of training, the model trains up to
     ``num_train_epochs`` epochs (a whole number) on the rest, and the weights of the epoch with the lowest
     held-out click logloss are kept; training stops after ``early_stopping_patience`` epochs without a better one.
+    ``replay_windows`` = K > 0 trains window t on the training rows of windows t-K .. t (those on disk), as GBDT's
+    ``train_windows: "all"`` refits on every window so far; the held-out tail is cut from window t first.
     """
 
     output_dir: str = field(default="", metadata={"help": "Defaults to <out>/trainer."})
@@ -89,6 +91,11 @@ class RunTrainingArguments(T4RecTrainingArguments):
         default=1,
         metadata={"help": "With --early_stopping_tail: stop after this many epochs without a better held-out loss."},
     )
+    replay_windows: int = field(
+        default=0,
+        metadata={"help": "Also train window t on the rows of the K windows before it (oldest first; the held-out "
+                          "tail still comes from window t alone); 0: window t only."},
+    )
 
     def __post_init__(self) -> None:
         fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
@@ -97,6 +104,8 @@ class RunTrainingArguments(T4RecTrainingArguments):
         fields["preset_may_set"] = frozenset(unset)
         check_recipe(self.weight_decay, self.early_stopping_tail, self.early_stopping_patience,
                      fields["num_train_epochs"], self.max_steps)
+        if isinstance(self.replay_windows, bool) or not isinstance(self.replay_windows, int) or self.replay_windows < 0:
+            raise ValueError(f"replay_windows must be a whole number >= 0; got {self.replay_windows!r}")
         if fields["logging_dir"] is None and not self.output_dir:
             # HF would log TensorBoard to ./runs/<date>_<host> (relative to an output_dir that is not set
             # yet); "" leaves it to ``t4r-dmt train``, which puts it under the run folder.

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 import torch.distributed as dist
@@ -69,6 +70,22 @@ def shard_rows(path: Path, rank: int, world_size: int, out: Path) -> Path:
     out.parent.mkdir(parents=True, exist_ok=True)
     pq.write_table(table.take(np.arange(rank, per_rank * world_size, world_size)), out)
     return out
+
+
+def with_replay(earlier: list[Path], path: Path, out: Path) -> Path:
+    """Write the rows of ``earlier`` (oldest window first) and then those of ``path`` to ``out``; returns ``out``
+    (``path`` itself when there is nothing earlier). The files share the preprocessing's schema."""
+    if not earlier:
+        return path
+    tables = [pq.read_table(p) for p in [*earlier, path]]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.concat_tables(tables), out)
+    return out
+
+
+def replay_path(output_dir: str, rank: int) -> Path:
+    """Where rank ``rank`` keeps the current window's rows with the replayed ones (overwritten each window)."""
+    return Path(output_dir) / "replay" / f"rank_{rank:03d}.parquet"
 
 
 def engine_file(trainer: Any, path: Path) -> Path:
@@ -242,6 +259,10 @@ class TimeWindowLoop:
         if self.training_args.early_stopping_tail > 0:
             path, heldout = split_tail(path, self.training_args.early_stopping_tail,
                                        heldout_dir(self.training_args.output_dir, rank))
+        if self.training_args.replay_windows > 0:
+            earlier = [w for w in list_windows(task_dir) if window - self.training_args.replay_windows <= w < window]
+            path = with_replay([window_path(task_dir, w, "train") for w in earlier], path,
+                               replay_path(self.training_args.output_dir, rank))
         if world_size > 1:
             path = shard_rows(path, rank, world_size, shard_path(self.training_args.output_dir, rank))
         path = engine_file(self.trainer, path)
