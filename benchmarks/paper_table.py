@@ -167,10 +167,9 @@ def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
 
     recipe = recipe or Recipe()
     if not ((run_dir / "metrics.json").exists() and (run_dir / "done").exists()):  # else: finished earlier
-        tail, epochs = recipe.schedule(preset, epochs)
         train(DataArguments(data=str(data), out=str(run_dir), config=preset, overwrite=True, windows=windows),
-              RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, num_train_epochs=epochs,
-                                   early_stopping_tail=tail, report_to=[], disable_tqdm=True))
+              RunTrainingArguments(output_dir=str(run_dir / "trainer"), seed=seed, report_to=[], disable_tqdm=True,
+                                   **recipe.training(preset, epochs)))
         (run_dir / "done").touch()
     results = RunResults.load(run_dir)
     if not recipe.report_after:
@@ -185,20 +184,24 @@ def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
 @dataclass(frozen=True)
 class Recipe:
     """How every neural run trains and what is reported: ``early_stopping_tail`` > 0 picks each window's epochs
-    (up to ``max_epochs``) on that share of the training window (GBDT refits and ignores it); ``report_after``
-    W > 0 averages the evaluation windows after W only (the windows up to W were used for tuning)."""
+    (up to ``max_epochs``) on that share of the training window; ``replay_windows`` K > 0 trains window t on
+    windows t-K..t (GBDT refits on its ``train_windows`` and ignores both); ``report_after`` W > 0 averages the
+    evaluation windows after W only (the windows up to W were used for tuning)."""
 
     early_stopping_tail: float = 0.0
     max_epochs: int = 4
     report_after: int = 0
+    replay_windows: int = 0
 
-    def schedule(self, preset: str, epochs: float) -> tuple[float, float]:
-        """(early-stopping tail, num_train_epochs) of a run of ``preset``: a neural preset (families ``dmt`` and
-        ``baseline``) with a tail chooses up to ``max_epochs``; otherwise no tail and ``epochs`` (GBDT refits)."""
+    def training(self, preset: str, epochs: float) -> dict[str, Any]:
+        """The ``RunTrainingArguments`` of a run of ``preset`` that the recipe sets: a neural preset (families
+        ``dmt`` and ``baseline``) with a tail chooses up to ``max_epochs`` and replays; GBDT trains ``epochs``."""
         from t4r_dmt.presets import load_preset
 
-        tail = self.early_stopping_tail if load_preset(preset).family in ("dmt", "baseline") else 0.0
-        return tail, (self.max_epochs if tail > 0 else epochs)
+        neural = load_preset(preset).family in ("dmt", "baseline")
+        tail = self.early_stopping_tail if neural else 0.0
+        return {"early_stopping_tail": tail, "num_train_epochs": self.max_epochs if tail > 0 else epochs,
+                "replay_windows": self.replay_windows if neural else 0}
 
 
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Recipe]) -> dict[str, float]:
@@ -336,10 +339,9 @@ def _tune(job: tuple[Path, str, int, str, Path, Path, Recipe]) -> dict[str, floa
     from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
     data, preset, trials, windows, tuned, work, recipe = job
-    tail, epochs = recipe.schedule(preset, 1.0)
     summary = tune(DataArguments(data=str(data), out=str(work), config=preset, windows=windows, overwrite=True),
                    RunTrainingArguments(output_dir=str(work / "trainer"), seed=0, report_to=[], disable_tqdm=True,
-                                        num_train_epochs=epochs, early_stopping_tail=tail),
+                                        **recipe.training(preset, 1.0)),
                    TuneArguments(trials=trials))
     collect(summary, work, tuned)
     return {"best_value": float(summary["best_value"]), "trials": float(trials)}
@@ -440,6 +442,8 @@ def main() -> None:
     parser.add_argument("--early_stopping_tail", type=float, default=0.0,
                         help="neural presets: choose each window's epochs on this tail of its training rows")
     parser.add_argument("--max_epochs", type=int, default=4, help="the most epochs early stopping may keep")
+    parser.add_argument("--replay_windows", type=int, default=0,
+                        help="neural presets: train window t on windows t-K..t (GBDT: its train_windows)")
     parser.add_argument("--report_after", type=int, default=0,
                         help="average only the evaluation windows after this one (those up to it tuned the presets)")
     parser.add_argument("--tuned", type=Path, default=None, help="use DIR/<preset>_tuned.json where it exists")
@@ -455,7 +459,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
                   args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows,
-                  Recipe(args.early_stopping_tail, args.max_epochs, args.report_after), args.tuned, args.tune_trials,
+                  Recipe(args.early_stopping_tail, args.max_epochs, args.report_after, args.replay_windows), args.tuned, args.tune_trials,
                   args.tune_windows, parse_synth(args.synth), parse_preprocess(args.preprocess))
 
 

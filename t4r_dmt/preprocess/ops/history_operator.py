@@ -8,8 +8,9 @@ new location, exactly as for Categorify's vocabularies. That bundles the history
 Why results are memoised: merlin.dag's executor runs a node once per downstream *path* (a node whose
 output feeds three others runs three times per partition). The as-of joins are the expensive part of
 the graph, so each keeps its last output keyed by a digest of its input columns; a repeated call on the
-same partition is a dictionary lookup. One entry per operator (a pool of a few entries shared by all of
-them let one partition's operators evict each other, and a third of one operator's calls ran again).
+same partition is a dictionary lookup. One entry per operator: with a pool of 4 entries shared by the 5
+operators of the ranking workflow, the last partition the fit computed was evicted before the transform, which
+starts with it, could read it again.
 """
 
 from __future__ import annotations
