@@ -91,7 +91,11 @@ def _weights(name: str, weights: list[float], n: int) -> None:
 class EmbeddingConfig:
     """Entity embedding sizes. Item ⊕ category ⊕ brand is the token of every behaviour sequence and the
     target item; it must add up to ``transformer.d_model`` unless ``input_projection`` is set.
-    ``init_std`` None means ``token_dim ** -0.5``, so tokens scaled by sqrt(d_model) start at unit scale."""
+    ``init_std`` None means ``token_dim ** -0.5``, so tokens scaled by sqrt(d_model) start at unit scale.
+    ``zero_unknown``: the null and out-of-vocabulary rows (codes 1 and 2) start at zero, like padding, instead of
+    random. The vocabularies are fitted on the first window, whose rows are all in them, so these rows are not
+    trained before the first evaluation: left random, every unseen item of the next window shares one arbitrary
+    vector, whose score depends on the seed."""
 
     item_dim: int = 48
     category_dim: int = 16
@@ -100,6 +104,7 @@ class EmbeddingConfig:
     use_user_features: bool = False
     input_projection: bool = False
     init_std: float | None = None
+    zero_unknown: bool = True
 
     def __post_init__(self) -> None:
         for name in ("item_dim", "category_dim", "brand_dim", "user_dim"):

@@ -20,21 +20,26 @@ from t4r_dmt.model.inputs import RankingBatch
 from t4r_dmt.model.interest import DeepInterestTransformer
 from t4r_dmt.model.match import MATCH_FEATURES
 from t4r_dmt.model.sequence_interest import MeanPoolInterest, TargetAttentionInterest
+from t4r_dmt.schema import OOV_CODE
 
 
 class ItemEmbedding(nn.Module):
-    """The three entity tables (code 0 = padding, a zero vector): ``(...,) x3 -> (..., token_dim)``."""
+    """The three entity tables (code 0 = padding, a zero vector): ``(...,) x3 -> (..., token_dim)``.
+
+    With ``zero_unknown`` the null and out-of-vocabulary rows (codes 1, 2) also start at zero; unlike padding
+    they are trained once rows carry them."""
 
     def __init__(self, n_items: int, n_categories: int, n_brands: int, dims: tuple[int, int, int],
-                 init_std: float) -> None:
+                 init_std: float, zero_unknown: bool = True) -> None:
         super().__init__()
         self.items = nn.Embedding(n_items, dims[0], padding_idx=0)
         self.categories = nn.Embedding(n_categories, dims[1], padding_idx=0)
         self.brands = nn.Embedding(n_brands, dims[2], padding_idx=0)
+        zeroed = OOV_CODE + 1 if zero_unknown else 1
         for table in (self.items, self.categories, self.brands):
             nn.init.normal_(table.weight, std=init_std)
             with torch.no_grad():
-                table.weight[0].zero_()
+                table.weight[:zeroed].zero_()
         self.out_size = sum(dims)
 
     def forward(self, items: torch.Tensor, categories: torch.Tensor, brands: torch.Tensor) -> torch.Tensor:
@@ -94,7 +99,8 @@ class MultiBehaviorEncoder(nn.Module):
         emb = config.embeddings
         self.embedding = ItemEmbedding(spec.n_items, spec.n_categories, spec.n_brands,
                                        (emb.item_dim, emb.category_dim, emb.brand_dim),
-                                       emb.init_std if emb.init_std is not None else emb.token_dim ** -0.5)
+                                       emb.init_std if emb.init_std is not None else emb.token_dim ** -0.5,
+                                       emb.zero_unknown)
         self.target_first = config.interest.kind != "transformer"
         extracted = spec.behaviors
         if not self.target_first and config.transformer.behaviors is not None:

@@ -229,3 +229,22 @@ def test_input_helpers() -> None:
         scalar_column({}, "x")
     with pytest.raises(ValueError, match=r"list column 's' must be 2-D \(B, L\); got shape \(3,\)"):
         list_column({"s": torch.zeros(3)}, "s")
+
+
+@pytest.mark.parametrize("zero_unknown", [True, False])
+def test_unknown_ids_start_at_zero_and_train(zero_unknown: bool) -> None:
+    """Padding (0) is a fixed zero vector; null (1) and out-of-vocabulary (2) start at zero with ``zero_unknown``
+    (random otherwise) and, unlike padding, are trained by the rows that carry them."""
+    from t4r_dmt.model.multi_behavior import ItemEmbedding
+
+    torch.manual_seed(0)
+    embedding = ItemEmbedding(10, 6, 5, (4, 2, 2), init_std=0.5, zero_unknown=zero_unknown)
+    for table in (embedding.items, embedding.categories, embedding.brands):
+        assert torch.count_nonzero(table.weight[0]) == 0
+        assert (torch.count_nonzero(table.weight[1:3]) == 0) == zero_unknown
+        assert torch.count_nonzero(table.weight[3:]) == table.weight[3:].numel()
+    codes = torch.tensor([0, 1, 2, 3])
+    (embedding(codes, codes, codes) * torch.arange(1.0, 33.0).reshape(4, 8)).sum().backward()
+    for table in (embedding.items, embedding.categories, embedding.brands):
+        assert torch.count_nonzero(table.weight.grad[0]) == 0
+        assert torch.count_nonzero(table.weight.grad[1:4]) == table.weight.grad[1:4].numel()  # null, OOV, a value
