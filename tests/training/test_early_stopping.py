@@ -8,12 +8,12 @@ import shutil
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 import torch
 from model_fixtures import tiny_config
 from torch import nn
 from transformers import TrainerControl, TrainerState
+from window_loop_spies import spy_reads_per_window, train_tiny
 
 from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
@@ -93,15 +93,6 @@ def test_best_epoch_errors() -> None:
 
 # --- the loop -------------------------------------------------------------------------------------------------
 
-def _train(data_dir, config_file, out, **training):
-    from t4r_dmt.commands.train import run
-
-    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file))
-    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
-                                 per_device_train_batch_size=32, per_device_eval_batch_size=64, **training)
-    return run(data, targs)
-
-
 @pytest.fixture(scope="module")
 def recipe_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("cfg") / "tiny_recipe.json"
@@ -139,7 +130,7 @@ def test_early_stopping_picks_the_best_held_out_epoch_and_restores_it(data_dir, 
 
     score_tail = loop_module.heldout_loss
     calls = _spy_heldout(monkeypatch)
-    result = _train(data_dir, recipe_file, tmp_path / "run", early_stopping_tail=TAIL, num_train_epochs=EPOCHS)
+    result = train_tiny(data_dir, recipe_file, tmp_path / "run", early_stopping_tail=TAIL, num_train_epochs=EPOCHS)
     epochs = [w["epochs"] for w in result["windows"]]
     assert len(calls) == 2 and all(1 <= len(c) <= EPOCHS for c in calls)
     assert epochs == [int(np.argmin(c)) + 1 for c in calls]
@@ -173,28 +164,11 @@ def test_early_stopping_never_reads_the_evaluation_window(data_dir, config_file,
         frame = pd.read_parquet(path)
         frame["click"] = rng.permutation(frame["click"].to_numpy())
         frame.to_parquet(path, index=False)
-    reads: dict[int, list[str]] = {}
-    current: list[int] = []
-    original_read, original_train = pq.read_table, loop_module.TimeWindowLoop._train_window
-
-    def read_table(source, *args, **kwargs):
-        if current:
-            reads.setdefault(current[0], []).append(str(source))
-        return original_read(source, *args, **kwargs)
-
-    def train_window(self, task_dir, window):
-        current[:] = [window]
-        try:
-            return original_train(self, task_dir, window)
-        finally:
-            current.clear()
-
-    monkeypatch.setattr(pq, "read_table", read_table)
-    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
+    reads = spy_reads_per_window(monkeypatch)
     runs = {}
     for name, root in (("clean", data_dir), ("spoiled", spoiled)):
         reads.clear()
-        runs[name] = _train(root, config_file, tmp_path / f"run_{name}", early_stopping_tail=TAIL,
+        runs[name] = train_tiny(root, config_file, tmp_path / f"run_{name}", early_stopping_tail=TAIL,
                             num_train_epochs=EPOCHS)
         for window, paths in reads.items():
             sources = {p for p in paths if str(root) in p}  # the data folder's files (the rest: head / tail copies)

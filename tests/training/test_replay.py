@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
+from window_loop_spies import spy_reads_per_window, train_tiny
 
 from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.training.loop import with_replay
-
-
-def _train(data_dir, config_file, out, **training):
-    from t4r_dmt.commands.train import run
-
-    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file))
-    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
-                                 per_device_train_batch_size=32, per_device_eval_batch_size=64, **training)
-    return run(data, targs)
 
 
 def _train_path(data_dir, window: int):
@@ -55,7 +46,7 @@ def _spy_training_rows(monkeypatch) -> dict[int, pd.DataFrame]:
 def test_replay_trains_on_the_previous_windows_and_holds_out_the_current_ones_tail(data_dir, config_file, tmp_path,
                                                                                   monkeypatch) -> None:
     seen = _spy_training_rows(monkeypatch)
-    result = _train(data_dir, config_file, tmp_path / "run", replay_windows=1, early_stopping_tail=0.25,
+    result = train_tiny(data_dir, config_file, tmp_path / "run", replay_windows=1, early_stopping_tail=0.25,
                     num_train_epochs=2)
     assert [w["train_window"] for w in result["windows"]] == [1, 2]
     rows = {w: pd.read_parquet(_train_path(data_dir, w)) for w in (1, 2)}
@@ -68,26 +59,10 @@ def test_replay_trains_on_the_previous_windows_and_holds_out_the_current_ones_ta
 
 
 def test_replay_reads_no_window_after_the_one_it_trains(data_dir, config_file, tmp_path, monkeypatch) -> None:
-    reads: dict[int, set[str]] = {}
-    current: list[int] = []
-    original_read, original_train = pq.read_table, loop_module.TimeWindowLoop._train_window
-
-    def read_table(source, *args, **kwargs):
-        if current and str(data_dir) in str(source):
-            reads.setdefault(current[0], set()).add(str(source))
-        return original_read(source, *args, **kwargs)
-
-    def train_window(self, task_dir, window):
-        current[:] = [window]
-        try:
-            return original_train(self, task_dir, window)
-        finally:
-            current.clear()
-
-    monkeypatch.setattr(pq, "read_table", read_table)
-    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
-    _train(data_dir, config_file, tmp_path / "run", replay_windows=5)
-    assert reads == {1: {str(_train_path(data_dir, 1))}, 2: {str(_train_path(data_dir, w)) for w in (1, 2)}}
+    reads = spy_reads_per_window(monkeypatch)
+    train_tiny(data_dir, config_file, tmp_path / "run", replay_windows=5)
+    data_files = {w: {p for p in paths if str(data_dir) in p} for w, paths in reads.items()}
+    assert data_files == {1: {str(_train_path(data_dir, 1))}, 2: {str(_train_path(data_dir, w)) for w in (1, 2)}}
 
 
 @pytest.mark.parametrize("value", [-1, 1.5, True])

@@ -1,0 +1,46 @@
+"""Helpers of the training-loop tests: a tiny ranking run, and what the loop reads while each window trains."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+from t4r_dmt.training import loop as loop_module
+from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+
+
+def train_tiny(data_dir: Path, config_file: Path, out: Path, **training: Any) -> dict[str, Any]:
+    """``t4r-dmt train`` of ``config_file`` on ``data_dir`` (seed 7, batches of 32, quiet) with ``training``'s
+    further ``RunTrainingArguments``."""
+    from t4r_dmt.commands.train import run
+
+    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file))
+    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
+                                 per_device_train_batch_size=32, per_device_eval_batch_size=64, **training)
+    return run(data, targs)
+
+
+def spy_reads_per_window(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[str]]:
+    """Every path ``pq.read_table`` opens while the loop trains window w, under key w (filled as the run goes)."""
+    reads: dict[int, list[str]] = {}
+    current: list[int] = []
+    original_read, original_train = pq.read_table, loop_module.TimeWindowLoop._train_window
+
+    def read_table(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if current:
+            reads.setdefault(current[0], []).append(str(source))
+        return original_read(source, *args, **kwargs)
+
+    def train_window(self: Any, task_dir: Path, window: int) -> Any:
+        current[:] = [window]
+        try:
+            return original_train(self, task_dir, window)
+        finally:
+            current.clear()
+
+    monkeypatch.setattr(pq, "read_table", read_table)
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
+    return reads
