@@ -23,16 +23,10 @@ def train_tiny(data_dir: Path, config_file: Path, out: Path, **training: Any) ->
     return run(data, targs)
 
 
-def spy_reads_per_window(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[str]]:
-    """Every path ``pq.read_table`` opens while the loop trains window w, under key w (filled as the run goes)."""
-    reads: dict[int, list[str]] = {}
+def track_training_window(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """A list that holds the window the loop is training (``[w]``), empty between windows."""
     current: list[int] = []
-    original_read, original_train = pq.read_table, loop_module.TimeWindowLoop._train_window
-
-    def read_table(source: Any, *args: Any, **kwargs: Any) -> Any:
-        if current:
-            reads.setdefault(current[0], []).append(str(source))
-        return original_read(source, *args, **kwargs)
+    original_train = loop_module.TimeWindowLoop._train_window
 
     def train_window(self: Any, task_dir: Path, window: int) -> Any:
         current[:] = [window]
@@ -41,6 +35,20 @@ def spy_reads_per_window(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[str]
         finally:
             current.clear()
 
-    monkeypatch.setattr(pq, "read_table", read_table)
     monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
+    return current
+
+
+def spy_reads_per_window(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[str]]:
+    """Every path ``pq.read_table`` opens while the loop trains window w, under key w (filled as the run goes)."""
+    reads: dict[int, list[str]] = {}
+    current = track_training_window(monkeypatch)
+    original_read = pq.read_table
+
+    def read_table(source: Any, *args: Any, **kwargs: Any) -> Any:
+        if current:
+            reads.setdefault(current[0], []).append(str(source))
+        return original_read(source, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", read_table)
     return reads

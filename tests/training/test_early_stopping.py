@@ -169,7 +169,7 @@ def test_early_stopping_never_reads_the_evaluation_window(data_dir, config_file,
     for name, root in (("clean", data_dir), ("spoiled", spoiled)):
         reads.clear()
         runs[name] = train_tiny(root, config_file, tmp_path / f"run_{name}", early_stopping_tail=TAIL,
-                            num_train_epochs=EPOCHS)
+                                num_train_epochs=EPOCHS)
         for window, paths in reads.items():
             sources = {p for p in paths if str(root) in p}  # the data folder's files (the rest: head / tail copies)
             assert sources == {str(root / "ranking" / f"{window:04d}" / "train.parquet")}, sources

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from window_loop_spies import spy_reads_per_window, train_tiny
+from window_loop_spies import spy_reads_per_window, track_training_window, train_tiny
 
 from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
@@ -27,18 +27,13 @@ def test_with_replay_puts_the_earlier_rows_first(data_dir, tmp_path) -> None:
 def _spy_training_rows(monkeypatch) -> dict[int, pd.DataFrame]:
     """The rows each window's training loader is given, by window."""
     seen: dict[int, pd.DataFrame] = {}
-    current: list[int] = []
-    original_train, original_loader = loop_module.TimeWindowLoop._train_window, loop_module.train_loader
-
-    def train_window(self, task_dir, window):
-        current[:] = [window]
-        return original_train(self, task_dir, window)
+    current = track_training_window(monkeypatch)
+    original_loader = loop_module.train_loader
 
     def train_loader(trainer, path, shuffle):
         seen[current[0]] = pd.read_parquet(path)
         return original_loader(trainer, path, shuffle)
 
-    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
     monkeypatch.setattr(loop_module, "train_loader", train_loader)
     return seen
 
@@ -47,7 +42,7 @@ def test_replay_trains_on_the_previous_windows_and_holds_out_the_current_ones_ta
                                                                                   monkeypatch) -> None:
     seen = _spy_training_rows(monkeypatch)
     result = train_tiny(data_dir, config_file, tmp_path / "run", replay_windows=1, early_stopping_tail=0.25,
-                    num_train_epochs=2)
+                        num_train_epochs=2)
     assert [w["train_window"] for w in result["windows"]] == [1, 2]
     rows = {w: pd.read_parquet(_train_path(data_dir, w)) for w in (1, 2)}
     # Window 1 has nothing before it: its head only. Window 2: all of window 1, then window 2's head.
