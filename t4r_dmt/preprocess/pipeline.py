@@ -39,6 +39,7 @@ from t4r_dmt.preprocess.config import RankingConfig
 from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.negatives import sampled_windows
+from t4r_dmt.preprocess.ops.history_operator import reuse_fit_outputs
 from t4r_dmt.preprocess.workflow import build_ranking_workflow, constant_features, output_columns
 from t4r_dmt.preprocess.writer import arrow_schema, write_windows
 
@@ -108,29 +109,32 @@ def preprocess_ranking(
     workflow = build_ranking_workflow(
         str(store.root), str(scratch / "stats"), config, with_bias, files.max_position, files.max_page
     )
-    workflow.fit(_dataset(files, list(range(1, config.fit_windows + 1))))
-    timings["fit_s"] = perf_counter() - start
-    constant = constant_features(workflow)
-    if constant:
-        LOG.warning(
-            "%d dense feature(s) are constant over the fit windows 1..%d, so they are not scaled and the model "
-            "sees their later values raw: %s. Fit on more windows (--fit_windows) or drop them.",
-            len(constant), config.fit_windows, ", ".join(constant),
-        )
+    # The transform reads the fit's history features of the fit windows instead of computing them again.
+    with reuse_fit_outputs() as fitting:
+        with fitting():
+            workflow.fit(_dataset(files, list(range(1, config.fit_windows + 1))))
+        timings["fit_s"] = perf_counter() - start
+        constant = constant_features(workflow)
+        if constant:
+            LOG.warning(
+                "%d dense feature(s) are constant over the fit windows 1..%d, so they are not scaled and the model "
+                "sees their later values raw: %s. Fit on more windows (--fit_windows) or drop them.",
+                len(constant), config.fit_windows, ", ".join(constant),
+            )
 
-    start = perf_counter()
-    columns = output_columns(with_bias)
-    schema = workflow.output_schema
-    # Bucket-major order: one user bucket's history (and its sorted indexes) serves every window.
-    labels = [(w, b) for w in files.paths for b in files.buckets[w]]  # (window, bucket) per row group
-    order = sorted(range(len(labels)), key=lambda i: labels[i][::-1])
-    ddf = workflow.transform(_dataset(files, list(files.paths), order)).to_ddf()
-    with tqdm(total=len(order), desc="ranking partitions", disable=not progress) as bar:
-        rows = write_windows(
-            ddf, [labels[i][0] for i in order], out_dir / "ranking", arrow_schema(schema, columns), _in_flight(),
-            on_partition=bar.update,
-        )
-    timings["transform_write_s"] = perf_counter() - start
+        start = perf_counter()
+        columns = output_columns(with_bias)
+        schema = workflow.output_schema
+        # Bucket-major order: one user bucket's history (and its sorted indexes) serves every window.
+        labels = [(w, b) for w in files.paths for b in files.buckets[w]]  # (window, bucket) per row group
+        order = sorted(range(len(labels)), key=lambda i: labels[i][::-1])
+        ddf = workflow.transform(_dataset(files, list(files.paths), order)).to_ddf()
+        with tqdm(total=len(order), desc="ranking partitions", disable=not progress) as bar:
+            rows = write_windows(
+                ddf, [labels[i][0] for i in order], out_dir / "ranking", arrow_schema(schema, columns), _in_flight(),
+                on_partition=bar.update,
+            )
+        timings["transform_write_s"] = perf_counter() - start
 
     workflow.save(str(out_dir / "workflow"))
     write_schema_pbtxt(schema.select_by_name(columns), str(out_dir / "ranking"), "schema.pbtxt")

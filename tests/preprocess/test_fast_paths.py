@@ -24,7 +24,7 @@ from t4r_dmt.preprocess.history import NO_BRAND, brand_codes
 from t4r_dmt.preprocess.lists import block_rows
 from t4r_dmt.preprocess.ops import BlockLogOp, BlockNormalize
 from t4r_dmt.preprocess.ops.behavior_sequences import time_gap_buckets
-from t4r_dmt.preprocess.ops.history_operator import _MEMO_OPERATORS, HistoryOperator
+from t4r_dmt.preprocess.ops.history_operator import _MEMO_OPERATORS, HistoryOperator, reuse_fit_outputs
 from t4r_dmt.preprocess.writer import dictionary_columns, statistics_columns, write_windows
 
 
@@ -162,6 +162,33 @@ def test_history_operators_keep_their_last_output_whatever_the_others_compute():
         other.transform(select, first)
     kept.transform(select, first)
     assert kept.computed == 4
+
+
+def test_a_transform_reads_what_the_fit_computed_once_then_computes_again():
+    """Inside ``reuse_fit_outputs``: outputs computed while fitting are read by the transform instead of computed
+    again (each once, whatever the order), outputs of the transform itself are not kept, and nothing is kept
+    after the context."""
+    parts = [pd.DataFrame({"a": [i, i + 1]}) for i in range(3)]
+    select = ColumnSelector(["a"])
+    op = _Doubler()
+    with reuse_fit_outputs() as fitting:
+        with fitting():
+            for part in parts[:2]:  # two fit phases over the fit windows' partitions
+                op.transform(select, part)
+            for part in parts[:2]:
+                op.transform(select, part)
+        assert op.computed == 2
+        for part in (parts[2], parts[1], parts[0]):  # the transform, in another order
+            op.transform(select, part)
+        assert op.computed == 3
+        assert op.transform(select, parts[1])["twice"].tolist() == [2, 4] and op.computed == 4  # read once only
+        assert op.transform(select, parts[2])["twice"].tolist() == [4, 6] and op.computed == 5  # never kept
+    with reuse_fit_outputs() as fitting:
+        with fitting():
+            op.transform(select, parts[0])
+            op.transform(select, parts[1])
+    op.transform(select, parts[0])
+    assert op.computed == 8  # the context ended: its kept outputs are gone
 
 
 def test_asof_bounds_skip_only_searches_with_known_answers():

@@ -11,6 +11,12 @@ the graph, so each keeps its last output keyed by a digest of its input columns;
 same partition is a dictionary lookup. One entry per operator: with a pool of 4 entries shared by the 5
 operators of the ranking workflow, the last partition the fit computed was evicted before the transform, which
 starts with it, could read it again.
+
+Why the fit's outputs are kept (:func:`keep_fit_outputs`): ``Workflow.fit`` computes every operator on the fit
+windows' partitions, and ``Workflow.transform`` computes them again on the same partitions (at 1M events, 4 of
+the 16 partitions: a fifth of the as-of work). Inside the context every output is also kept until a transform
+reads it once, or until the context ends; the transform walks user buckets, so the last fit partition is read
+only late, which is why outputs are kept until read rather than in a small recency pool.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ import shutil
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,41 @@ from t4r_dmt.preprocess.lists import to_numpy
 _MEMO_OPERATORS = 8  # operators remembered (a ranking workflow has 5), least recently used dropped first
 _memo: OrderedDict[str, tuple[tuple[str, str], Any]] = OrderedDict()  # operator token -> (input key, output)
 _memo_lock = threading.Lock()
+_KEPT_LIMIT = 64  # outputs kept from a fit at most (a 4-bucket fit of 5 operators keeps 20)
+_kept: dict[tuple[str, tuple[str, str]], Any] = {}  # (operator token, input key) -> output kept from the fit
+_keeping = False  # True while the fit runs inside reuse_fit_outputs
+
+
+@contextmanager
+def reuse_fit_outputs() -> Iterator[Callable[[], AbstractContextManager[None]]]:
+    """Let a transform read what the fit computed on the same partitions instead of computing it again.
+
+    Yields ``fitting``: what the operators compute inside ``with fitting():`` is kept until a transform reads
+    it once, or until this context ends (which forgets the rest). Outputs computed outside ``fitting`` are not
+    kept. Per process: under a Dask cluster the workers keep nothing, and every partition is computed as before.
+
+    >>> with reuse_fit_outputs() as fitting:
+    ...     with fitting():
+    ...         workflow.fit(dataset)  # doctest: +SKIP
+    ...     workflow.transform(dataset)  # doctest: +SKIP
+    """
+    @contextmanager
+    def fitting() -> Iterator[None]:
+        global _keeping
+        _keeping = True
+        try:
+            yield
+        finally:
+            _keeping = False
+
+    try:
+        yield fitting
+    finally:
+        with _memo_lock:
+            _kept.clear()
+
+
+_keeping = False
 
 
 class HistoryOperator(StatOperator):
@@ -83,8 +125,12 @@ class HistoryOperator(StatOperator):
                 _memo.move_to_end(self._token)
         if last is not None and last[0] == key:
             return last[1].copy(deep=False)
-        out = self.compute(df)
         with _memo_lock:
+            kept = _kept.pop((self._token, key), None)
+        out = self.compute(df) if kept is None else kept
+        with _memo_lock:
+            if _keeping and len(_kept) < _KEPT_LIMIT:
+                _kept[(self._token, key)] = out
             _memo[self._token] = (key, out)
             _memo.move_to_end(self._token)
             while len(_memo) > _MEMO_OPERATORS:
