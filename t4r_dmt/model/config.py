@@ -95,7 +95,11 @@ class EmbeddingConfig:
     ``zero_unknown``: the null and out-of-vocabulary rows (codes 1 and 2) start at zero, like padding, instead of
     random. The vocabularies are fitted on the first window, whose rows are all in them, so these rows are not
     trained before the first evaluation: left random, every unseen item of the next window shares one arbitrary
-    vector, whose score depends on the seed."""
+    vector, whose score depends on the seed.
+    ``unknown_dropout``: while training, each known item code (of the target and of every sequence event) is
+    read as the out-of-vocabulary code with this probability (ID dropout, as in DropoutNet, Volkovs et al., NeurIPS
+    2017), so the network learns to score an item from its other features as it must for the items first seen
+    after the vocabularies were fitted; 0 (the default) reads every code as it is."""
 
     item_dim: int = 48
     category_dim: int = 16
@@ -105,10 +109,13 @@ class EmbeddingConfig:
     input_projection: bool = False
     init_std: float | None = None
     zero_unknown: bool = True
+    unknown_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("item_dim", "category_dim", "brand_dim", "user_dim"):
             _positive(f"embeddings.{name}", getattr(self, name))
+        if isinstance(self.unknown_dropout, bool) or not 0 <= self.unknown_dropout < 1:
+            raise ValueError(f"embeddings.unknown_dropout must be in [0, 1); got {self.unknown_dropout!r}")
         if self.init_std is not None and self.init_std <= 0:
             raise ValueError(f"embeddings.init_std must be > 0; got {self.init_std!r}")
 

@@ -101,6 +101,7 @@ class MultiBehaviorEncoder(nn.Module):
                                        (emb.item_dim, emb.category_dim, emb.brand_dim),
                                        emb.init_std if emb.init_std is not None else emb.token_dim ** -0.5,
                                        emb.zero_unknown)
+        self.unknown_dropout = emb.unknown_dropout
         self.target_first = config.interest.kind != "transformer"
         extracted = spec.behaviors
         if not self.target_first and config.transformer.behaviors is not None:
@@ -137,12 +138,20 @@ class MultiBehaviorEncoder(nn.Module):
         items (B, L)), ...]`` (what ``CooccurrenceLoss`` reads)."""
         return [(self.embedding(seq.items, seq.categories, seq.brands), seq.items) for seq in batch.sequences]
 
+    def read_items(self, codes: torch.Tensor) -> torch.Tensor:
+        """Item codes as the network reads them: while training with ``embeddings.unknown_dropout`` p, each known
+        code (> OOV_CODE) becomes OOV_CODE with probability p; padding, null and OOV codes stay. Any shape."""
+        if not self.training or self.unknown_dropout == 0:
+            return codes
+        dropped = (torch.rand(codes.shape, device=codes.device) < self.unknown_dropout) & (codes > OOV_CODE)
+        return codes.masked_fill(dropped, OOV_CODE)
+
     def forward(self, batch: RankingBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        target = self.embedding(batch.item, batch.category, batch.brand)  # (B, token_dim)
+        target = self.embedding(self.read_items(batch.item), batch.category, batch.brand)  # (B, token_dim)
         interests, pooled = [], []
         aux = target.new_zeros(())
         for name, seq in zip(self.behaviors, batch.sequences, strict=True):
-            tokens = self.embedding(seq.items, seq.categories, seq.brands)  # (B, L, token_dim)
+            tokens = self.embedding(self.read_items(seq.items), seq.categories, seq.brands)  # (B, L, token_dim)
             mask = seq.items != 0  # (B, L)
             if name in self.interests:
                 extra = () if seq.time_gaps is None else (seq.time_gaps,)  # (B, L) codes, for the transformer

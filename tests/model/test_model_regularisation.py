@@ -15,7 +15,7 @@ from t4r_dmt.model import DMTConfig, DMTTrainer, RankingNetwork, build_model
 from t4r_dmt.model.config import RegularisationConfig
 from t4r_dmt.model.multitask import MMoE, build_multitask
 from t4r_dmt.model.trainer import decay_parameter_names
-from t4r_dmt.schema import BEHAVIORS
+from t4r_dmt.schema import BEHAVIORS, OOV_CODE
 
 RECIPE = {"multitask": {"dropout": 0.5}, "regularisation": {"weight_decay": 0.5, "embedding_l2": 0.25}}
 
@@ -191,3 +191,32 @@ def test_warmup_ratio_is_honoured(fixture: RankingFixture, tmp_path) -> None:
     stock = tr.Trainer(model=model, args=trainer.args, schema=fixture.schema)
     stock.create_optimizer_and_scheduler(num_training_steps=10)
     assert stock.lr_scheduler.get_last_lr()[0] == pytest.approx(1e-2)
+
+
+# --- unknown dropout ------------------------------------------------------------------------------------------
+
+def test_unknown_dropout_reads_known_items_as_unknown_while_training_only(fixture: RankingFixture) -> None:
+    """``embeddings.unknown_dropout`` p: in training each known item code (> OOV_CODE) is read as OOV_CODE with
+    probability p, padding / null / OOV codes never change; in evaluation, or with p = 0, every code is read as it
+    is."""
+    model = build_model(fixture.schema, tiny_config(embeddings={"unknown_dropout": 0.25}))
+    encoder = _network(model).encoders[0]
+    codes = torch.arange(0, 8).repeat(5000)  # 0 padding, 1 null, 2 OOV, 3..7 known
+    encoder.train()
+    torch.manual_seed(0)
+    read = encoder.read_items(codes)
+    assert torch.equal(read[codes <= OOV_CODE], codes[codes <= OOV_CODE])
+    known = codes > OOV_CODE
+    assert set(read[known].unique().tolist()) == {OOV_CODE, 3, 4, 5, 6, 7}
+    assert 0.23 < float((read[known] == OOV_CODE).float().mean()) < 0.27  # 25,000 draws of p = 0.25
+    encoder.eval()
+    assert torch.equal(encoder.read_items(codes), codes)
+    plain = _network(build_model(fixture.schema, tiny_config())).encoders[0].train()
+    assert torch.equal(plain.read_items(codes), codes)
+    assert tiny_config().embeddings.unknown_dropout == 0.0
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, True])
+def test_unknown_dropout_must_be_a_probability(value: object) -> None:
+    with pytest.raises(ValueError, match=rf"embeddings.unknown_dropout must be in \[0, 1\); got {value!r}"):
+        DMTConfig.from_dict({"embeddings": {"unknown_dropout": value}})
