@@ -59,8 +59,7 @@ class FeatureSpec:
 
     Cardinalities are ``int_domain.max + 1`` maximised over every column of the entity (one table per
     entity, shared by the target item and all sequences); ``n_time_gap_buckets`` is that of the time-gap
-    columns read (0 when none is). ``item_unknown``: how many item codes, from the OOV code 2 on, stand for
-    ids missing from the vocabulary (the ``num_buckets`` of ``--item_oov_buckets``; 1 without buckets).
+    columns read (0 when none is).
     """
 
     n_items: int
@@ -72,7 +71,6 @@ class FeatureSpec:
     bias: BiasColumns | None
     targets: tuple[str, ...] = LABELS
     n_time_gap_buckets: int = 0
-    item_unknown: int = 1
     item: str = ITEM
     category: str = CATEGORY
     brand: str = BRAND
@@ -129,23 +127,12 @@ class FeatureSpec:
                 if Tags.CATEGORICAL in c.tags and not c.is_list
             )
         spec = cls(n_items, n_categories, n_brands, behaviors, dense, users, bias,
-                   n_time_gap_buckets=n_time_gap_buckets, item_unknown=_unknown_codes(schema[ITEM]))
+                   n_time_gap_buckets=n_time_gap_buckets)
         features = {c.name for c in schema if {Tags.CATEGORICAL, Tags.CONTINUOUS} & set(c.tags)}
         ignored = sorted(features - set(spec.input_columns) - set(LABELS))
         if ignored:
             LOG.info("model ignores feature columns %s", ignored)
         return spec
-
-
-def _unknown_codes(column: ColumnSchema) -> int:
-    """How many codes from the OOV code on stand for unknown values: Categorify's ``num_buckets`` property
-    (absent or None: 1)."""
-    buckets = column.properties.get("num_buckets")
-    if buckets is None:
-        return 1
-    if float(buckets) < 1 or float(buckets) != int(buckets):
-        raise ValueError(f"schema column {column.name!r}: num_buckets must be a positive integer; got {buckets!r}")
-    return int(buckets)
 
 
 def _behavior(schema: Schema, behavior: str) -> BehaviorColumns:

@@ -26,19 +26,20 @@ from t4r_dmt.schema import OOV_CODE
 class ItemEmbedding(nn.Module):
     """The three entity tables (code 0 = padding, a zero vector): ``(...,) x3 -> (..., token_dim)``.
 
-    With ``zero_unknown`` the null and out-of-vocabulary rows (codes 1, 2; for items the ``item_unknown`` codes
-    from 2 on: its hash buckets) also start at zero; unlike padding they are trained once rows carry them."""
+    With ``zero_unknown`` the null and out-of-vocabulary rows (codes 1, 2) also start at zero; unlike padding
+    they are trained once rows carry them."""
 
     def __init__(self, n_items: int, n_categories: int, n_brands: int, dims: tuple[int, int, int],
-                 init_std: float, zero_unknown: bool = True, item_unknown: int = 1) -> None:
+                 init_std: float, zero_unknown: bool = True) -> None:
         super().__init__()
         self.items = nn.Embedding(n_items, dims[0], padding_idx=0)
         self.categories = nn.Embedding(n_categories, dims[1], padding_idx=0)
         self.brands = nn.Embedding(n_brands, dims[2], padding_idx=0)
-        for table, unknown in ((self.items, item_unknown), (self.categories, 1), (self.brands, 1)):
+        zeroed = OOV_CODE + 1 if zero_unknown else 1
+        for table in (self.items, self.categories, self.brands):
             nn.init.normal_(table.weight, std=init_std)
             with torch.no_grad():
-                table.weight[:OOV_CODE + unknown if zero_unknown else 1].zero_()
+                table.weight[:zeroed].zero_()
         self.out_size = sum(dims)
 
     def forward(self, items: torch.Tensor, categories: torch.Tensor, brands: torch.Tensor) -> torch.Tensor:
@@ -99,9 +100,8 @@ class MultiBehaviorEncoder(nn.Module):
         self.embedding = ItemEmbedding(spec.n_items, spec.n_categories, spec.n_brands,
                                        (emb.item_dim, emb.category_dim, emb.brand_dim),
                                        emb.init_std if emb.init_std is not None else emb.token_dim ** -0.5,
-                                       emb.zero_unknown, spec.item_unknown)
+                                       emb.zero_unknown)
         self.unknown_dropout = emb.unknown_dropout
-        self.first_known_item = OOV_CODE + spec.item_unknown
         self.target_first = config.interest.kind != "transformer"
         extracted = spec.behaviors
         if not self.target_first and config.transformer.behaviors is not None:
@@ -140,12 +140,10 @@ class MultiBehaviorEncoder(nn.Module):
 
     def read_items(self, codes: torch.Tensor) -> torch.Tensor:
         """Item codes as the network reads them: while training with ``embeddings.unknown_dropout`` p, each known
-        code (from ``first_known_item`` on) becomes OOV_CODE with probability p; padding, null and unknown codes
-        stay. Any shape."""
+        code (> OOV_CODE) becomes OOV_CODE with probability p; padding, null and OOV codes stay. Any shape."""
         if not self.training or self.unknown_dropout == 0:
             return codes
-        known = codes >= self.first_known_item
-        dropped = (torch.rand(codes.shape, device=codes.device) < self.unknown_dropout) & known
+        dropped = (torch.rand(codes.shape, device=codes.device) < self.unknown_dropout) & (codes > OOV_CODE)
         return codes.masked_fill(dropped, OOV_CODE)
 
     def forward(self, batch: RankingBatch) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,10 +40,6 @@ class PreprocessArguments:
     cart_length: int = field(default=10, metadata={"help": "N most recent cart events per sequence."})
     order_length: int = field(default=10, metadata={"help": "N most recent order (purchase) events per sequence."})
     freq_threshold: int = field(default=0, metadata={"help": "Categorify frequency threshold (rarer -> OOV)."})
-    item_oov_buckets: int = field(
-        default=0, metadata={"help": "Hash item ids missing from the vocabulary (first seen after the fit windows) "
-                                     "into N codes of their own instead of the one OOV code (0: off)."}
-    )
     negatives: int = field(default=4, metadata={"help": "Sampled negatives per positive (no impression log)."})
     seed: int = field(default=0, metadata={"help": "Seed of the negative sampler."})
     rate_delay: str = field(
@@ -95,7 +91,6 @@ class PreprocessArguments:
             cart_length=self.cart_length,
             order_length=self.order_length,
             freq_threshold=self.freq_threshold,
-            item_oov_buckets=self.item_oov_buckets,
             negatives=self.negatives,
             seed=self.seed,
             rate_delay=self.rate_delay,

@@ -36,11 +36,6 @@ class RankingConfig:
         N, the number of most recent events kept per behaviour sequence.
     freq_threshold:
         Categorify frequency threshold: values seen fewer times in the fit windows map to OOV (2).
-    item_oov_buckets:
-        0: item ids missing from the vocabulary share the OOV code 2. N >= 2: they are hashed into the N codes
-        ``[2, 2 + N)`` (Categorify's ``num_buckets``) and the vocabulary starts at ``2 + N``, so an item first
-        seen after the fit windows has a code of its own (up to collisions) that a model can learn. The hash
-        is a fixed function of the raw id: it reads nothing from any window.
     negatives:
         Sampled negatives per positive when there is no impression log.
     rate_smoothing:
@@ -67,7 +62,6 @@ class RankingConfig:
     cart_length: int = 10
     order_length: int = 10
     freq_threshold: int = 0
-    item_oov_buckets: int = 0
     negatives: int = 4
     rate_smoothing: float = 20.0
     rate_delay: str = "1h"
@@ -85,8 +79,6 @@ class RankingConfig:
                 raise ValueError(f"{name}_length must be >= 1, got {length}")
         if self.freq_threshold < 0:
             raise ValueError(f"freq_threshold must be >= 0, got {self.freq_threshold}")
-        if self.item_oov_buckets < 0 or self.item_oov_buckets == 1:
-            raise ValueError(f"item_oov_buckets must be 0 (off) or >= 2, got {self.item_oov_buckets}")
         if self.negatives < 1:
             raise ValueError(f"negatives must be >= 1, got {self.negatives}")
         if self.rate_smoothing <= 0:

@@ -71,14 +71,7 @@ from t4r_dmt.preprocess.lists import arrow_flat, cudf
 from t4r_dmt.preprocess.ops import SharedCategorify
 from t4r_dmt.preprocess.ops.behavior_sequences import TIME_GAP_DOMAIN, time_gap_buckets
 from t4r_dmt.preprocess.ops.logged_bias_features import LoggedBiasFeatures
-from t4r_dmt.preprocess.workflow import (
-    LABEL_COLUMNS,
-    LABEL_TAGS,
-    id_tags,
-    id_vocabularies,
-    item_buckets,
-    unseen_ids_note,
-)
+from t4r_dmt.preprocess.workflow import LABEL_COLUMNS, LABEL_TAGS, id_tags, id_vocabularies
 from t4r_dmt.preprocess.writer import arrow_schema, write_windows
 from t4r_dmt.schema import (
     BEHAVIORS,
@@ -177,8 +170,8 @@ def preprocess_jd(
         "windows": len(raw.paths),
         "window_starts": raw.window_starts,
         "fit_windows": list(range(1, config.fit_windows + 1)),
-        "fit_note": (f"vocabularies were fitted on windows 1..{config.fit_windows} only; {unseen_ids_note(config)}. "
-                     "The dense features come normalised by the JD authors and are not refitted"),
+        "fit_note": (f"vocabularies were fitted on windows 1..{config.fit_windows} only; ids unseen there map to the "
+                     "OOV code 2. The dense features come normalised by the JD authors and are not refitted"),
         "rows_per_window": rows,
         "records_read": reader.records_read,
         "dropped": dict(reader.dropped),
@@ -214,7 +207,7 @@ def build_jd_workflow(stats_path: str, config: RankingConfig, max_position_index
     for behavior in BEHAVIORS:
         tags[shop_sequence_column(behavior)] = [Tags.LIST, Tags.SEQUENCE, Tags.ITEM, behavior_tag(behavior)]
     encoder = SharedCategorify(vocabularies, freq_threshold=config.freq_threshold, out_path=stats_path,
-                               column_tags=tags, num_buckets=item_buckets(config))
+                               column_tags=tags)
     ids = [c for columns in vocabularies.values() for c in columns]
     outputs: Any = [*PASSTHROUGH_COLUMNS, *JD_PASSTHROUGH] + (ids >> encoder)
     outputs += ["position", "page", NEIGHBOR_CATEGORY_SEQ] >> LoggedBiasFeatures(

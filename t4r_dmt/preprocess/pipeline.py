@@ -40,12 +40,7 @@ from t4r_dmt.preprocess.history import HistoryStore
 from t4r_dmt.preprocess.lists import cudf
 from t4r_dmt.preprocess.negatives import sampled_windows
 from t4r_dmt.preprocess.ops.history_operator import reuse_fit_outputs
-from t4r_dmt.preprocess.workflow import (
-    build_ranking_workflow,
-    constant_features,
-    output_columns,
-    unseen_ids_note,
-)
+from t4r_dmt.preprocess.workflow import build_ranking_workflow, constant_features, output_columns
 from t4r_dmt.preprocess.writer import arrow_schema, write_windows
 
 LOG = logging.getLogger(__name__)
@@ -200,7 +195,7 @@ def _stats(
         "fit_windows": list(range(1, config.fit_windows + 1)),
         "fit_note": (
             f"vocabularies, category mean prices and normalisation statistics were fitted on windows "
-            f"1..{config.fit_windows} only; {unseen_ids_note(config)}"
+            f"1..{config.fit_windows} only; ids unseen there map to the OOV code 2"
         ),
         "rows_per_window": rows,
         "dropped": {**unused, **files.dropped},

@@ -114,8 +114,7 @@ def build_ranking_workflow(
     sequences = ["user_id", "request_ts"] >> BehaviorSequences(store_path, config.seq_lengths)
     item_id = ["product_id"] >> nvt_ops.Rename(name="item_id")
     encoder = SharedCategorify(
-        id_vocabularies(), freq_threshold=config.freq_threshold, out_path=stats_path, column_tags=id_tags(),
-        num_buckets=item_buckets(config),
+        id_vocabularies(), freq_threshold=config.freq_threshold, out_path=stats_path, column_tags=id_tags()
     )
     id_sequences = sequences[[c for b in BEHAVIORS for c in sequence_columns(b)]]
     encoded = (item_id + attributes[["item_category", "item_brand"]] + id_sequences + ["user_id"]) >> encoder
@@ -156,19 +155,6 @@ def id_vocabularies() -> dict[str, list[str]]:
     groups = {attribute: [target, *[sequence_column(b, attribute) for b in BEHAVIORS]]
               for attribute, target in TARGET_ITEM_COLUMNS.items()}
     return {**groups, "user": [USER_ID]}
-
-
-def item_buckets(config: RankingConfig) -> dict[str, int]:
-    """``SharedCategorify``'s ``num_buckets``: the item vocabulary's hash buckets, if ``config`` asks for any."""
-    return {"item": config.item_oov_buckets} if config.item_oov_buckets else {}
-
-
-def unseen_ids_note(config: RankingConfig) -> str:
-    """How ids missing from the fitted vocabularies are encoded (``stats.json``'s ``fit_note``)."""
-    if not config.item_oov_buckets:
-        return "ids unseen there map to the OOV code 2"
-    return (f"item ids unseen there are hashed into the codes 2..{config.item_oov_buckets + 1} "
-            "(--item_oov_buckets), other ids map to the OOV code 2")
 
 
 def id_tags() -> dict[str, list[Any]]:

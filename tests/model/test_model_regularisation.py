@@ -220,36 +220,3 @@ def test_unknown_dropout_reads_known_items_as_unknown_while_training_only(fixtur
 def test_unknown_dropout_must_be_a_probability(value: object) -> None:
     with pytest.raises(ValueError, match=rf"embeddings.unknown_dropout must be in \[0, 1\); got {value!r}"):
         DMTConfig.from_dict({"embeddings": {"unknown_dropout": value}})
-
-
-def test_hashed_unknown_items_start_at_zero_and_are_never_dropped(fixture: RankingFixture, tmp_path) -> None:
-    """Data preprocessed with ``--item_oov_buckets`` n: the schema's ``num_buckets`` (read back from schema.pbtxt)
-    makes item codes 2 .. n + 1 unknown: their rows start at zero with ``zero_unknown``, unknown dropout leaves
-    them as they are and reads only codes from n + 2 on as unknown; categories and brands keep one OOV code."""
-    from merlin.schema.io.tensorflow_metadata import TensorflowMetadata
-    from model_fixtures import load_schema
-
-    from t4r_dmt.model.features import FeatureSpec
-
-    item = fixture.schema["item_id"]
-    hashed = fixture.schema.excluding_by_name(["item_id"]) + type(fixture.schema)(
-        [item.with_properties({**item.properties, "num_buckets": 4})])
-    TensorflowMetadata.from_merlin_schema(hashed).to_proto_text_file(str(tmp_path))
-    schema = load_schema(tmp_path)
-    config = tiny_config(embeddings={"unknown_dropout": 0.5})
-    assert FeatureSpec.from_schema(schema, config).item_unknown == 4
-    assert FeatureSpec.from_schema(fixture.schema, config).item_unknown == 1
-    encoder = _network(build_model(schema, config)).encoders[0]
-    assert encoder.first_known_item == OOV_CODE + 4
-    items, categories = encoder.embedding.items.weight, encoder.embedding.categories.weight
-    assert torch.count_nonzero(items[:6]) == 0 and torch.count_nonzero(items[6:]) == items[6:].numel()
-    assert torch.count_nonzero(categories[:3]) == 0 and torch.count_nonzero(categories[3]) == categories.shape[1]
-    codes = torch.arange(0, 9).repeat(2000)
-    torch.manual_seed(0)
-    read = encoder.train().read_items(codes)
-    assert torch.equal(read[codes < 6], codes[codes < 6])
-    assert 0.45 < float((read[codes >= 6] == OOV_CODE).float().mean()) < 0.55
-    bad = fixture.schema.excluding_by_name(["item_id"]) + type(fixture.schema)(
-        [item.with_properties({**item.properties, "num_buckets": 2.5})])
-    with pytest.raises(ValueError, match="schema column 'item_id': num_buckets must be a positive integer; got 2.5"):
-        FeatureSpec.from_schema(bad, config)

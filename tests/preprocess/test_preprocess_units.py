@@ -125,8 +125,6 @@ def test_windows_floor_and_number_from_one():
         ({"fit_windows": 0}, "fit_windows must be >= 1"),
         ({"click_length": 0}, "click_length must be >= 1"),
         ({"freq_threshold": -1}, "freq_threshold must be >= 0"),
-        ({"item_oov_buckets": 1}, r"item_oov_buckets must be 0 \(off\) or >= 2, got 1"),
-        ({"item_oov_buckets": -2}, r"item_oov_buckets must be 0 \(off\) or >= 2, got -2"),
         ({"negatives": 0}, "negatives must be >= 1"),
         ({"rate_smoothing": 0.0}, "rate_smoothing must be > 0"),
         ({"events_per_bucket": 0}, "events_per_bucket must be >= 1"),
@@ -234,43 +232,6 @@ def test_shared_categorify_counts_every_occurrence_for_the_threshold(tmp_path):
     assert [[decode[c] for c in row] for row in out["seq"]] == [["b", "d"], [], ["d", "oov", "null"]]
     with pytest.raises(ValueError, match=r"input lacks columns \['seq'\]"):
         op.fit(ColumnSelector(["item_id"]), None)
-
-
-def test_unseen_items_hash_into_buckets_of_their_own(tmp_path):
-    """``num_buckets`` n: values missing from the vocabulary get ``2 + hash % n``, the same code for the same value
-    in the target and the sequences, in every partition and every call; the vocabulary starts at ``2 + n``; nulls
-    stay 1; a vocabulary without buckets keeps the one OOV code; the schema carries the sizes."""
-    import nvtabular as nvt
-    from merlin.io import Dataset
-
-    fit = pd.DataFrame({"item_id": [10, 11, 12], "user_id": ["u", "v", "u"]})
-    fit["seq"] = [np.array(v, dtype=np.int64) for v in ([11], [], [10, 12])]
-    op = SharedCategorify({"item": ["item_id", "seq"], "user": ["user_id"]}, out_path=str(tmp_path),
-                          num_buckets={"item": 7})
-    workflow = nvt.Workflow(["item_id", "seq", "user_id"] >> op)
-    workflow.fit(Dataset(fit, cpu=True))
-    vocabulary = pd.read_parquet(tmp_path / "categories" / "unique.item.parquet")["item"]
-    assert dict(zip(vocabulary, vocabulary.index, strict=True)) == {10: 9, 11: 10, 12: 11}
-    unseen = np.arange(1000, 1200)
-    later = pd.DataFrame({"item_id": unseen, "user_id": ["u", "w"] * 100})
-    later["seq"] = [np.array([v, 10], dtype=np.int64) for v in unseen[::-1]]
-    out = workflow.transform(Dataset(later, cpu=True, npartitions=3)).to_ddf().compute()
-    codes = dict(zip(unseen, out["item_id"], strict=True))
-    assert set(codes.values()) <= set(range(2, 9)) and len(set(codes.values())) == 7  # 200 values over 7 buckets
-    assert [list(r) for r in out["seq"]] == [[codes[v], 9] for v in unseen[::-1]]  # the same code in a sequence
-    assert out["user_id"].tolist() == [3, 2] * 100  # "w": the one OOV code
-    again = workflow.transform(Dataset(later.iloc[::-1], cpu=True)).to_ddf().compute()
-    assert dict(zip(later["item_id"].iloc[::-1], again["item_id"], strict=True)) == codes
-    schema = workflow.output_schema
-    assert schema["item_id"].properties["num_buckets"] == 7
-    assert schema["seq"].int_domain.max == 11 and schema["item_id"].int_domain.max == 11
-    assert schema["user_id"].properties["num_buckets"] == 1 and schema["user_id"].int_domain.max == 4
-    assert _encode(np.array([None, "a", "q"], dtype=object), (pd.Index(["a"]), np.array([5])), 3)[:2].tolist() == [1, 5]
-    with pytest.raises(ValueError, match=r"num_buckets names no vocabulary: \['items'\]"):
-        SharedCategorify({"item": ["item_id"]}, num_buckets={"items": 8})
-    for bad in (1, True, 2.5):
-        with pytest.raises(ValueError, match=rf"num_buckets\['item'\] must be an int >= 2, got {bad!r}"):
-            SharedCategorify({"item": ["item_id"]}, num_buckets={"item": bad})
 
 
 def test_operators_reject_bad_settings(tmp_path):

@@ -15,21 +15,14 @@ with three changes:
   Categorify's own transform. Arrow-backed list columns (``lists.py``) are encoded leaf buffer to
   leaf buffer (string leaves by ``pyarrow.compute.index_in``) and come out Arrow-backed.
 
-Codes follow Categorify: 0 padding, 1 null, 2 out-of-vocabulary / below threshold, 3+ values. With
-``num_buckets`` n for a group (Categorify's option), its out-of-vocabulary values are hashed into the n
-codes ``[2, 2 + n)`` and its values start at ``2 + n``: a value first seen after the fit windows keeps one
-code of its own (up to hash collisions) in every window, which a model can learn as the value appears.
-The hash is ``pandas.util.hash_array`` of the raw value (Categorify's CPU hash) modulo n, computed here on
-every backend: Categorify's own CPU transform can give one value different buckets within a partition, and
-cuDF hashes differently. The vocabulary of group ``g`` is ``categories/unique.g.parquet`` (its index is the
-code); every column of the group gets the schema domain ``{"name": g, "min": 0, "max": largest code}`` and
-the property ``num_buckets`` (1 without buckets, when any vocabulary of the node has them).
+Codes follow Categorify: 0 padding, 1 null, 2 out-of-vocabulary / below threshold, 3+ values. The
+vocabulary of group ``g`` is ``categories/unique.g.parquet`` (its index is the code); every column of
+the group gets the schema domain ``{"name": g, "min": 0, "max": largest code}``.
 """
 
 from __future__ import annotations
 
 import functools
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +53,6 @@ class SharedCategorify(Categorify):
         Where the vocabularies are written (``out_path/categories``).
     column_tags : dict, optional
         Extra schema tags per output column (added to CATEGORICAL).
-    num_buckets : dict, optional
-        Vocabulary name -> the number (>= 2) of hash buckets its out-of-vocabulary values share; a vocabulary
-        not named keeps the one OOV code 2.
     """
 
     def __init__(
@@ -71,23 +61,8 @@ class SharedCategorify(Categorify):
         freq_threshold: int = 0,
         out_path: str | None = None,
         column_tags: dict[str, list[Any]] | None = None,
-        num_buckets: dict[str, int] | None = None,
     ) -> None:
-        buckets = dict(num_buckets or {})
-        unknown = set(buckets) - set(vocabularies)
-        if unknown:
-            raise ValueError(f"num_buckets names no vocabulary: {sorted(unknown)}; vocabularies: {sorted(vocabularies)}")
-        for name, count in buckets.items():
-            if isinstance(count, bool) or not isinstance(count, int) or count < 2:
-                raise ValueError(f"num_buckets[{name!r}] must be an int >= 2, got {count!r}")
-        # Categorify reads the buckets by vocabulary (fit, sizes) and by output column (schema properties);
-        # 1 = the one OOV code.
-        per_key = {key: buckets.get(name, 1) for name, columns in vocabularies.items() for key in (name, *columns)}
-        with warnings.catch_warnings():  # "num_buckets without max_size", "hash-based": both handled here
-            warnings.simplefilter("ignore", UserWarning)
-            super().__init__(freq_threshold=freq_threshold, out_path=out_path, encode_type="joint",
-                             num_buckets=per_key if buckets else None)
-        self.buckets = buckets
+        super().__init__(freq_threshold=freq_threshold, out_path=out_path, encode_type="joint")
         seen: set[str] = set()
         for name, columns in vocabularies.items():
             if not columns:
@@ -135,10 +110,7 @@ class SharedCategorify(Categorify):
 
     def transform(self, col_selector: ColumnSelector, df: Any) -> Any:
         if is_cudf(df):
-            if not self.buckets:
-                return super().transform(col_selector, df)
-            # One hash on every backend (module docstring): encode on the host, return to the device.
-            return type(df).from_pandas(self.transform(col_selector, df.to_pandas()))
+            return super().transform(col_selector, df)
         encoded = {}
         for column in col_selector.names:
             name = self.storage_name[column]
@@ -159,14 +131,13 @@ class SharedCategorify(Categorify):
         if vocabulary not in self.categories:
             raise RuntimeError(f"vocabulary {vocabulary!r} is not fitted yet")
         key = _key(self.categories[vocabulary])
-        buckets = self.buckets.get(vocabulary)
         if isinstance(values, pa.Array):
             strings = pa.types.is_string(values.type) or pa.types.is_large_string(values.type)
             value_set = _arrow_vocabulary(*key, vocabulary) if strings else None
-            if value_set is not None and buckets is None:
+            if value_set is not None:
                 return _encode_strings(values, value_set, _read_vocabulary(*key, vocabulary)[1])
             values = values.to_numpy(zero_copy_only=False)
-        return _encode(values, _read_vocabulary(*key, vocabulary), buckets)
+        return _encode(values, _read_vocabulary(*key, vocabulary))
 
     def _compute_tags(self, col_schema: ColumnSchema, input_schema: Schema) -> ColumnSchema:
         col_schema = super()._compute_tags(col_schema, input_schema)
@@ -229,17 +200,10 @@ def _arrow_vocabulary(path: str, mtime: int, name: str) -> pa.Array | None:
     return pa.array(values, type=pa.string())
 
 
-def _encode(values: np.ndarray, vocabulary: tuple[pd.Index, np.ndarray], buckets: int | None = None) -> np.ndarray:
-    """Codes of ``values (N,)``: the vocabulary's code, 1 for a null, and for an unknown value OOV_CODE, or
-    ``OOV_CODE + hash(value) % buckets`` with ``buckets``. ``-> (N,)`` int64."""
+def _encode(values: np.ndarray, vocabulary: tuple[pd.Index, np.ndarray]) -> np.ndarray:
     index, codes = vocabulary
     position = index.get_indexer(values)
-    unknown: Any = OOV_CODE
-    if buckets is not None and (position < 0).any():
-        unknown = np.full(len(values), OOV_CODE, dtype=np.int64)
-        missing = position < 0
-        unknown[missing] += (pd.util.hash_array(values[missing]) % np.uint64(buckets)).astype(np.int64)
-    encoded = np.where(position >= 0, codes[np.maximum(position, 0)] if len(codes) else OOV_CODE, unknown)
+    encoded = np.where(position >= 0, codes[np.maximum(position, 0)] if len(codes) else OOV_CODE, OOV_CODE)
     if values.dtype.kind not in "iub":  # integer ids cannot be null
         encoded[pd.isna(values)] = NULL_CODE
     return encoded.astype(np.int64, copy=False)
