@@ -34,6 +34,20 @@ def setup(tmp_path_factory):
     return root
 
 
+def _assert_same_weights(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor]) -> None:
+    """Every parameter within float tolerance, but for the key bias of each attention (``in_proj_bias`` is
+    [query, key, value]): softmax over the keys is unchanged by a bias added to all of them, so its gradient is
+    exactly 0 and what it gets is rounding noise, which Adam's normalised step turns into full-size steps whose
+    sign depends on the summation order of the CPU's kernels (seen: 1.06e-5 apart on an AMD EPYC)."""
+    assert first.keys() == second.keys()
+    for name, value in first.items():
+        other = second[name]
+        if name.endswith("attention.in_proj_bias"):
+            d = len(value) // 3
+            value, other = torch.cat([value[:d], value[2 * d:]]), torch.cat([other[:d], other[2 * d:]])
+        torch.testing.assert_close(value, other, atol=1e-5, rtol=1e-4, msg=name)
+
+
 def _args(per_device: int) -> list[str]:
     return ["--per_device_train_batch_size", str(per_device), "--shuffle_train", "false", "--seed", "3",
             "--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "1"]
@@ -67,8 +81,7 @@ def test_two_processes_match_one_and_see_disjoint_rows(setup):
     weights = [torch.load(out / "checkpoints" / "window_0001" / "model.pt", weights_only=True)
                for out in (ddp_out, single_out)]
     assert weights[0].keys() == weights[1].keys()
-    for name, value in weights[0].items():
-        torch.testing.assert_close(value, weights[1][name], atol=1e-5, rtol=1e-4, msg=name)
+    _assert_same_weights(*weights)
     # Per-row scores of the evaluation window agree too. Rank metrics (AUC, NDCG) are deliberately not
     # compared: near-tied scores whose last bits depend on the CPU's float kernels can swap places, so a
     # rank metric may differ between two correct runs (seen: ndcg@10 0.6007 vs 0.6078 on an AMD EPYC).
@@ -165,5 +178,4 @@ def test_two_processes_choose_the_same_epochs_as_one(setup):
     assert epochs[0] == epochs[1]
     weights = [torch.load(out / "checkpoints" / "window_0001" / "model.pt", weights_only=True)
                for out in (ddp_out, single_out)]
-    for name, value in weights[0].items():
-        torch.testing.assert_close(value, weights[1][name], atol=1e-5, rtol=1e-4, msg=name)
+    _assert_same_weights(*weights)
