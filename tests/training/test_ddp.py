@@ -80,7 +80,6 @@ def test_two_processes_match_one_and_see_disjoint_rows(setup):
     assert json.loads((ddp_out / "config.json").read_text())["world_size"] == 2
     weights = [torch.load(out / "checkpoints" / "window_0001" / "model.pt", weights_only=True)
                for out in (ddp_out, single_out)]
-    assert weights[0].keys() == weights[1].keys()
     _assert_same_weights(*weights)
     # Per-row scores of the evaluation window agree too. Rank metrics (AUC, NDCG) are deliberately not
     # compared: near-tied scores whose last bits depend on the CPU's float kernels can swap places, so a
