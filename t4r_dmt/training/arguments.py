@@ -96,11 +96,6 @@ class RunTrainingArguments(T4RecTrainingArguments):
         metadata={"help": "Also train window t on the rows of the K windows before it (oldest first; the held-out "
                           "tail still comes from window t alone); 0: window t only."},
     )
-    train_on_tail: bool = field(
-        default=False,
-        metadata={"help": "With --early_stopping_tail: once the epochs are chosen, train one more epoch on the "
-                          "held-out tail (the window's latest requests), so the model evaluated on t+1 has seen them."},
-    )
 
     def __post_init__(self) -> None:
         fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass
@@ -109,9 +104,6 @@ class RunTrainingArguments(T4RecTrainingArguments):
         fields["preset_may_set"] = frozenset(unset)
         check_recipe(self.weight_decay, self.early_stopping_tail, self.early_stopping_patience,
                      fields["num_train_epochs"], self.max_steps)
-        if self.train_on_tail and self.early_stopping_tail <= 0:
-            raise ValueError("train_on_tail trains on the held-out tail of --early_stopping_tail; set a share in "
-                             "(0, 0.5] or leave train_on_tail false")
         if isinstance(self.replay_windows, bool) or not isinstance(self.replay_windows, int) or self.replay_windows < 0:
             raise ValueError(f"replay_windows must be a whole number >= 0; got {self.replay_windows!r}")
         if fields["logging_dir"] is None and not self.output_dir:

@@ -263,7 +263,13 @@ class TimeWindowLoop:
             earlier = [w for w in list_windows(task_dir) if window - self.training_args.replay_windows <= w < window]
             path = with_replay([window_path(task_dir, w, "train") for w in earlier], path,
                                replay_path(self.training_args.output_dir, rank))
-        self._use_rows(path)
+        if world_size > 1:
+            path = shard_rows(path, rank, world_size, shard_path(self.training_args.output_dir, rank))
+        path = engine_file(self.trainer, path)
+        self.trainer.train_dataset_or_path = str(path)
+        self.trainer.train_dataloader = train_loader(self.trainer, path, self.training_args.shuffle_train)
+        self.trainer.optimizer = None  # fresh AdamW state; weights carry over
+        self.trainer.reset_lr_scheduler()  # the schedule restarts each window
         if heldout is None:
             self.trainer.train()
             return {}
@@ -277,38 +283,7 @@ class TimeWindowLoop:
         best.restore(self.trainer.model)
         logger.info("window %d: kept epoch %d of %d (held-out click logloss %s)", window, best.best_epoch,
                     len(best.losses), ", ".join(f"{loss:.5f}" for loss in best.losses))
-        if self.training_args.train_on_tail and n_rows(tail) >= world_size:
-            self._train_on_tail(tail)
         return {EPOCHS_KEY: best.best_epoch}
-
-    def _use_rows(self, path: Path) -> None:
-        """Point the trainer at the training rows ``path`` (this rank's shard of them) with a fresh AdamW state
-        and a restarted learning-rate schedule; the weights carry over."""
-        rank, world_size = world()
-        if world_size > 1:
-            path = shard_rows(path, rank, world_size, shard_path(self.training_args.output_dir, rank))
-        path = engine_file(self.trainer, path)
-        self.trainer.train_dataset_or_path = str(path)
-        self.trainer.train_dataloader = train_loader(self.trainer, path, self.training_args.shuffle_train)
-        self.trainer.optimizer = None  # fresh AdamW state; weights carry over
-        self.trainer.reset_lr_scheduler()  # the schedule restarts each window
-
-    def _train_on_tail(self, tail: Path) -> None:
-        """One epoch on the held-out tail after the epochs are chosen (``--train_on_tail``): the window's latest
-        requests, the closest in time to the evaluation window, are otherwise never trained on.
-
-        The AdamW state of the head's epochs carries on (a fresh one takes sign-sized first steps, which on a
-        tail of a few batches cost RetailRocket's order AUC 0.002-0.008); the learning-rate schedule restarts
-        and decays to 0 over the tail's steps."""
-        optimizer = self.trainer.optimizer
-        self._use_rows(tail)
-        self.trainer.optimizer = optimizer
-        epochs = self.trainer.args.num_train_epochs
-        self.trainer.args.num_train_epochs = 1
-        try:
-            self.trainer.train()
-        finally:
-            self.trainer.args.num_train_epochs = epochs
 
 
 def heldout_loss(trainer: Any, tail: Path) -> float:
