@@ -185,13 +185,15 @@ def _train(data: Path, run_dir: Path, preset: str, seed: int, epochs: float,
 class Recipe:
     """How every neural run trains and what is reported: ``early_stopping_tail`` > 0 picks each window's epochs
     (up to ``max_epochs``) on that share of the training window; ``replay_windows`` K > 0 trains window t on
-    windows t-K..t (GBDT refits on its ``train_windows`` and ignores both); ``report_after`` W > 0 averages the
-    evaluation windows after W only (the windows up to W were used for tuning)."""
+    windows t-K..t (GBDT refits on its ``train_windows`` and ignores both); ``carry_optimizer`` carries the AdamW
+    state from window to window; ``report_after`` W > 0 averages the evaluation windows after W only (the windows
+    up to W were used for tuning)."""
 
     early_stopping_tail: float = 0.0
     max_epochs: int = 4
     report_after: int = 0
     replay_windows: int = 0
+    carry_optimizer: bool = False
 
     def training(self, preset: str, epochs: float) -> dict[str, Any]:
         """The ``RunTrainingArguments`` of a run of ``preset`` that the recipe sets: a neural preset (families
@@ -201,7 +203,8 @@ class Recipe:
         neural = load_preset(preset).family in ("dmt", "baseline")
         tail = self.early_stopping_tail if neural else 0.0
         return {"early_stopping_tail": tail, "num_train_epochs": self.max_epochs if tail > 0 else epochs,
-                "replay_windows": self.replay_windows if neural else 0}
+                "replay_windows": self.replay_windows if neural else 0,
+                "carry_optimizer": self.carry_optimizer and neural}
 
 
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Recipe]) -> dict[str, float]:
@@ -444,6 +447,8 @@ def main() -> None:
     parser.add_argument("--max_epochs", type=int, default=4, help="the most epochs early stopping may keep")
     parser.add_argument("--replay_windows", type=int, default=0,
                         help="neural presets: train window t on windows t-K..t (GBDT: its train_windows)")
+    parser.add_argument("--carry_optimizer", action="store_true",
+                        help="neural presets: carry the AdamW state from window to window")
     parser.add_argument("--report_after", type=int, default=0,
                         help="average only the evaluation windows after this one (those up to it tuned the presets)")
     parser.add_argument("--tuned", type=Path, default=None, help="use DIR/<preset>_tuned.json where it exists")
@@ -459,7 +464,8 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
                   args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows,
-                  Recipe(args.early_stopping_tail, args.max_epochs, args.report_after, args.replay_windows), args.tuned, args.tune_trials,
+                  Recipe(args.early_stopping_tail, args.max_epochs, args.report_after, args.replay_windows,
+                         args.carry_optimizer), args.tuned, args.tune_trials,
                   args.tune_windows, parse_synth(args.synth), parse_preprocess(args.preprocess))
 
 

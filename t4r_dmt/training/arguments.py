@@ -96,6 +96,11 @@ class RunTrainingArguments(T4RecTrainingArguments):
         metadata={"help": "Also train window t on the rows of the K windows before it (oldest first; the held-out "
                           "tail still comes from window t alone); 0: window t only."},
     )
+    carry_optimizer: bool = field(
+        default=False,
+        metadata={"help": "Carry the AdamW state (moments, step count) from window to window, saved with each "
+                          "checkpoint for --resume; false: a fresh AdamW state each window."},
+    )
 
     def __post_init__(self) -> None:
         fields = self.__dict__  # mypy cannot type HF's no_cuda / ddp_backend fields through T4R's subclass

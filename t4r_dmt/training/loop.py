@@ -4,6 +4,8 @@ This is the protocol of both papers (DMT trains daily and evaluates on the next 
 incremental evaluation): the model of window t continues from the weights of window t-1, the learning-rate
 schedule restarts each window, and the optimizer state is re-created each window, so a window's result
 depends only on the incoming weights and the seed (which is what makes ``--resume`` exact). With
+``--carry_optimizer`` the AdamW state carries on from window to window instead (a fresh one takes sign-sized
+first steps at the start of every window); each checkpoint then holds it too, so ``--resume`` stays exact. With
 ``--early_stopping_tail`` each window trains for the epochs that its own latest requests choose
 (:mod:`t4r_dmt.training.early_stopping`), never looking at window t+1.
 
@@ -117,6 +119,10 @@ def checkpoint_dir(run_dir: Path, window: int) -> Path:
     return run_dir / "checkpoints" / f"window_{window:04d}"
 
 
+#: The optimizer state beside a checkpoint's weights (``--carry_optimizer``); ``{}`` when none existed yet.
+OPTIMIZER_FILE = "optimizer.pt"
+
+
 def save_checkpoint(model: torch.nn.Module, run_dir: Path, window: int) -> Path:
     """Save the weights after training on ``window`` (atomically: a folder renamed into place)."""
     from t4r_dmt.io_utils import atomic_path
@@ -128,12 +134,35 @@ def save_checkpoint(model: torch.nn.Module, run_dir: Path, window: int) -> Path:
     return folder
 
 
+def save_optimizer(optimizer: torch.optim.Optimizer | None, run_dir: Path, window: int) -> None:
+    """Save the optimizer state after training on ``window`` beside its weights (``--carry_optimizer``), for
+    :func:`load_optimizer`; ``{}`` where none was created yet."""
+    from t4r_dmt.io_utils import atomic_path
+
+    with atomic_path(checkpoint_dir(run_dir, window) / OPTIMIZER_FILE) as tmp:
+        torch.save({} if optimizer is None else optimizer.state_dict(), tmp)
+
+
 def load_checkpoint(model: torch.nn.Module, run_dir: Path, window: int) -> None:
     """Load the weights saved after training on ``window`` into ``model``."""
     path = checkpoint_dir(run_dir, window) / "model.pt"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing: cannot resume after window {window}")
     model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+
+
+def load_optimizer(trainer: Any, run_dir: Path, window: int) -> None:
+    """Restore the optimizer state saved after ``window`` into ``trainer`` (``--carry_optimizer`` resume): the
+    trainer's optimizer is created over its model and loaded, or left unset where none existed yet."""
+    path = checkpoint_dir(run_dir, window) / OPTIMIZER_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: window {window} was trained without --carry_optimizer; resume "
+                                f"with --carry_optimizer false, or start the run again")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    trainer.optimizer = None
+    if state:
+        trainer.create_optimizer()
+        trainer.optimizer.load_state_dict(state)
 
 
 def predict_frame(trainer: Any, path: Path) -> pd.DataFrame:
@@ -210,6 +239,8 @@ class TimeWindowLoop:
         if records:
             last = max(int(r["train_window"]) for r in records)
             load_checkpoint(self.trainer.model, Path(self.data_args.out), last)
+            if self.training_args.carry_optimizer:
+                load_optimizer(self.trainer, Path(self.data_args.out), last)
             logger.info("resuming after window %d", last)
         rank = world()[0]
         return run_windows(windows, self._fit, self._evaluate, done=records,
@@ -231,6 +262,8 @@ class TimeWindowLoop:
             facts = self._train_window(task_dir, window)
         if rank == 0:
             save_checkpoint(self.trainer.model, Path(self.data_args.out), window)
+            if self.training_args.carry_optimizer:
+                save_optimizer(self.trainer.optimizer, Path(self.data_args.out), window)
         return facts
 
     def _evaluate(self, train_window: int, eval_window: int) -> tuple[int, dict[str, float]]:
@@ -268,7 +301,8 @@ class TimeWindowLoop:
         path = engine_file(self.trainer, path)
         self.trainer.train_dataset_or_path = str(path)
         self.trainer.train_dataloader = train_loader(self.trainer, path, self.training_args.shuffle_train)
-        self.trainer.optimizer = None  # fresh AdamW state; weights carry over
+        if not self.training_args.carry_optimizer:
+            self.trainer.optimizer = None  # fresh AdamW state; weights carry over
         self.trainer.reset_lr_scheduler()  # the schedule restarts each window
         if heldout is None:
             self.trainer.train()

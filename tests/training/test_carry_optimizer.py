@@ -1,0 +1,90 @@
+"""The AdamW state carried from window to window (``--carry_optimizer``), and resumed exactly."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import pytest
+from window_loop_spies import track_training_window, train_tiny
+
+from t4r_dmt.training import loop as loop_module
+
+
+def _spy_optimizer_steps(monkeypatch) -> dict[int, float]:
+    """Per window, the AdamW step count its training starts from (0 for a fresh optimizer), read when the loop
+    restarts the window's learning-rate schedule."""
+    from t4r_dmt.model.trainer import DMTTrainer as Trainer
+
+    steps: dict[int, float] = {}
+    current = track_training_window(monkeypatch)
+    original = Trainer.reset_lr_scheduler
+
+    def reset_lr_scheduler(self: Any) -> None:
+        states = [] if self.optimizer is None else list(self.optimizer.state.values())
+        steps[current[0]] = float(states[0]["step"]) if states else 0.0
+        original(self)
+
+    monkeypatch.setattr(Trainer, "reset_lr_scheduler", reset_lr_scheduler)
+    return steps
+
+
+@pytest.mark.parametrize("carry", [False, True])
+def test_each_window_starts_from_the_previous_windows_adamw_state_only_when_carried(
+        carry, data_dir, config_file, tmp_path, monkeypatch) -> None:
+    steps = _spy_optimizer_steps(monkeypatch)
+    train_tiny(data_dir, config_file, tmp_path / "run", carry_optimizer=carry)
+    assert steps[1] == 0.0
+    # One epoch over window 1's rows in batches of 32 (the last one short).
+    batches = math.ceil(len(pd.read_parquet(data_dir / "ranking" / "0001" / "train.parquet")) / 32)
+    assert steps[2] == (batches if carry else 0.0)
+    saved = (tmp_path / "run" / "checkpoints" / "window_0001" / loop_module.OPTIMIZER_FILE).exists()
+    assert saved == carry
+
+
+def _metrics(run: dict[str, Any]) -> list[dict[str, float]]:
+    return [{k: v for k, v in w.items() if isinstance(v, float)} for w in run["windows"]]
+
+
+def test_resume_restores_the_carried_state(data_dir, config_file, tmp_path, monkeypatch) -> None:
+    full = train_tiny(data_dir, config_file, tmp_path / "full", carry_optimizer=True)
+    fresh = train_tiny(data_dir, config_file, tmp_path / "fresh")
+    assert _metrics(full)[1]["logloss_click"] != _metrics(fresh)[1]["logloss_click"]  # window 2 differs
+
+    original = loop_module.TimeWindowLoop._train_window
+
+    def crash_on_window_2(self, task_dir, window):
+        if window == 2:
+            raise KeyboardInterrupt("killed during window 2")
+        return original(self, task_dir, window)
+
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", crash_on_window_2)
+    with pytest.raises(KeyboardInterrupt):
+        train_tiny(data_dir, config_file, tmp_path / "resumed", carry_optimizer=True)
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", original)
+    from t4r_dmt.commands.train import run
+    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+
+    out = tmp_path / "resumed"
+    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), resume=True)
+    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
+                                 per_device_train_batch_size=32, per_device_eval_batch_size=64, carry_optimizer=True)
+    resumed = run(data, targs)
+    for a, b in zip(_metrics(full), _metrics(resumed), strict=True):
+        for key, value in a.items():
+            assert (math.isnan(b[key]) if math.isnan(value) else b[key] == pytest.approx(value)), key
+
+
+def test_resuming_a_run_without_the_state_names_the_missing_file(data_dir, config_file, tmp_path) -> None:
+    from t4r_dmt.commands.train import run
+    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
+
+    out = tmp_path / "run"
+    train_tiny(data_dir, config_file, out)
+    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), resume=True)
+    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
+                                 per_device_train_batch_size=32, carry_optimizer=True)
+    with pytest.raises(FileNotFoundError, match=r"window_0002/optimizer.pt is missing: window 2 was trained without "
+                                                r"--carry_optimizer"):
+        run(data, targs)
