@@ -12,12 +12,12 @@ from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 
 
-def train_tiny(data_dir: Path, config_file: Path, out: Path, **training: Any) -> dict[str, Any]:
+def train_tiny(data_dir: Path, config_file: Path, out: Path, resume: bool = False, **training: Any) -> dict[str, Any]:
     """``t4r-dmt train`` of ``config_file`` on ``data_dir`` (seed 7, batches of 32, quiet) with ``training``'s
-    further ``RunTrainingArguments``."""
+    further ``RunTrainingArguments``; ``resume`` continues the run in ``out``."""
     from t4r_dmt.commands.train import run
 
-    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file))
+    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), resume=resume)
     targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
                                  per_device_train_batch_size=32, per_device_eval_batch_size=64, **training)
     return run(data, targs)

@@ -63,28 +63,14 @@ def test_resume_restores_the_carried_state(data_dir, config_file, tmp_path, monk
     with pytest.raises(KeyboardInterrupt):
         train_tiny(data_dir, config_file, tmp_path / "resumed", carry_optimizer=True)
     monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", original)
-    from t4r_dmt.commands.train import run
-    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-
-    out = tmp_path / "resumed"
-    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), resume=True)
-    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
-                                 per_device_train_batch_size=32, per_device_eval_batch_size=64, carry_optimizer=True)
-    resumed = run(data, targs)
+    resumed = train_tiny(data_dir, config_file, tmp_path / "resumed", resume=True, carry_optimizer=True)
     for a, b in zip(_metrics(full), _metrics(resumed), strict=True):
         for key, value in a.items():
             assert (math.isnan(b[key]) if math.isnan(value) else b[key] == pytest.approx(value)), key
 
 
 def test_resuming_a_run_without_the_state_names_the_missing_file(data_dir, config_file, tmp_path) -> None:
-    from t4r_dmt.commands.train import run
-    from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-
-    out = tmp_path / "run"
-    train_tiny(data_dir, config_file, out)
-    data = DataArguments(data=str(data_dir), out=str(out), config=str(config_file), resume=True)
-    targs = RunTrainingArguments(output_dir=str(out / "trainer"), report_to=[], seed=7, disable_tqdm=True,
-                                 per_device_train_batch_size=32, carry_optimizer=True)
+    train_tiny(data_dir, config_file, tmp_path / "run")
     with pytest.raises(FileNotFoundError, match=r"window_0002/optimizer.pt is missing: window 2 was trained without "
                                                 r"--carry_optimizer"):
-        run(data, targs)
+        train_tiny(data_dir, config_file, tmp_path / "run", resume=True, carry_optimizer=True)
