@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,25 @@ def spy_reads_per_window(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[str]
 
     monkeypatch.setattr(pq, "read_table", read_table)
     return reads
+
+
+def interrupt_window(monkeypatch: pytest.MonkeyPatch, window: int) -> Callable[[], None]:
+    """Make the loop raise ``KeyboardInterrupt`` when it starts training ``window``, as a killed run would; the
+    returned function undoes it."""
+    original = loop_module.TimeWindowLoop._train_window
+
+    def train_window(self: Any, task_dir: Path, w: int) -> Any:
+        if w == window:
+            raise KeyboardInterrupt(f"killed during window {window}")
+        return original(self, task_dir, w)
+
+    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", train_window)
+    return lambda: monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", original)
+
+
+def assert_same_windows(full: list[dict[str, Any]], resumed: list[dict[str, Any]]) -> None:
+    """``resumed``'s window records equal ``full``'s, value by value (approximately; NaN where NaN)."""
+    assert len(resumed) == len(full)
+    for a, b in zip(full, resumed, strict=True):
+        for key, value in a.items():
+            assert (math.isnan(b[key]) if value != value else b[key] == pytest.approx(value)), key

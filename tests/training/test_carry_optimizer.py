@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from window_loop_spies import track_training_window, train_tiny
+from window_loop_spies import assert_same_windows, interrupt_window, track_training_window, train_tiny
 
 from t4r_dmt.training import loop as loop_module
 
@@ -43,30 +43,17 @@ def test_each_window_starts_from_the_previous_windows_adamw_state_only_when_carr
     assert saved == carry
 
 
-def _metrics(run: dict[str, Any]) -> list[dict[str, float]]:
-    return [{k: v for k, v in w.items() if isinstance(v, float)} for w in run["windows"]]
-
-
 def test_resume_restores_the_carried_state(data_dir, config_file, tmp_path, monkeypatch) -> None:
-    full = train_tiny(data_dir, config_file, tmp_path / "full", carry_optimizer=True)
-    fresh = train_tiny(data_dir, config_file, tmp_path / "fresh")
-    assert _metrics(full)[1]["logloss_click"] != _metrics(fresh)[1]["logloss_click"]  # window 2 differs
+    full = train_tiny(data_dir, config_file, tmp_path / "full", carry_optimizer=True)["windows"]
+    fresh = train_tiny(data_dir, config_file, tmp_path / "fresh")["windows"]
+    assert full[1]["logloss_click"] != fresh[1]["logloss_click"]  # window 2 differs
 
-    original = loop_module.TimeWindowLoop._train_window
-
-    def crash_on_window_2(self, task_dir, window):
-        if window == 2:
-            raise KeyboardInterrupt("killed during window 2")
-        return original(self, task_dir, window)
-
-    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", crash_on_window_2)
+    undo = interrupt_window(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         train_tiny(data_dir, config_file, tmp_path / "resumed", carry_optimizer=True)
-    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", original)
-    resumed = train_tiny(data_dir, config_file, tmp_path / "resumed", resume=True, carry_optimizer=True)
-    for a, b in zip(_metrics(full), _metrics(resumed), strict=True):
-        for key, value in a.items():
-            assert (math.isnan(b[key]) if math.isnan(value) else b[key] == pytest.approx(value)), key
+    undo()
+    resumed = train_tiny(data_dir, config_file, tmp_path / "resumed", resume=True, carry_optimizer=True)["windows"]
+    assert_same_windows(full, resumed)
 
 
 def test_resuming_a_run_without_the_state_names_the_missing_file(data_dir, config_file, tmp_path) -> None:

@@ -8,9 +8,9 @@ import math
 import pandas as pd
 import pytest
 from model_fixtures import FixtureSpec, write_ranking_fixture
+from window_loop_spies import assert_same_windows, interrupt_window
 
 from t4r_dmt.compat import merlin_loader
-from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
 from t4r_dmt.windows import list_windows, parse_windows, select_windows
 
@@ -65,25 +65,15 @@ def test_loop_over_three_windows_writes_valid_results(data_dir, config_file, tmp
 
 def test_resume_after_interrupted_window_gives_same_metrics(data_dir, config_file, tmp_path, monkeypatch):
     full = _train(data_dir, config_file, tmp_path / "full")["windows"]
-
-    original = loop_module.TimeWindowLoop._train_window
-
-    def crash_on_window_2(self, task_dir, window):
-        if window == 2:
-            raise KeyboardInterrupt("killed during window 2")
-        original(self, task_dir, window)
-
-    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", crash_on_window_2)
+    undo = interrupt_window(monkeypatch, 2)
     with pytest.raises(KeyboardInterrupt):
         _train(data_dir, config_file, tmp_path / "resumed")
     partial = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
     assert [w["train_window"] for w in partial["windows"]] == [1]
-    monkeypatch.setattr(loop_module.TimeWindowLoop, "_train_window", original)
+    undo()
     resumed = _train(data_dir, config_file, tmp_path / "resumed", resume=True)["windows"]
-    assert len(resumed) == len(full) == 2
-    for a, b in zip(full, resumed, strict=True):
-        for key, value in a.items():
-            assert (math.isnan(value) and math.isnan(b[key])) if value != value else b[key] == pytest.approx(value)
+    assert len(full) == 2
+    assert_same_windows(full, resumed)
 
 
 def test_predict_scores_every_impression(data_dir, config_file, tmp_path):
