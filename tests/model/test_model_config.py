@@ -39,7 +39,8 @@ def test_paper_defaults() -> None:
     assert (paper.enabled, paper.kind, paper.units, paper.dropout, paper.target_features) == (
         "auto", "mlp", [32, 16], 0.5, True)
     # The one-change variants of DMT share its tower.
-    for name in ("dmt_trans", "dmt_click", "dmt_click_cart", "dmt_single_task", "dmt_shared_bottom"):
+    for name in ("dmt_trans", "dmt_click", "dmt_click_cart", "dmt_single_task", "dmt_shared_bottom",
+                 "dmt_no_catalogue"):
         assert load_preset(name).bias == b, name
     assert (c.loss.task_weights, c.loss.order_label) == ([1.0, 1.0], "ctcvr")
     assert c.embeddings.token_dim == 80
@@ -47,6 +48,12 @@ def test_paper_defaults() -> None:
     assert load_preset("dmt_trans").multitask.kind == "towers"
     assert load_preset("dmt_shared_bottom").multitask.kind == "shared_bottom"
     assert load_preset("dmt_single_task").multitask.kind == "single_task"
+    # The RetailRocket recipe's network: dmt without the catalogue loss, nothing else changed.
+    assert c.catalogue.weight == 0.3
+    plain = load_preset("dmt_no_catalogue")
+    assert plain.catalogue.weight == 0.0 and not plain.search_space
+    expected = {k: v for k, v in c.to_dict().items() if k not in ("catalogue", "search_space")}
+    assert {k: v for k, v in plain.to_dict().items() if k != "search_space"} == {**expected, "name": "dmt_no_catalogue"}
 
 
 def test_load_config_from_a_path(tmp_path: Path) -> None:
@@ -114,7 +121,7 @@ def test_validation_errors(data: dict, match: str) -> None:
 
 def test_fast_dropout_is_explicit_in_every_ranking_preset_and_round_trips() -> None:
     presets = preset_names("dmt") + preset_names("baseline")
-    assert len(presets) == 17
+    assert len(presets) == 18
     for name in presets:
         assert resolve(preset_dir() / f"{name}.json")["fast_dropout"] is True
         assert load_preset(name).fast_dropout is True
@@ -163,7 +170,7 @@ def test_dmt_presets_pool_sequences_and_train_the_catalogue_and_old_configs_do_n
         config = load_preset(name)
         assert config.transformer.pooled_sequences is True and config.transformer.behaviors == ["click"], name
         assert config.transformer.gate is True, name
-        assert config.catalogue.weight == 0.3, name
+        assert config.catalogue.weight == (0.0 if name == "dmt_no_catalogue" else 0.3), name
     old = load_preset("dmt").to_dict()
     for key in ("pooled_sequences", "behaviors", "gate"):
         del old["transformer"][key]
