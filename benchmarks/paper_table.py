@@ -186,7 +186,8 @@ class Recipe:
     """How every neural run trains and what is reported: ``early_stopping_tail`` > 0 picks each window's epochs
     (up to ``max_epochs``) on that share of the training window; ``replay_windows`` K > 0 trains window t on
     windows t-K..t (GBDT refits on its ``train_windows`` and ignores both); ``carry_optimizer`` carries the AdamW
-    state from window to window; ``report_after`` W > 0 averages the evaluation windows after W only (the windows
+    state from window to window; ``early_stopping_metric`` is what the tail scores (``click`` or ``click_order``);
+    ``report_after`` W > 0 averages the evaluation windows after W only (the windows
     up to W were used for tuning)."""
 
     early_stopping_tail: float = 0.0
@@ -194,6 +195,7 @@ class Recipe:
     report_after: int = 0
     replay_windows: int = 0
     carry_optimizer: bool = False
+    early_stopping_metric: str = "click"
 
     def training(self, preset: str, epochs: float) -> dict[str, Any]:
         """The ``RunTrainingArguments`` of a run of ``preset`` that the recipe sets: a neural preset (families
@@ -204,7 +206,7 @@ class Recipe:
         tail = self.early_stopping_tail if neural else 0.0
         return {"early_stopping_tail": tail, "num_train_epochs": self.max_epochs if tail > 0 else epochs,
                 "replay_windows": self.replay_windows if neural else 0,
-                "carry_optimizer": self.carry_optimizer and neural}
+                "carry_optimizer": self.carry_optimizer and neural, "early_stopping_metric": self.early_stopping_metric}
 
 
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Recipe]) -> dict[str, float]:
@@ -449,6 +451,8 @@ def main() -> None:
                         help="neural presets: train window t on windows t-K..t (GBDT: its train_windows)")
     parser.add_argument("--carry_optimizer", action="store_true",
                         help="neural presets: carry the AdamW state from window to window")
+    parser.add_argument("--early_stopping_metric", default="click", choices=["click", "click_order"],
+                        help="what the held-out tail scores: click logloss, or click plus order normalised entropy")
     parser.add_argument("--report_after", type=int, default=0,
                         help="average only the evaluation windows after this one (those up to it tuned the presets)")
     parser.add_argument("--tuned", type=Path, default=None, help="use DIR/<preset>_tuned.json where it exists")
@@ -465,7 +469,7 @@ def main() -> None:
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
                   args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows,
                   Recipe(args.early_stopping_tail, args.max_epochs, args.report_after, args.replay_windows,
-                         args.carry_optimizer), args.tuned, args.tune_trials,
+                         args.carry_optimizer, args.early_stopping_metric), args.tuned, args.tune_trials,
                   args.tune_windows, parse_synth(args.synth), parse_preprocess(args.preprocess))
 
 

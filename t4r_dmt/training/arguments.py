@@ -12,6 +12,7 @@ from transformers4rec.config.trainer import T4RecTrainingArguments
 
 import t4r_dmt.training.dense_loader  # noqa: F401  (registers --data_loader_engine dense with T4R)
 from t4r_dmt.run_folder import DataArguments
+from t4r_dmt.training.early_stopping import EARLY_STOPPING_METRICS
 
 __all__ = ["RECIPE_DEFAULTS", "DataArguments", "RunTrainingArguments", "check_recipe", "ddp_defaults",
            "resolve_recipe", "resolve_weight_decay"]
@@ -39,7 +40,8 @@ class RunTrainingArguments(T4RecTrainingArguments):
     ``early_stopping_tail`` > 0 chooses the epochs of each window (:mod:`t4r_dmt.training.early_stopping`): the
     latest ``early_stopping_tail`` of the window's requests are held out of training, the model trains up to
     ``num_train_epochs`` epochs (a whole number) on the rest, and the weights of the epoch with the lowest
-    held-out click logloss are kept; training stops after ``early_stopping_patience`` epochs without a better one.
+    held-out loss are kept (``early_stopping_metric``: the click logloss, or with ``click_order`` the click plus
+    the order normalised entropy); training stops after ``early_stopping_patience`` epochs without a better one.
     ``replay_windows`` = K > 0 trains window t on the training rows of windows t-K .. t (those on disk), as GBDT's
     ``train_windows: "all"`` refits on every window so far; the held-out tail is cut from window t first.
     """
@@ -85,7 +87,12 @@ class RunTrainingArguments(T4RecTrainingArguments):
     early_stopping_tail: float = field(
         default=0.0,
         metadata={"help": "Share (0, 0.5] of each training window's latest requests held out to choose the epochs "
-                          "(up to --num_train_epochs, best held-out click logloss); 0: train every epoch on all rows."},
+                          "(up to --num_train_epochs, best held-out --early_stopping_metric); 0: train every epoch on all rows."},
+    )
+    early_stopping_metric: str = field(
+        default="click",
+        metadata={"help": "With --early_stopping_tail, what the tail scores: click (click logloss) or click_order "
+                          "(click plus order normalised entropy, so the order task has a say in the epochs)."},
     )
     early_stopping_patience: int = field(
         default=1,
@@ -109,6 +116,9 @@ class RunTrainingArguments(T4RecTrainingArguments):
         fields["preset_may_set"] = frozenset(unset)
         check_recipe(self.weight_decay, self.early_stopping_tail, self.early_stopping_patience,
                      fields["num_train_epochs"], self.max_steps)
+        if self.early_stopping_metric not in EARLY_STOPPING_METRICS:
+            raise ValueError(f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}; got "
+                             f"{self.early_stopping_metric!r}")
         if isinstance(self.replay_windows, bool) or not isinstance(self.replay_windows, int) or self.replay_windows < 0:
             raise ValueError(f"replay_windows must be a whole number >= 0; got {self.replay_windows!r}")
         if fields["logging_dir"] is None and not self.output_dir:

@@ -7,9 +7,11 @@ without looking at t+1. With ``early_stopping_tail = s`` the loop (:class:`t4r_d
    (:func:`split_tail`; whole requests, so a list is never cut);
 2. trains on the head for up to ``num_train_epochs`` epochs with one optimizer and one learning-rate schedule
    over all of them, as the HF Trainer trains ``num_train_epochs`` epochs;
-3. after every epoch scores the tail and keeps a copy of the weights when its click logloss is the lowest so
-   far (:class:`BestEpoch`, a ``TrainerCallback``); after ``early_stopping_patience`` epochs without a lower
-   one it stops training;
+3. after every epoch scores the tail and keeps a copy of the weights when its loss is the lowest so far
+   (:class:`BestEpoch`, a ``TrainerCallback``); after ``early_stopping_patience`` epochs without a lower one it
+   stops training. The loss is ``early_stopping_metric`` (:func:`heldout_criterion`): the click logloss
+   (``click``, the default), or the sum of the click and order normalised entropies (``click_order``), so that
+   a multi-task model's epochs also answer to its rarer order task;
 4. restores the best epoch's weights before window t+1 is evaluated, and records that epoch as the window's
    ``epochs`` in ``metrics.json``.
 
@@ -48,6 +50,9 @@ logger = logging.getLogger(__name__)
 
 #: The record key of the chosen epochs (``metrics.json``, one per window).
 EPOCHS_KEY = "epochs"
+
+#: What the held-out tail scores (``--early_stopping_metric``), see :func:`heldout_criterion`.
+EARLY_STOPPING_METRICS: tuple[str, ...] = ("click", "click_order")
 
 
 def split_tail(path: Path, share: float, out_dir: Path) -> tuple[Path, Path]:
@@ -88,8 +93,58 @@ def heldout_dir(output_dir: str, rank: int) -> Path:
 
 
 def click_logloss(labels: pa.Array | np.ndarray, p_click: np.ndarray) -> float:
-    """Held-out click logloss ``(N,), (N,) -> float`` (NaN or infinite losses count as +inf: never the best)."""
-    loss = logloss(np.asarray(labels), np.asarray(p_click, dtype=np.float64))
+    """Held-out click logloss ``(N,), (N,) -> float`` (a NaN prediction or loss counts as +inf: never the best)."""
+    p_click = np.asarray(p_click, dtype=np.float64)
+    if not np.isfinite(p_click).all():
+        return math.inf  # a diverged model; the metric would refuse it
+    loss = logloss(np.asarray(labels), p_click)
+    return loss if math.isfinite(loss) else math.inf
+
+
+def normalized_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
+    """Logloss ``(N,), (N,) -> float`` divided by the entropy of the labels' own rate (He et al., ADKDD 2014).
+
+    1 is the score of predicting the base rate for every row, lower is better, and tasks with very different
+    positive rates become comparable. NaN when the labels are empty or all of one class (no entropy to divide).
+    """
+    labels = np.asarray(labels, dtype=np.float64)
+    if len(labels) == 0:
+        return math.nan
+    rate = float(labels.mean())
+    if rate in (0.0, 1.0):
+        return math.nan
+    base = -(rate * math.log(rate) + (1.0 - rate) * math.log1p(-rate))
+    return logloss(labels, np.asarray(probs, dtype=np.float64)) / base
+
+
+def heldout_criterion(metric: str, click: np.ndarray, order: np.ndarray, p_click: np.ndarray,
+                      p_order: np.ndarray, order_rows: np.ndarray | None = None) -> float:
+    """The held-out loss that chooses the epochs (lower is better; NaN or infinite counts as +inf).
+
+    Parameters
+    ----------
+    metric: ``"click"``: the click logloss. ``"click_order"``: the click normalised entropy plus the order one
+        (:func:`normalized_entropy`); where the tail holds no order (or only orders) the order term is left
+        out and the click one alone is returned.
+    click, order: (N,) 0/1 labels of the held-out rows.
+    p_click, p_order: (N,) the model's probabilities.
+    order_rows: (N,) bool, the rows the order task is trained on (``loss.order_label = "cvr"``: the clicked
+        rows); None: every row.
+    """
+    if metric not in EARLY_STOPPING_METRICS:
+        raise ValueError(f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}; got {metric!r}")
+    if metric == "click":
+        return click_logloss(click, p_click)
+    if not (np.isfinite(np.asarray(p_click, dtype=np.float64)).all()
+            and np.isfinite(np.asarray(p_order, dtype=np.float64)).all()):
+        return math.inf  # a diverged model; the metric would refuse it
+    loss = normalized_entropy(np.asarray(click), np.asarray(p_click))
+    rows = slice(None) if order_rows is None else np.asarray(order_rows, dtype=bool)
+    order_term = normalized_entropy(np.asarray(order)[rows], np.asarray(p_order)[rows])
+    if math.isnan(order_term):
+        logger.warning("the held-out tail has no order to score (or only orders): its epochs follow clicks alone")
+    else:
+        loss += order_term
     return loss if math.isfinite(loss) else math.inf
 
 
@@ -128,7 +183,7 @@ class BestEpoch(TrainerCallback):
             self._best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif epoch - self.best_epoch >= self.patience:
             control.should_training_stop = True
-        logger.info("epoch %d: held-out click logloss %.5f (best: epoch %d)", epoch, loss, self.best_epoch)
+        logger.info("epoch %d: held-out loss %.5f (best: epoch %d)", epoch, loss, self.best_epoch)
         return control
 
     def restore(self, model: torch.nn.Module) -> None:

@@ -42,7 +42,7 @@ from transformers import set_seed
 from t4r_dmt.compat.merlin_loader import loader_file
 from t4r_dmt.schema import RANKING_ID_COLUMNS
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-from t4r_dmt.training.early_stopping import EPOCHS_KEY, BestEpoch, click_logloss, heldout_dir, split_tail
+from t4r_dmt.training.early_stopping import EPOCHS_KEY, BestEpoch, heldout_criterion, heldout_dir, split_tail
 from t4r_dmt.windows import list_windows, n_rows, run_windows, select_windows, window_path
 
 logger = logging.getLogger(__name__)
@@ -308,20 +308,22 @@ class TimeWindowLoop:
             self.trainer.train()
             return {}
         tail = heldout
-        best = BestEpoch(lambda: heldout_loss(self.trainer, tail), self.training_args.early_stopping_patience)
+        metric = self.training_args.early_stopping_metric
+        best = BestEpoch(lambda: heldout_loss(self.trainer, tail, metric), self.training_args.early_stopping_patience)
         self.trainer.add_callback(best)
         try:
             self.trainer.train()
         finally:
             self.trainer.remove_callback(best)
         best.restore(self.trainer.model)
-        logger.info("window %d: kept epoch %d of %d (held-out click logloss %s)", window, best.best_epoch,
-                    len(best.losses), ", ".join(f"{loss:.5f}" for loss in best.losses))
+        logger.info("window %d: kept epoch %d of %d (held-out %s loss %s)", window, best.best_epoch,
+                    len(best.losses), metric, ", ".join(f"{loss:.5f}" for loss in best.losses))
         return {EPOCHS_KEY: best.best_epoch}
 
 
-def heldout_loss(trainer: Any, tail: Path) -> float:
-    """Click logloss of ``trainer``'s model on the held-out rows ``tail`` (lower is better; NaN counts as +inf).
+def heldout_loss(trainer: Any, tail: Path, metric: str = "click") -> float:
+    """``metric`` (:func:`~t4r_dmt.training.early_stopping.heldout_criterion`) of ``trainer``'s model on the
+    held-out rows ``tail``: lower is better, NaN counts as +inf.
 
     Every rank trains the same weights; rank 0 scores and broadcasts, so every rank stops after the same epoch.
     """
@@ -329,11 +331,23 @@ def heldout_loss(trainer: Any, tail: Path) -> float:
     outcome: list[Any] = [math.inf]
     if rank == 0:
         scores = _predict_here(trainer, engine_file(trainer, tail))
-        outcome = [click_logloss(pq.read_table(tail, columns=["click"]).column("click").to_numpy(),
-                                 scores["p_click"].reshape(-1))]
+        labels = pq.read_table(tail, columns=["click", "order"])
+        click, order = (labels.column(name).to_numpy() for name in ("click", "order"))
+        order_rows = click > 0 if _order_label(trainer.model) == "cvr" else None
+        outcome = [heldout_criterion(metric, click, order, scores["p_click"].reshape(-1),
+                                     scores["p_order"].reshape(-1), order_rows)]
     if world_size > 1:
         dist.broadcast_object_list(outcome, src=0)
     return float(outcome[0])
+
+
+def _order_label(model: Any) -> str:
+    """The ``loss.order_label`` a ranking model trains with ("ctcvr" for a model without a ranking head)."""
+    for head in getattr(model, "heads", []):
+        loss = getattr(getattr(head, "task", None), "loss", None)
+        if loss is not None and hasattr(loss, "order_label"):
+            return str(loss.order_label)
+    return "ctcvr"
 
 
 def shard_path(output_dir: str, rank: int) -> Path:

@@ -166,16 +166,18 @@ def test_tuning_trials_train_with_the_reported_recipe(paper_table: ModuleType, t
 
     def fake_run(data_args, training_args, tune_args):  # type: ignore[no-untyped-def]
         seen[data_args.config] = (training_args.early_stopping_tail, training_args.num_train_epochs,
-                                  training_args.replay_windows, training_args.carry_optimizer, tune_args.trials,
-                                  data_args.windows)
+                                  training_args.replay_windows, training_args.carry_optimizer,
+                                  training_args.early_stopping_metric, tune_args.trials, data_args.windows)
         return {"preset": data_args.config, "best_value": 0.75}
 
     monkeypatch.setattr(tune, "run", fake_run)
     monkeypatch.setattr(tune, "collect", lambda summary, work, tuned: tuned / f"{summary['preset']}_tuned.json")
-    recipe = paper_table.Recipe(early_stopping_tail=0.1, max_epochs=3, replay_windows=2, carry_optimizer=True)
+    recipe = paper_table.Recipe(early_stopping_tail=0.1, max_epochs=3, replay_windows=2, carry_optimizer=True,
+                                early_stopping_metric="click_order")
     records = paper_table.run_jobs(
         [(tmp_path, p, 2, "1:3", tmp_path / "tuned", tmp_path / p, recipe) for p in ("gbdt", "dnn", "dmt")],
         1, paper_table._tune)
-    assert seen == {"gbdt": (0.0, 1.0, 0, False, 2, "1:3"), "dnn": (0.1, 3, 2, True, 2, "1:3"),
-                    "dmt": (0.1, 3, 2, True, 2, "1:3")}
+    assert seen == {"gbdt": (0.0, 1.0, 0, False, "click_order", 2, "1:3"),
+                    "dnn": (0.1, 3, 2, True, "click_order", 2, "1:3"),
+                    "dmt": (0.1, 3, 2, True, "click_order", 2, "1:3")}
     assert records == [{"best_value": 0.75, "trials": 2.0}] * 3

@@ -17,7 +17,13 @@ from window_loop_spies import spy_reads_per_window, train_tiny
 
 from t4r_dmt.training import loop as loop_module
 from t4r_dmt.training.arguments import DataArguments, RunTrainingArguments
-from t4r_dmt.training.early_stopping import BestEpoch, click_logloss, split_tail
+from t4r_dmt.training.early_stopping import (
+    BestEpoch,
+    click_logloss,
+    heldout_criterion,
+    normalized_entropy,
+    split_tail,
+)
 
 TAIL = 0.25
 EPOCHS = 3
@@ -50,6 +56,42 @@ def test_split_tail_holds_out_the_latest_whole_requests(data_dir, tmp_path) -> N
 def test_click_logloss_never_prefers_a_diverged_model() -> None:
     assert click_logloss(np.array([1, 0]), np.array([0.5, 0.5])) == pytest.approx(math.log(2))
     assert click_logloss(np.array([], dtype=np.int64), np.array([])) == math.inf
+    assert click_logloss(np.array([1, 0]), np.array([np.nan, 0.5])) == math.inf  # diverged: skipped, no crash
+
+
+def test_normalized_entropy_is_one_at_the_base_rate_and_nan_without_two_classes() -> None:
+    labels = np.array([1, 0, 0, 0])
+    assert normalized_entropy(labels, np.full(4, 0.25)) == pytest.approx(1.0)
+    # A better-than-base-rate model scores below 1: logloss / H(0.25).
+    probs = np.array([0.7, 0.1, 0.2, 0.1])
+    base = -(0.25 * math.log(0.25) + 0.75 * math.log(0.75))
+    expected = -np.mean([math.log(0.7), math.log(0.9), math.log(0.8), math.log(0.9)]) / base
+    assert normalized_entropy(labels, probs) == pytest.approx(expected)
+    assert math.isnan(normalized_entropy(np.zeros(3), np.full(3, 0.1)))
+    assert math.isnan(normalized_entropy(np.ones(3), np.full(3, 0.9)))
+    assert math.isnan(normalized_entropy(np.array([]), np.array([])))
+
+
+def test_heldout_criterion_click_and_click_order(caplog) -> None:
+    click, order = np.array([1, 0, 1, 0, 0, 0]), np.array([1, 0, 0, 0, 0, 0])
+    p_click, p_order = np.array([0.6, 0.3, 0.5, 0.2, 0.1, 0.4]), np.array([0.3, 0.1, 0.2, 0.05, 0.1, 0.1])
+    assert heldout_criterion("click", click, order, p_click, p_order) == click_logloss(click, p_click)
+    both = heldout_criterion("click_order", click, order, p_click, p_order)
+    assert both == pytest.approx(normalized_entropy(click, p_click) + normalized_entropy(order, p_order))
+    # "cvr" orders are scored on the clicked rows only: rows 0 and 2.
+    cvr = heldout_criterion("click_order", click, order, p_click, p_order, order_rows=click > 0)
+    assert cvr == pytest.approx(normalized_entropy(click, p_click)
+                                + normalized_entropy(np.array([1, 0]), np.array([0.3, 0.2])))
+    # A tail without an order: the click term alone, and a warning saying so.
+    with caplog.at_level("WARNING", logger="t4r_dmt.training.early_stopping"):
+        alone = heldout_criterion("click_order", click, np.zeros(6), p_click, p_order)
+    assert alone == pytest.approx(normalized_entropy(click, p_click))
+    assert "no order to score" in caplog.text
+    # A diverged model never wins.
+    assert heldout_criterion("click_order", click, order, np.full(6, np.nan), p_order) == math.inf
+    with pytest.raises(ValueError, match=r"early_stopping_metric must be one of \('click', 'click_order'\); "
+                                         r"got 'order'"):
+        heldout_criterion("order", click, order, p_click, p_order)
 
 
 # --- the callback ---------------------------------------------------------------------------------------------
@@ -111,8 +153,8 @@ def _spy_heldout(monkeypatch) -> list[list[float]]:
         calls.append([])
         return original_train(self, task_dir, window)
 
-    def heldout_loss(trainer, tail):
-        loss = original_loss(trainer, tail)
+    def heldout_loss(trainer, tail, metric="click"):
+        loss = original_loss(trainer, tail, metric)
         calls[-1].append(loss)
         return loss
 
@@ -121,7 +163,8 @@ def _spy_heldout(monkeypatch) -> list[list[float]]:
     return calls
 
 
-def test_early_stopping_picks_the_best_held_out_epoch_and_restores_it(data_dir, recipe_file, tmp_path,
+@pytest.mark.parametrize("metric", ["click", "click_order"])
+def test_early_stopping_picks_the_best_held_out_epoch_and_restores_it(metric, data_dir, recipe_file, tmp_path,
                                                                       monkeypatch) -> None:
     from t4r_dmt.metrics.results import RunResults
     from t4r_dmt.model import DMTConfig, DMTTrainer, build_model
@@ -130,7 +173,8 @@ def test_early_stopping_picks_the_best_held_out_epoch_and_restores_it(data_dir, 
 
     score_tail = loop_module.heldout_loss
     calls = _spy_heldout(monkeypatch)
-    result = train_tiny(data_dir, recipe_file, tmp_path / "run", early_stopping_tail=TAIL, num_train_epochs=EPOCHS)
+    result = train_tiny(data_dir, recipe_file, tmp_path / "run", early_stopping_tail=TAIL, num_train_epochs=EPOCHS,
+                        early_stopping_metric=metric)
     epochs = [w["epochs"] for w in result["windows"]]
     assert len(calls) == 2 and all(1 <= len(c) <= EPOCHS for c in calls)
     assert epochs == [int(np.argmin(c)) + 1 for c in calls]
@@ -142,6 +186,7 @@ def test_early_stopping_picks_the_best_held_out_epoch_and_restores_it(data_dir, 
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["training"]["weight_decay"] == 0.05  # the preset's recipe, as the run used it
     assert config["training"]["early_stopping_tail"] == TAIL
+    assert config["training"]["early_stopping_metric"] == metric
     # The checkpoint of window 1 holds the chosen epoch's weights: it scores window 1's tail at the best loss.
     schema = load_schema(data_dir / "ranking")
     model = build_model(schema, DMTConfig.from_dict(json.loads(recipe_file.read_text())))
@@ -149,8 +194,14 @@ def test_early_stopping_picks_the_best_held_out_epoch_and_restores_it(data_dir, 
     args = RunTrainingArguments(output_dir=str(tmp_path / "score"), report_to=[], per_device_eval_batch_size=64,
                                 disable_tqdm=True, max_sequence_length=model.max_sequence_length)
     _, tail = split_tail(data_dir / "ranking" / "0001" / "train.parquet", TAIL, tmp_path / "split")
-    assert score_tail(DMTTrainer(model=model, args=args, schema=schema), tail) == pytest.approx(min(calls[0]),
-                                                                                                abs=1e-9)
+    trainer = DMTTrainer(model=model, args=args, schema=schema)
+    assert score_tail(trainer, tail, metric) == pytest.approx(min(calls[0]), abs=1e-9)
+    if metric == "click_order":  # the sum of both tasks' normalised entropies, the tail holding orders
+        frame = loop_module.predict_frame(trainer, tail)
+        order_term = normalized_entropy(frame["order"].to_numpy(), frame["p_order"].to_numpy())
+        assert frame["order"].sum() > 0 and order_term > 0
+        assert score_tail(trainer, tail, metric) == pytest.approx(
+            normalized_entropy(frame["click"].to_numpy(), frame["p_click"].to_numpy()) + order_term, abs=1e-9)
 
 
 def test_early_stopping_never_reads_the_evaluation_window(data_dir, config_file, tmp_path, monkeypatch) -> None:
@@ -192,6 +243,7 @@ def test_early_stopping_never_reads_the_evaluation_window(data_dir, config_file,
     ({"early_stopping_tail": 0.1, "max_steps": 10}, "cannot be combined with max_steps"),
     ({"early_stopping_patience": 0}, "early_stopping_patience must be a positive integer; got 0"),
     ({"weight_decay": -0.01}, "weight_decay must be a finite number >= 0; got -0.01"),
+    ({"early_stopping_metric": "auc"}, r"early_stopping_metric must be one of \('click', 'click_order'\); got 'auc'"),
 ])
 def test_argument_errors(kwargs, match, tmp_path) -> None:
     with pytest.raises(ValueError, match=match):
