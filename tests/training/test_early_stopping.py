@@ -94,6 +94,16 @@ def test_heldout_criterion_click_and_click_order(caplog) -> None:
         heldout_criterion("order", click, order, p_click, p_order)
 
 
+@pytest.mark.parametrize("order_label", ["ctcvr", "cvr"])
+def test_the_tail_scores_orders_on_the_rows_the_order_task_trains_on(order_label, data_dir) -> None:
+    from t4r_dmt.model import build_model
+    from t4r_dmt.run_folder import load_schema
+
+    model = build_model(load_schema(data_dir / "ranking"), tiny_config(loss={"order_label": order_label}))
+    assert loop_module._order_label(model) == order_label
+    assert loop_module._order_label(nn.Linear(1, 1)) == "ctcvr"  # no ranking head: every row
+
+
 # --- the callback ---------------------------------------------------------------------------------------------
 
 def _epochs(losses: list[float], patience: int) -> tuple[BestEpoch, nn.Linear, int]:
