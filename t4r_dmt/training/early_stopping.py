@@ -94,11 +94,15 @@ def heldout_dir(output_dir: str, rank: int) -> Path:
 
 def click_logloss(labels: pa.Array | np.ndarray, p_click: np.ndarray) -> float:
     """Held-out click logloss ``(N,), (N,) -> float`` (a NaN prediction or loss counts as +inf: never the best)."""
-    p_click = np.asarray(p_click, dtype=np.float64)
-    if not np.isfinite(p_click).all():
-        return math.inf  # a diverged model; the metric would refuse it
-    loss = logloss(np.asarray(labels), p_click)
+    if _diverged(p_click):
+        return math.inf
+    loss = logloss(np.asarray(labels), np.asarray(p_click, dtype=np.float64))
     return loss if math.isfinite(loss) else math.inf
+
+
+def _diverged(*probs: np.ndarray) -> bool:
+    """True when a prediction is NaN or infinite (a diverged model, which the metrics would refuse)."""
+    return not all(np.isfinite(np.asarray(p, dtype=np.float64)).all() for p in probs)
 
 
 def normalized_entropy(labels: np.ndarray, probs: np.ndarray) -> float:
@@ -135,9 +139,8 @@ def heldout_criterion(metric: str, click: np.ndarray, order: np.ndarray, p_click
         raise ValueError(f"early_stopping_metric must be one of {EARLY_STOPPING_METRICS}; got {metric!r}")
     if metric == "click":
         return click_logloss(click, p_click)
-    if not (np.isfinite(np.asarray(p_click, dtype=np.float64)).all()
-            and np.isfinite(np.asarray(p_order, dtype=np.float64)).all()):
-        return math.inf  # a diverged model; the metric would refuse it
+    if _diverged(p_click, p_order):
+        return math.inf
     loss = normalized_entropy(np.asarray(click), np.asarray(p_click))
     rows = slice(None) if order_rows is None else np.asarray(order_rows, dtype=bool)
     order_term = normalized_entropy(np.asarray(order)[rows], np.asarray(p_order)[rows])

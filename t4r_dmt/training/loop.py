@@ -333,7 +333,7 @@ def heldout_loss(trainer: Any, tail: Path, metric: str = "click") -> float:
         scores = _predict_here(trainer, engine_file(trainer, tail))
         labels = pq.read_table(tail, columns=["click", "order"])
         click, order = (labels.column(name).to_numpy() for name in ("click", "order"))
-        order_rows = click > 0 if _order_label(trainer.model) == "cvr" else None
+        order_rows = _order_rows(trainer.model, click, order)
         outcome = [heldout_criterion(metric, click, order, scores["p_click"].reshape(-1),
                                      scores["p_order"].reshape(-1), order_rows)]
     if world_size > 1:
@@ -341,13 +341,15 @@ def heldout_loss(trainer: Any, tail: Path, metric: str = "click") -> float:
     return float(outcome[0])
 
 
-def _order_label(model: Any) -> str:
-    """The ``loss.order_label`` a ranking model trains with ("ctcvr" for a model without a ranking head)."""
+def _order_rows(model: Any, click: np.ndarray, order: np.ndarray) -> np.ndarray | None:
+    """``(N,), (N,) -> (N,)`` bool: the rows ``model``'s order task trains on, as its loss's ``row_mask`` says
+    (every row for "ctcvr", the clicked ones for "cvr"); None for a model without a ranking loss (every row)."""
     for head in getattr(model, "heads", []):
         loss = getattr(getattr(head, "task", None), "loss", None)
-        if loss is not None and hasattr(loss, "order_label"):
-            return str(loss.order_label)
-    return "ctcvr"
+        if loss is not None and hasattr(loss, "row_mask"):
+            labels = torch.as_tensor(np.stack([click, order], axis=1), dtype=torch.float32)
+            return loss.row_mask(labels)[:, 1].numpy() > 0
+    return None
 
 
 def shard_path(output_dir: str, rank: int) -> Path:

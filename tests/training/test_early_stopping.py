@@ -100,8 +100,11 @@ def test_the_tail_scores_orders_on_the_rows_the_order_task_trains_on(order_label
     from t4r_dmt.run_folder import load_schema
 
     model = build_model(load_schema(data_dir / "ranking"), tiny_config(loss={"order_label": order_label}))
-    assert loop_module._order_label(model) == order_label
-    assert loop_module._order_label(nn.Linear(1, 1)) == "ctcvr"  # no ranking head: every row
+    click, order = np.array([1, 0, 1, 0]), np.array([1, 0, 0, 0])
+    rows = loop_module._order_rows(model, click, order)
+    expected = [True, False, True, False] if order_label == "cvr" else [True] * 4  # cvr: the clicked rows
+    assert rows is not None and rows.tolist() == expected
+    assert loop_module._order_rows(nn.Linear(1, 1), click, order) is None  # no ranking loss: every row
 
 
 # --- the callback ---------------------------------------------------------------------------------------------
