@@ -186,7 +186,8 @@ class Recipe:
     """How every neural run trains and what is reported: ``early_stopping_tail`` > 0 picks each window's epochs
     (up to ``max_epochs``) on that share of the training window; ``replay_windows`` K > 0 trains window t on
     windows t-K..t (GBDT refits on its ``train_windows`` and ignores both); ``carry_optimizer`` carries the AdamW
-    state from window to window; ``early_stopping_metric`` is what the tail scores (``click`` or ``click_order``);
+    state from window to window; ``early_stopping_metric`` is what the tail scores (``click`` or ``click_order``),
+    ``early_stopping_with_bias`` whether with the bias tower's term;
     ``report_after`` W > 0 averages the evaluation windows after W only (the windows
     up to W were used for tuning)."""
 
@@ -196,6 +197,7 @@ class Recipe:
     replay_windows: int = 0
     carry_optimizer: bool = False
     early_stopping_metric: str = "click"
+    early_stopping_with_bias: bool = False
 
     def training(self, preset: str, epochs: float) -> dict[str, Any]:
         """The ``RunTrainingArguments`` of a run of ``preset`` that the recipe sets: a neural preset (families
@@ -206,7 +208,8 @@ class Recipe:
         tail = self.early_stopping_tail if neural else 0.0
         return {"early_stopping_tail": tail, "num_train_epochs": self.max_epochs if tail > 0 else epochs,
                 "replay_windows": self.replay_windows if neural else 0,
-                "carry_optimizer": self.carry_optimizer and neural, "early_stopping_metric": self.early_stopping_metric}
+                "carry_optimizer": self.carry_optimizer and neural, "early_stopping_metric": self.early_stopping_metric,
+                "early_stopping_with_bias": self.early_stopping_with_bias and neural}
 
 
 def _one_run(job: tuple[Path, Path | None, Path, str, int, float, str, str, Recipe]) -> dict[str, float]:
@@ -453,6 +456,8 @@ def main() -> None:
                         help="neural presets: carry the AdamW state from window to window")
     parser.add_argument("--early_stopping_metric", default="click", choices=["click", "click_order"],
                         help="what the held-out tail scores: click logloss, or click plus order normalised entropy")
+    parser.add_argument("--early_stopping_with_bias", action="store_true",
+                        help="neural presets with a bias tower: score the tail's clicks with the tower's term")
     parser.add_argument("--report_after", type=int, default=0,
                         help="average only the evaluation windows after this one (those up to it tuned the presets)")
     parser.add_argument("--tuned", type=Path, default=None, help="use DIR/<preset>_tuned.json where it exists")
@@ -469,7 +474,7 @@ def main() -> None:
     run_benchmark(tuple(args.presets), args.seeds, args.data, args.quick, args.epochs, args.out, args.work,
                   args.jobs, tuple(args.behaviors) if args.behaviors else None, args.ablation_seeds, args.windows,
                   Recipe(args.early_stopping_tail, args.max_epochs, args.report_after, args.replay_windows,
-                         args.carry_optimizer, args.early_stopping_metric), args.tuned, args.tune_trials,
+                         args.carry_optimizer, args.early_stopping_metric, args.early_stopping_with_bias), args.tuned, args.tune_trials,
                   args.tune_windows, parse_synth(args.synth), parse_preprocess(args.preprocess))
 
 

@@ -2,9 +2,9 @@
 debiased served score rank by true relevance better?
 
 * ``position_curve``: the bias tower's log examination per position (``BiasTower.examination_curve``: the
-  logit ``y_b`` for the additive form, ``log sigmoid(y_b)`` for the multiplicative one), every other
-  input (page, target and neighbour categories) taken from the data's rows and averaged: for position p
-  every row is re-scored with ``position_index = p + 1`` and the page the data shows at p.
+  logit ``y_b`` for the additive form, ``log sigmoid(y_b)`` for the multiplicative one, ``min(y_b, 0)`` for
+  "pbm"), every other input (page, target and neighbour categories) taken from the data's rows and averaged:
+  for position p every row is re-scored with ``position_index = p + 1`` and the page the data shows at p.
 * ``spearman`` of that curve against ``truth/bias_curve.json`` (the planted examination probability), and
   ``max_log_ratio``: the largest error of the learned curve in log space, both curves aligned at position 0.
 * ``relevance_ndcg``: NDCG@k of a served score within each request, with the planted click relevance
@@ -137,7 +137,7 @@ def position_curve(bias_tower: BiasTower, frame: pd.DataFrame, n_positions: int)
     Parameters
     ----------
     bias_tower: a trained ``BiasTower``; its ``examination_log`` is in the form's scale (multiplicative:
-        ``log sigmoid(y_b)``; additive: ``y_b``, as ``sigma(u + y_b) ~ e^y_b sigma(u)`` for small click rates).
+        ``log sigmoid(y_b)``; pbm: ``min(y_b, 0)``; additive: ``y_b``, as ``sigma(u + y_b) ~ e^y_b sigma(u)`` for small click rates).
     frame: ranking rows with ``position_index``, ``position_page``, ``item_category`` and
         ``neighbor_category_seq`` (N rows).
     n_positions: P, the number of positions to read out (0..P-1).

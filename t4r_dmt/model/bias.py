@@ -28,7 +28,10 @@ class BiasTower(nn.Module):
     "scalar": y_b = s_pos[position] + s_page[page] + MLP(category ⊕ neighbours), with one scalar per position and
     per page (tables of width 1, zeros at start, no dropout) and the MLP reading the category part only.
     ``kind`` "monotone": y_b = c[position] + MLP(category ⊕ neighbours), c non-increasing down the list
-    (``monotone_curve``); no page table (``pages`` is None): the page is not read.
+    (``monotone_curve``); no page table (``pages`` is None): the page is not read. With ``form`` "pbm" the curve
+    is the log examination itself and the top position's is 0 (examined for sure, the position-based model's
+    normalisation), so only the steps down the list are learned; the MLP then has no bias terms, so a context
+    of zeros (an input left out, ``SelectiveBiasTower``) adds exactly 0.
 
     Parameters
     ----------
@@ -36,7 +39,7 @@ class BiasTower(nn.Module):
     embedding_dim: width of each category embedding, and of the position and page ones for "mlp".
     units: hidden widths (paper: 32, 16); dropout: after each hidden layer (paper: 0.5).
     kind: "mlp", "scalar" or "monotone" (``BIAS_KINDS``).
-    form: "additive" or "multiplicative" (``BIAS_FORMS``): the scale of ``examination_log``.
+    form: "additive", "multiplicative" or "pbm" (``BIAS_FORMS``): the scale of ``examination_log``.
     zero_init: y_b starts at exactly 0: the position and page tables and the MLP's last layer are zeros ("monotone":
         the MLP's last layer only; its curve starts as above).
     target_features: read the target's own category; False: the neighbours' only (``category`` is ignored).
@@ -66,6 +69,10 @@ class BiasTower(nn.Module):
         n_category_parts = 2 if target_features else 1  # the target's category, the neighbours' mean
         in_size = n_category_parts * embedding_dim + (2 * embedding_dim if kind == "mlp" else 0)
         self.tower = Tower(in_size, units, dropout)
+        if form == "pbm":  # no bias terms: an empty context adds exactly 0 (the top stays examined for sure)
+            for layer in self.tower.modules():
+                if isinstance(layer, nn.Linear):
+                    layer.register_parameter("bias", None)
         self._zero_start()
 
     def _zero_start(self) -> None:
@@ -80,7 +87,8 @@ class BiasTower(nn.Module):
                 self.positions.weight[2:] = math.sqrt(MONOTONE_STEP_START)
             if self.zero_init:
                 self.tower.logit.weight.zero_()
-                self.tower.logit.bias.zero_()
+                if self.tower.logit.bias is not None:
+                    self.tower.logit.bias.zero_()
 
     def reset_parameters(self) -> None:
         """Draw every parameter again, in construction order: the values (and the random numbers used) of a
@@ -92,10 +100,12 @@ class BiasTower(nn.Module):
 
     def monotone_curve(self) -> torch.Tensor:
         """The "monotone" kind's curve per position code, ``(n_positions,)``: 0 at code 0, then a, a - δ_2²,
-        ... (non-increasing from code 1 on). Differentiable in the position table."""
+        ... (non-increasing from code 1 on); a = 0 for the "pbm" form (its top position is examined for sure).
+        Differentiable in the position table."""
         raw = self.positions.weight.squeeze(-1)  # (P,)
         steps = raw[2:] ** 2
-        curve = raw[1:2] - torch.cat([raw.new_zeros(1), steps.cumsum(0)])  # (P - 1,), codes 1..
+        top = raw.new_zeros(1) if self.form == "pbm" else raw[1:2]
+        curve = top - torch.cat([raw.new_zeros(1), steps.cumsum(0)])  # (P - 1,), codes 1..
         return torch.cat([raw.new_zeros(1), curve])
 
     def forward(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
@@ -113,10 +123,13 @@ class BiasTower(nn.Module):
         return self.tower(torch.cat([position, page, *context], dim=1))
 
     def examination_log(self, bias: BiasBatch, category: torch.Tensor) -> torch.Tensor:
-        """Each row's examination term in the form's own scale, ``(B,)``: the logit y_b ("additive") or
-        log σ(y_b), the log examination probability ("multiplicative"). Computed in the module's current mode."""
+        """Each row's examination term in the form's own scale, ``(B,)``: the logit y_b ("additive"), or the log
+        examination probability: log σ(y_b) ("multiplicative"), min(y_b, 0) ("pbm"). Computed in the module's
+        current mode."""
         y_b = self(bias, category)
-        return F.logsigmoid(y_b) if self.form == "multiplicative" else y_b
+        if self.form == "multiplicative":
+            return F.logsigmoid(y_b)
+        return y_b.clamp(max=0.0) if self.form == "pbm" else y_b
 
     def examination_curve(self, neighbors: torch.Tensor, category: torch.Tensor, positions: torch.Tensor,
                           pages: torch.Tensor) -> torch.Tensor:

@@ -42,8 +42,10 @@ INTEREST_KINDS: tuple[str, ...] = ("transformer", "mean", "din", "dien")
 FAMILIES: tuple[str, ...] = ("dmt", "baseline")
 BIAS_INPUTS: tuple[str, ...] = ("position", "page", "neighbors")
 #: How the bias logit y_b enters the training click probability: "additive" p_k = σ(u_k + y_b) (the paper's
-#: "two_head_add"), "multiplicative" p_k = σ(u_k) · σ(y_b) (PAL, Guo et al. 2019; the code's "two_head_multiply").
-BIAS_FORMS: tuple[str, ...] = ("additive", "multiplicative")
+#: "two_head_add"), "multiplicative" p_k = σ(u_k) · σ(y_b) (PAL, Guo et al. 2019; the code's "two_head_multiply"),
+#: "pbm" p_k = σ(u_k) · exp(min(y_b, 0)) (the position-based model: y_b is the log examination itself, at most 0, so
+#: its gradient is not halved where σ(y_b) would be near 0.5; with ``kind`` "monotone" the top position's is 0).
+BIAS_FORMS: tuple[str, ...] = ("additive", "multiplicative", "pbm")
 #: What the position and page part of the bias tower is: "mlp" (their embeddings go through the tower's MLP with
 #: the categories), "scalar" (one learned scalar per position and one per page, added to the MLP's logit) or
 #: "monotone" (a curve over the positions that cannot rise down the list, added to the MLP's logit; no page term).
@@ -211,7 +213,7 @@ class BiasConfig:
     categories, so it cannot absorb the target's relevance. ``lr_multiplier``: the tower's parameters train with
     the learning rate times this (0 freezes them). ``observation_dropout``: the share of training rows whose bias
     is dropped, i.e. trained as if examined (Zhang et al., KDD 2023): y_b -> 0 ("additive"), σ(y_b) -> 1
-    ("multiplicative"); drawn per row, training only. The defaults (``LATER_BIAS_DEFAULTS``) are the tower and loss
+    ("multiplicative"), exp(min(y_b, 0)) -> 1 ("pbm"); drawn per row, training only. The defaults (``LATER_BIAS_DEFAULTS``) are the tower and loss
     of configs saved before these keys existed.
     """
 

@@ -2,14 +2,15 @@
 
 * During training the bias logit ``y_b`` enters every task's probability as ``bias_form`` says: "additive"
   ``p_k = σ(u_k + y_b)`` (the paper's "two_head_add"), "multiplicative" ``p_k = σ(u_k) · σ(y_b)`` (PAL,
-  Guo et al. 2019: P(examined) · P(relevant); the code's "two_head_multiply"). In evaluation it is left out, so
-  eval losses and outputs depend on ``σ(u_k)`` only, in either form.
+  Guo et al. 2019: P(examined) · P(relevant); the code's "two_head_multiply"), "pbm" ``p_k = σ(u_k) · e`` with
+  ``log e = min(y_b, 0)`` (the position-based model, y_b the log examination itself). In evaluation it is left
+  out, so eval losses and outputs depend on ``σ(u_k)`` only, in every form.
 * Both forms treat the order task as the click task: with ``order_label`` "ctcvr" the examination factor
   multiplies P(click and order) as it multiplies P(click) (an impression not examined is neither clicked nor
   ordered); with "cvr" it is applied to the post-click order probability too, as the additive form always did.
 * ``observation_dropout``: in training, each row's bias is dropped with this probability (Zhang et al., KDD 2023):
   the row is trained as if examined, ``p_k = σ(u_k)``, what serving reads: ``y_b -> 0`` ("additive"),
-  ``σ(y_b) -> 1`` ("multiplicative"). 0 (the default) draws no random numbers.
+  ``σ(y_b) -> 1`` ("multiplicative"), ``e -> 1`` ("pbm"). 0 (the default) draws no random numbers.
 * ``unbiased_term`` adds the public code's extra ``BCE(u_k, y_k)`` (its ``loss_ctr_rel_method = ctr_rel``)
   during training.
 * ``order_label``: "ctcvr" (default) trains the order task on every impression with label ``order`` (ordered
@@ -34,7 +35,7 @@ class MultiTaskLoss(nn.Module):
     pos_weights: optional positive-class weight per task (``BCEWithLogits(pos_weight=...)``).
     order_label: "ctcvr" or "cvr".
     unbiased_term: add ``BCE(u_k)`` to the training loss when a bias logit is given.
-    bias_form: "additive" or "multiplicative" (``BIAS_FORMS``).
+    bias_form: "additive", "multiplicative" or "pbm" (``BIAS_FORMS``).
     observation_dropout: share of training rows whose bias is dropped, in [0, 1).
 
     Shapes: ``logits (B, K)``, ``bias_logit (B,)`` or None, ``labels (B, K)`` float 0/1 ``-> ()``.
@@ -99,6 +100,38 @@ class MultiTaskLoss(nn.Module):
         bce = -(self.pos_weights * labels * log_p + (1.0 - labels) * log_q)
         return self.masked_mean(bce, labels.float())
 
+    def pbm_losses(self, logits: torch.Tensor, bias_logit: torch.Tensor, labels: torch.Tensor,
+                   dropped: torch.Tensor | None) -> torch.Tensor:
+        """Per-task mean BCE of ``p = σ(u) e``, ``log e = min(y_b, 0)`` (``σ(u)`` on ``dropped`` rows):
+        ``(B, K), (B,), (B, K), (B,) bool or None -> (K,)``, in float32.
+
+        In log space: ``log p = logσ(u) + log e`` and, as ``1 - σ(u) e = (1 - e) + e σ(-u)``,
+        ``log(1 - p) = logaddexp(log(1 - e), log e + logσ(-u))``, with ``log(1 - e) = -inf`` where e = 1 exactly
+        (computed on a placeholder there, so no NaN gradient).
+        """
+        u = logits.float()
+        log_e = bias_logit.float().clamp(max=0.0).unsqueeze(1).expand_as(u)
+        log_p = F.logsigmoid(u) + log_e
+        below = log_e < 0
+        log_not_e = torch.where(below, _log1mexp(torch.where(below, log_e, torch.full_like(log_e, -1.0))),
+                                torch.full_like(log_e, float("-inf")))
+        log_q = torch.logaddexp(log_not_e, log_e + F.logsigmoid(-u))
+        if dropped is not None:
+            examined = dropped.unsqueeze(1)
+            log_p = torch.where(examined, F.logsigmoid(u), log_p)
+            log_q = torch.where(examined, F.logsigmoid(-u), log_q)
+        bce = -(self.pos_weights * labels * log_p + (1.0 - labels) * log_q)
+        return self.masked_mean(bce, labels.float())
+
+    def logged_probabilities(self, logits: torch.Tensor, bias_logit: torch.Tensor) -> torch.Tensor:
+        """The click probability the training loss fits, with the bias in ``bias_form`` and no observation
+        dropout: σ(u + y_b), σ(u) σ(y_b) or σ(u) exp(min(y_b, 0)). ``(B, K), (B,) -> (B, K)``."""
+        y = bias_logit.unsqueeze(1)
+        if self.bias_form == "additive":
+            return torch.sigmoid(logits + y)
+        examined = torch.sigmoid(y) if self.bias_form == "multiplicative" else y.clamp(max=0.0).exp()
+        return torch.sigmoid(logits) * examined
+
     def biased_losses(self, logits: torch.Tensor, bias_logit: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Per-task training losses with the bias in ``bias_form``, after observation dropout:
         ``(B, K), (B,), (B, K) -> (K,)``."""
@@ -107,6 +140,8 @@ class MultiTaskLoss(nn.Module):
             dropped = torch.rand(bias_logit.shape, device=bias_logit.device) < self.observation_dropout  # (B,)
         if self.bias_form == "multiplicative":
             return self.multiplicative_losses(logits, bias_logit, labels, dropped)
+        if self.bias_form == "pbm":
+            return self.pbm_losses(logits, bias_logit, labels, dropped)
         if dropped is not None:
             bias_logit = bias_logit.masked_fill(dropped, 0.0)
         return self.task_losses(logits + bias_logit.unsqueeze(1), labels)
@@ -120,3 +155,11 @@ class MultiTaskLoss(nn.Module):
         else:
             losses = self.task_losses(logits, labels)
         return (losses * self.task_weights.to(losses.dtype)).sum()
+
+
+def _log1mexp(x: torch.Tensor) -> torch.Tensor:
+    """``log(1 - e^x)`` for ``x < 0``, elementwise, accurate at both ends (Mächler 2012): ``log(-expm1(x))`` above
+    ``-log 2``, ``log1p(-e^x)`` below; the second branch reads -1 where the first is taken (``log1p(-e^x)`` is
+    -inf where e^x rounds to 1), so ``torch.where`` passes no NaN gradient."""
+    near = x > -0.6931471805599453
+    return torch.where(near, torch.log(-torch.expm1(x)), torch.log1p(-torch.exp(torch.where(near, -1.0, x))))

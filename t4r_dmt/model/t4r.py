@@ -62,9 +62,15 @@ class RankingTask(tr.PredictionTask):
     score_weights: w_k of the ranking score.
     targets: label column per task, in logit order.
     aux_weight: weight of the network's auxiliary loss in the training loss (``interest.aux_loss_weight``).
+
+    ``score_logged`` (False): in inference, ``p_<task>`` and ``score`` are the click probabilities the training
+    loss fits, the bias tower's term included (``MultiTaskLoss.logged_probabilities``), instead of σ(u_k). The
+    held-out tail of early stopping is scored this way with ``--early_stopping_with_bias``: its clicks are logged
+    at their positions, which the served σ(u_k) of a debiasing tower leaves out. No effect without a tower.
     """
 
     loss: MultiTaskLoss
+    score_logged: bool = False
     score_weights: torch.Tensor
 
     def __init__(self, loss: MultiTaskLoss, score_weights: list[float], targets: tuple[str, ...],
@@ -88,9 +94,10 @@ class RankingTask(tr.PredictionTask):
         first = targets[self.targets[0]]
         return torch.stack([targets[t].reshape(first.shape[0]).float() for t in self.targets], dim=1)
 
-    def scores(self, logits: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``(B, K)`` logits -> ``p_<task>`` and ``score``, each ``(B,)``."""
-        probs = torch.sigmoid(logits)
+    def scores(self, logits: torch.Tensor, probs: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """``(B, K)`` logits (or the probabilities ``probs``, when given) -> ``p_<task>`` and ``score``, each
+        ``(B,)``."""
+        probs = torch.sigmoid(logits) if probs is None else probs
         out = {f"p_{t}": probs[:, k] for k, t in enumerate(self.targets)}
         w = self.score_weights.to(probs.dtype)
         out["score"] = (probs * w).sum(dim=1) / w.sum()
@@ -109,6 +116,9 @@ class RankingTask(tr.PredictionTask):
             if training and inputs.catalogue_loss is not None:
                 loss = loss + inputs.catalogue_loss
             return {"loss": loss, "labels": labels, "predictions": torch.sigmoid(inputs.task_logits)}
+        if self.score_logged and inputs.bias_logit is not None:
+            return self.scores(inputs.task_logits, self.loss.logged_probabilities(inputs.task_logits,
+                                                                                  inputs.bias_logit))
         return self.scores(inputs.task_logits)
 
     def calculate_metrics(  # type: ignore[override]

@@ -41,7 +41,8 @@ class RunTrainingArguments(T4RecTrainingArguments):
     latest ``early_stopping_tail`` of the window's requests are held out of training, the model trains up to
     ``num_train_epochs`` epochs (a whole number) on the rest, and the weights of the epoch with the lowest
     held-out loss are kept (``early_stopping_metric``: the click logloss, or with ``click_order`` the click plus
-    the order normalised entropy); training stops after ``early_stopping_patience`` epochs without a better one.
+    the order normalised entropy; ``early_stopping_with_bias``: the tail scored with the bias tower's term, as
+    the training loss scores clicks); training stops after ``early_stopping_patience`` epochs without a better one.
     ``replay_windows`` = K > 0 trains window t on the training rows of windows t-K .. t (those on disk), as GBDT's
     ``train_windows: "all"`` refits on every window so far; the held-out tail is cut from window t first.
     """
@@ -93,6 +94,12 @@ class RunTrainingArguments(T4RecTrainingArguments):
         default="click",
         metadata={"help": "With --early_stopping_tail, what the tail scores: click (click logloss) or click_order "
                           "(click plus order normalised entropy, so the order task has a say in the epochs)."},
+    )
+    early_stopping_with_bias: bool = field(
+        default=False,
+        metadata={"help": "With --early_stopping_tail and a bias tower: score the tail's logged clicks with the click "
+                          "probability the training loss fits (the tower's term included), not the served score, "
+                          "which a debiasing tower makes position-blind."},
     )
     early_stopping_patience: int = field(
         default=1,

@@ -308,8 +308,9 @@ class TimeWindowLoop:
             self.trainer.train()
             return {}
         tail = heldout
-        metric = self.training_args.early_stopping_metric
-        best = BestEpoch(lambda: heldout_loss(self.trainer, tail, metric), self.training_args.early_stopping_patience)
+        metric, with_bias = self.training_args.early_stopping_metric, self.training_args.early_stopping_with_bias
+        best = BestEpoch(lambda: heldout_loss(self.trainer, tail, metric, with_bias),
+                         self.training_args.early_stopping_patience)
         self.trainer.add_callback(best)
         try:
             self.trainer.train()
@@ -321,16 +322,25 @@ class TimeWindowLoop:
         return {EPOCHS_KEY: best.best_epoch}
 
 
-def heldout_loss(trainer: Any, tail: Path, metric: str = "click") -> float:
+def heldout_loss(trainer: Any, tail: Path, metric: str = "click", with_bias: bool = False) -> float:
     """``metric`` (:func:`~t4r_dmt.training.early_stopping.heldout_criterion`) of ``trainer``'s model on the
-    held-out rows ``tail``: lower is better, NaN counts as +inf.
+    held-out rows ``tail``: lower is better, NaN counts as +inf. ``with_bias``: the tail is scored with the
+    click probabilities the training loss fits (``RankingTask.score_logged``), the bias tower's term included.
 
     Every rank trains the same weights; rank 0 scores and broadcasts, so every rank stops after the same epoch.
     """
     rank, world_size = world()
     outcome: list[Any] = [math.inf]
     if rank == 0:
-        scores = _predict_here(trainer, engine_file(trainer, tail))
+        tasks: list[Any] = [task for task in (getattr(head, "task", None) for head in getattr(trainer.model, "heads", []))
+                            if hasattr(task, "score_logged")]
+        for task in tasks:
+            task.score_logged = with_bias
+        try:
+            scores = _predict_here(trainer, engine_file(trainer, tail))
+        finally:
+            for task in tasks:
+                task.score_logged = False
         labels = pq.read_table(tail, columns=["click", "order"])
         click, order = (labels.column(name).to_numpy() for name in ("click", "order"))
         order_rows = _order_rows(trainer.model, click, order)

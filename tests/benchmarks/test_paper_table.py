@@ -181,3 +181,10 @@ def test_tuning_trials_train_with_the_reported_recipe(paper_table: ModuleType, t
                     "dnn": (0.1, 3, 2, True, "click_order", 2, "1:3"),
                     "dmt": (0.1, 3, 2, True, "click_order", 2, "1:3")}
     assert records == [{"best_value": 0.75, "trials": 2.0}] * 3
+
+
+def test_the_recipe_scores_the_tail_with_the_bias_for_neural_presets_only(paper_table: ModuleType) -> None:
+    recipe = paper_table.Recipe(early_stopping_tail=0.1, early_stopping_with_bias=True)
+    assert recipe.training("dmt_bias_monotone", 1.0)["early_stopping_with_bias"] is True
+    assert recipe.training("gbdt", 1.0)["early_stopping_with_bias"] is False
+    assert paper_table.Recipe(early_stopping_tail=0.1).training("dmt", 1.0)["early_stopping_with_bias"] is False

@@ -1,4 +1,4 @@
-"""The bias tower's functional forms (``config.bias``): additive or multiplicative (PAL) loss, MLP or scalar
+"""The bias tower's functional forms (``config.bias``): additive, multiplicative (PAL) or "pbm" loss, MLP or scalar
 position effects, zero start, no target features, observation dropout, its own learning rate, the examination
 curve, and defaults that build today's tower and loss."""
 
@@ -77,9 +77,53 @@ def test_multiplicative_loss_is_exact_and_finite_at_extreme_logits() -> None:
     assert torch.isfinite(u.grad).all() and torch.isfinite(y_b.grad).all()
 
 
+# --- the "pbm" loss: y_b is the log examination ---------------------------------------------------------------
+
+def test_pbm_loss_is_the_bce_of_relevance_times_examination() -> None:
+    log_e = torch.tensor([-0.2, -1.5, 0.0, 0.7])  # the last is capped at 0: examined for sure
+    loss = MultiTaskLoss([1.0, 2.0], pos_weights=[3.0, 1.0], bias_form="pbm")
+    p = torch.sigmoid(U) * torch.tensor([math.exp(-0.2), math.exp(-1.5), 1.0, 1.0]).unsqueeze(1)
+    bce = -(torch.tensor([3.0, 1.0]) * LABELS * p.log() + (1 - LABELS) * (1 - p).log())
+    torch.testing.assert_close(loss(U, log_e, LABELS, training=True), bce.mean(0)[0] + 2.0 * bce.mean(0)[1])
+    # It is PAL's loss with y_b = log σ(z): the two forms differ only in how y_b is read.
+    pal = MultiTaskLoss([1.0, 2.0], pos_weights=[3.0, 1.0], bias_form="multiplicative")
+    torch.testing.assert_close(loss(U, F.logsigmoid(Y_B), LABELS, training=True), pal(U, Y_B, LABELS, training=True))
+    # Evaluation reads σ(u) alone.
+    additive = MultiTaskLoss([1.0, 2.0], pos_weights=[3.0, 1.0])
+    torch.testing.assert_close(loss(U, log_e, LABELS, training=False), additive(U, None, LABELS, training=True))
+
+
+def test_pbm_loss_is_exact_and_finite_where_the_examination_is_one_or_tiny() -> None:
+    u = torch.tensor([[12.0], [12.0], [-3.0], [2.0], [0.5], [1.0]], requires_grad=True)
+    log_e = torch.tensor([0.0, -1e-30, -1e-7, -60.0, 3.0, -0.69], requires_grad=True)
+    labels = torch.tensor([[0.0], [0.0], [1.0], [1.0], [0.0], [1.0]])
+    loss = MultiTaskLoss([1.0], bias_form="pbm")(u, log_e, labels, training=True)
+    loss.backward()
+    # Reference in float64: 1 - p = (1 - e) + e σ(-u) summed directly (no cancellation for these values).
+    u64, e64 = u.detach().double(), log_e.detach().double().clamp(max=0.0).exp().unsqueeze(1)
+    q = (1 - e64) + e64 * torch.sigmoid(-u64)
+    log_p = F.logsigmoid(u64) + log_e.detach().double().clamp(max=0.0).unsqueeze(1)
+    expected = -(labels.double() * log_p + (1 - labels.double()) * q.log()).mean()
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    assert torch.isfinite(u.grad).all() and torch.isfinite(log_e.grad).all()
+    # Above 0 the examination is capped at 1: no gradient pushes it further.
+    assert log_e.grad[4] == 0.0 and log_e.grad[3] != 0.0
+
+
+def test_logged_probabilities_are_what_each_forms_loss_fits() -> None:
+    expected = {"additive": torch.sigmoid(U + Y_B.unsqueeze(1)),
+                "multiplicative": torch.sigmoid(U) * torch.sigmoid(Y_B).unsqueeze(1),
+                "pbm": torch.sigmoid(U) * Y_B.clamp(max=0.0).exp().unsqueeze(1)}
+    for form, probs in expected.items():
+        loss = MultiTaskLoss([1.0, 1.0], bias_form=form, observation_dropout=0.5)  # never dropped here
+        torch.testing.assert_close(loss.logged_probabilities(U, Y_B), probs)
+        bce = -(LABELS * probs.log() + (1 - LABELS) * (1 - probs).log()).mean(0).sum()
+        torch.testing.assert_close(MultiTaskLoss([1.0, 1.0], bias_form=form)(U, Y_B, LABELS, training=True), bce)
+
+
 # --- observation dropout --------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("form", ["additive", "multiplicative"])
+@pytest.mark.parametrize("form", ["additive", "multiplicative", "pbm"])
 def test_observation_dropout_trains_dropped_rows_as_examined(form: str) -> None:
     unbiased = MultiTaskLoss([1.0, 1.0], bias_form=form)(U, None, LABELS, training=True)
     kept = MultiTaskLoss([1.0, 1.0], bias_form=form)(U, Y_B, LABELS, training=True)
@@ -100,12 +144,13 @@ def test_observation_dropout_trains_dropped_rows_as_examined(form: str) -> None:
     assert torch.equal(torch.rand(3), expected_draw)
 
 
-@pytest.mark.parametrize("form", ["additive", "multiplicative"])
+@pytest.mark.parametrize("form", ["additive", "multiplicative", "pbm"])
 def test_observation_dropout_drops_its_share_of_rows(form: str) -> None:
     # Label 1 everywhere. Additive: u = 0, y_b = 30: a kept row has p = σ(30) (loss ≈ 0), a dropped one σ(0)
     # (loss log 2). Multiplicative: u = 30, y_b = 0: kept p = σ(30) σ(0) (loss ≈ log 2), dropped σ(30) (≈ 0).
+    # "pbm": u = 30, y_b = -log 2: kept p = σ(30) / 2, dropped σ(30), as multiplicative.
     n = 20_000
-    u, y_b = (0.0, 30.0) if form == "additive" else (30.0, 0.0)
+    u, y_b = {"additive": (0.0, 30.0), "multiplicative": (30.0, 0.0), "pbm": (30.0, -math.log(2))}[form]
     torch.manual_seed(7)
     loss = MultiTaskLoss([1.0], bias_form=form, observation_dropout=0.3)(
         torch.full((n, 1), u), torch.full((n,), y_b), torch.ones(n, 1), training=True)
@@ -203,6 +248,62 @@ def test_monotone_kind_learns_a_falling_curve_and_keeps_it_monotone_against_a_ri
     torch.testing.assert_close(out[:2], target[:2], atol=0.02, rtol=0)
     assert (out[1:] <= out[:-1] + 1e-6).all()
     assert out[2] == pytest.approx(-1.25, abs=0.03) and out[3] == pytest.approx(-1.25, abs=0.03)
+
+
+def test_monotone_pbm_curve_is_the_log_examination_with_the_top_examined_for_sure() -> None:
+    torch.manual_seed(0)
+    tower = BiasTower(**SIZES, kind="monotone", form="pbm", zero_init=True).eval()
+    category = torch.tensor([3, 4, 5, 6])
+    with torch.no_grad():
+        tower.positions.weight.copy_(torch.tensor([[9.0], [1.5], [0.5], [1.0], [0.0], [2.0]]))
+    # Code 1 (the top) is 0 whatever its table entry holds; the steps below it are -δ².
+    torch.testing.assert_close(tower.monotone_curve(), torch.tensor([0.0, 0.0, -0.25, -1.25, -1.25, -5.25]))
+    torch.testing.assert_close(tower.examination_log(_rows([1, 2, 3, 5]), category),
+                               torch.tensor([0.0, -0.25, -1.25, -5.25]))
+    # Its MLP has no bias terms, so a context of zeros adds exactly 0 ...
+    assert all(layer.bias is None for layer in tower.tower.modules() if isinstance(layer, nn.Linear))
+    blind = BiasTower(**SIZES, kind="monotone", form="pbm", target_features=False).eval()
+    with torch.no_grad():
+        blind.positions.weight.copy_(tower.positions.weight)
+    empty = BiasBatch(torch.tensor([1, 2, 3, 5]), torch.ones(4, dtype=torch.long), torch.zeros(4, 6, dtype=torch.long))
+    assert torch.equal(blind.examination_log(empty, category), torch.tensor([0.0, -0.25, -1.25, -5.25]))
+    # ... and a positive MLP output is capped: the examination is at most 1.
+    with torch.no_grad():
+        tower.tower.logit.weight.fill_(10.0)  # ReLU outputs >= 0: y_b >= the curve
+    y_b = tower(_rows([1, 2, 3, 5]), category)
+    assert y_b[0] > 0
+    assert torch.equal(tower.examination_log(_rows([1, 2, 3, 5]), category), y_b.clamp(max=0.0))
+
+
+def test_monotone_pbm_tower_learns_a_planted_examination_curve_in_absolute_terms() -> None:
+    """Clicks drawn as bias(position) · p_rel(category) with bias 1 at the top (the position-based model):
+    the monotone "pbm" tower's log curve matches log bias itself, not only its steps."""
+    generator = torch.Generator().manual_seed(0)
+    planted = torch.tensor([1.0, 0.6, 0.4, 0.25, 0.15])  # positions 1..5
+    relevance = torch.tensor([0.0, 0.0, 0.0, 0.8, 0.5, 0.3, 0.6, 0.2])  # per category code (3..7 real)
+    n = 20_000
+    position = torch.randint(1, 6, (n,), generator=generator)
+    category = torch.randint(3, 8, (n,), generator=generator)
+    clicks = torch.bernoulli(planted[position - 1] * relevance[category], generator=generator).unsqueeze(1)
+    rows = BiasBatch(position, torch.ones(n, dtype=torch.long), torch.zeros(n, 6, dtype=torch.long))
+
+    torch.manual_seed(0)
+    tower = BiasTower(6, 2, 8, 4, [], 0.0, kind="monotone", form="pbm", zero_init=True, target_features=False)
+    relevance_logit = nn.Embedding(8, 1)
+    loss = MultiTaskLoss([1.0], bias_form="pbm")
+    optimizer = torch.optim.Adam([*tower.parameters(), *relevance_logit.parameters()], lr=0.05)
+    for _ in range(400):
+        optimizer.zero_grad()
+        loss(relevance_logit(category), tower(rows, category), clicks, training=True).backward()
+        optimizer.step()
+
+    curve = tower.examination_curve(torch.zeros(1, 6, dtype=torch.long), torch.tensor([3]), torch.arange(1, 6),
+                                    torch.ones(5, dtype=torch.long))
+    assert curve[0] == 0.0
+    torch.testing.assert_close(curve, planted.log(), atol=0.12, rtol=0)
+    # With the examination pinned at the top, σ(u) is the relevance itself.
+    torch.testing.assert_close(torch.sigmoid(relevance_logit.weight[3:, 0]).detach(), relevance[3:], atol=0.05,
+                               rtol=0)
 
 
 @pytest.mark.parametrize("kind", ["mlp", "scalar", "monotone"])
@@ -338,6 +439,37 @@ def test_multiplicative_model_trains_on_the_product_and_serves_relevance(fixture
         scores = [m(_clone(inputs)) for m in models.values()]
     for key in scores[0]:
         assert torch.equal(scores[0][key], scores[1][key])
+    # score_logged: the probabilities the loss fits, the tower's factor included (early stopping's tail).
+    task = model.heads[0].task
+    task.score_logged = True
+    with torch.no_grad():
+        logged = model(_clone(inputs))
+    task.score_logged = False
+    torch.testing.assert_close(logged["p_click"], p[:, 0].detach())
+    torch.testing.assert_close(logged["p_order"], p[:, 1].detach())
+    assert not torch.equal(logged["p_click"], scores[1]["p_click"])
+
+
+def test_pbm_model_trains_on_relevance_times_examination_and_round_trips(fixture: RankingFixture,
+                                                                          batch: tuple[dict, dict]) -> None:
+    inputs, targets = batch
+    config = tiny_config(bias={"form": "pbm", "kind": "monotone", "zero_init": True})
+    assert DMTConfig.from_dict(config.to_dict()) == config
+    torch.manual_seed(0)
+    model = build_model(fixture.schema, config).eval()
+    tower = _network(model).bias_tower
+    assert (tower.form, model.heads[0].task.loss.bias_form) == ("pbm", "pbm")
+    out = _network(model)(_clone(inputs))
+    labels = model.heads[0].task.stack_labels(targets)
+    p = torch.sigmoid(out.task_logits) * out.bias_logit.clamp(max=0.0).exp().unsqueeze(1)
+    expected = F.binary_cross_entropy(p, labels, reduction="none").mean(0).sum()
+    torch.testing.assert_close(model(_clone(inputs), targets=targets, training=True)["loss"], expected)
+    # The weights reload into a freshly built model of the same config (no MLP bias terms on either side).
+    torch.manual_seed(1)
+    again = build_model(fixture.schema, config).eval()
+    again.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        assert torch.equal(again(_clone(inputs))["score"], model(_clone(inputs))["score"])
 
 
 def test_observation_dropout_is_wired_to_the_models_loss(fixture: RankingFixture, batch: tuple[dict, dict]) -> None:
@@ -396,7 +528,7 @@ def test_new_bias_keys_round_trip() -> None:
 
 
 @pytest.mark.parametrize(("bias", "match"), [
-    ({"form": "product"}, r"bias.form must be one of additive, multiplicative; got 'product'"),
+    ({"form": "product"}, r"bias.form must be one of additive, multiplicative, pbm; got 'product'"),
     ({"kind": "table"}, r"bias.kind must be one of mlp, scalar, monotone; got 'table'"),
     ({"zero_init": 1}, r"bias.zero_init must be true or false; got 1"),
     ({"target_features": "no"}, r"bias.target_features must be true or false; got 'no'"),
@@ -417,7 +549,7 @@ def test_bias_config_errors_name_the_field(bias: dict, match: str) -> None:
 def test_blocks_refuse_unknown_forms_and_kinds() -> None:
     with pytest.raises(ValueError, match=r"kind must be one of \('mlp', 'scalar', 'monotone'\); got 'table'"):
         BiasTower(**SIZES, kind="table")
-    with pytest.raises(ValueError, match=r"form must be one of \('additive', 'multiplicative'\); got 'pal'"):
+    with pytest.raises(ValueError, match=r"form must be one of \('additive', 'multiplicative', 'pbm'\); got 'pal'"):
         BiasTower(**SIZES, form="pal")
     with pytest.raises(ValueError, match=r"bias_form must be one of .*; got 'pal'"):
         MultiTaskLoss([1.0, 1.0], bias_form="pal")

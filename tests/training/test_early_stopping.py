@@ -166,8 +166,8 @@ def _spy_heldout(monkeypatch) -> list[list[float]]:
         calls.append([])
         return original_train(self, task_dir, window)
 
-    def heldout_loss(trainer, tail, metric="click"):
-        loss = original_loss(trainer, tail, metric)
+    def heldout_loss(trainer, tail, metric="click", with_bias=False):
+        loss = original_loss(trainer, tail, metric, with_bias)
         calls[-1].append(loss)
         return loss
 
@@ -263,11 +263,51 @@ def test_argument_errors(kwargs, match, tmp_path) -> None:
         RunTrainingArguments(output_dir=str(tmp_path), report_to=[], **kwargs)
 
 
+@pytest.mark.parametrize("form", ["additive", "multiplicative", "pbm"])
+def test_with_bias_the_tail_is_scored_with_the_click_probability_the_loss_fits(form, data_dir, tmp_path) -> None:
+    from t4r_dmt.model import DMTTrainer, build_model
+    from t4r_dmt.run_folder import load_schema
+
+    schema = load_schema(data_dir / "ranking")
+    torch.manual_seed(0)
+    model = build_model(schema, tiny_config(bias={"form": form, "kind": "scalar"}))
+    network, task = model.heads[0].body.module, model.heads[0].task
+    with torch.no_grad():  # a clear position effect: the logged and the served probabilities differ
+        network.bias_tower.positions.weight.copy_(-0.4 * torch.arange(network.bias_tower.positions.num_embeddings,
+                                                                      dtype=torch.float32).unsqueeze(1))
+    args = RunTrainingArguments(output_dir=str(tmp_path / "score"), report_to=[], per_device_eval_batch_size=64,
+                                disable_tqdm=True, max_sequence_length=model.max_sequence_length)
+    _, tail = split_tail(data_dir / "ranking" / "0001" / "train.parquet", TAIL, tmp_path / "split")
+    trainer = DMTTrainer(model=model, args=args, schema=schema)
+    served = loop_module.heldout_loss(trainer, tail)
+    logged = loop_module.heldout_loss(trainer, tail, with_bias=True)
+    assert task.score_logged is False  # reset after scoring
+    # By hand: the network's u and y_b on the tail, through the loss's own form, then the click logloss.
+    frame = pd.read_parquet(tail)
+    model.eval()
+    outputs = []
+    from transformers4rec.torch.utils.data_utils import T4RecDataLoader
+
+    for inputs, _ in T4RecDataLoader.parse(args.data_loader_engine).from_schema(
+            schema, str(loop_module.engine_file(trainer, tail)), 64, max_sequence_length=model.max_sequence_length,
+            shuffle=False, global_rank=None, global_size=None, device=trainer.device):
+        with torch.no_grad():
+            out = network(inputs)
+        outputs.append(task.loss.logged_probabilities(out.task_logits, out.bias_logit)[:, 0])
+    p_click = torch.cat(outputs).numpy()
+    assert logged == pytest.approx(click_logloss(frame["click"].to_numpy(), p_click), rel=1e-5)
+    assert abs(logged - served) > 1e-3
+    # Without a bias tower the flag changes nothing.
+    torch.manual_seed(0)
+    plain = DMTTrainer(model=build_model(schema, tiny_config(bias={"enabled": "off"})), args=args, schema=schema)
+    assert loop_module.heldout_loss(plain, tail, with_bias=True) == loop_module.heldout_loss(plain, tail)
+
+
 def test_defaults_keep_todays_loop_and_take_the_presets_weight_decay(tmp_path) -> None:
     from t4r_dmt.training.arguments import resolve_weight_decay
 
     args = RunTrainingArguments(output_dir=str(tmp_path), report_to=[])
-    assert (args.early_stopping_tail, args.weight_decay) == (0.0, None)
+    assert (args.early_stopping_tail, args.weight_decay, args.early_stopping_with_bias) == (0.0, None, False)
     resolve_weight_decay(args, 0.01)
     assert args.weight_decay == 0.01
     given = RunTrainingArguments(output_dir=str(tmp_path), report_to=[], weight_decay=0.0)
