@@ -81,6 +81,17 @@ class MultiTaskLoss(nn.Module):
         )
         return self.masked_mean(bce, labels)
 
+    def product_losses(self, u: torch.Tensor, log_p: torch.Tensor, log_q: torch.Tensor, labels: torch.Tensor,
+                       dropped: torch.Tensor | None) -> torch.Tensor:
+        """Per-task mean BCE from ``log p`` and ``log(1 - p)`` of a product form, ``σ(u)`` alone on ``dropped``
+        rows: ``(B, K) x 3, (B, K), (B,) bool or None -> (K,)``."""
+        if dropped is not None:
+            examined = dropped.unsqueeze(1)
+            log_p = torch.where(examined, F.logsigmoid(u), log_p)
+            log_q = torch.where(examined, F.logsigmoid(-u), log_q)
+        bce = -(self.pos_weights * labels * log_p + (1.0 - labels) * log_q)
+        return self.masked_mean(bce, labels.float())
+
     def multiplicative_losses(self, logits: torch.Tensor, bias_logit: torch.Tensor, labels: torch.Tensor,
                               dropped: torch.Tensor | None) -> torch.Tensor:
         """Per-task mean BCE of ``p = σ(u) σ(y_b)`` (``σ(u)`` on ``dropped`` rows): ``(B, K), (B,), (B, K),
@@ -93,12 +104,7 @@ class MultiTaskLoss(nn.Module):
         u, y = logits.float(), bias_logit.float().unsqueeze(1).expand_as(logits)
         log_p = F.logsigmoid(u) + F.logsigmoid(y)
         log_q = torch.logsumexp(torch.stack([-u, -y, -u - y]), dim=0) + log_p
-        if dropped is not None:
-            examined = dropped.unsqueeze(1)
-            log_p = torch.where(examined, F.logsigmoid(u), log_p)
-            log_q = torch.where(examined, F.logsigmoid(-u), log_q)
-        bce = -(self.pos_weights * labels * log_p + (1.0 - labels) * log_q)
-        return self.masked_mean(bce, labels.float())
+        return self.product_losses(u, log_p, log_q, labels, dropped)
 
     def pbm_losses(self, logits: torch.Tensor, bias_logit: torch.Tensor, labels: torch.Tensor,
                    dropped: torch.Tensor | None) -> torch.Tensor:
@@ -116,12 +122,7 @@ class MultiTaskLoss(nn.Module):
         log_not_e = torch.where(below, _log1mexp(torch.where(below, log_e, torch.full_like(log_e, -1.0))),
                                 torch.full_like(log_e, float("-inf")))
         log_q = torch.logaddexp(log_not_e, log_e + F.logsigmoid(-u))
-        if dropped is not None:
-            examined = dropped.unsqueeze(1)
-            log_p = torch.where(examined, F.logsigmoid(u), log_p)
-            log_q = torch.where(examined, F.logsigmoid(-u), log_q)
-        bce = -(self.pos_weights * labels * log_p + (1.0 - labels) * log_q)
-        return self.masked_mean(bce, labels.float())
+        return self.product_losses(u, log_p, log_q, labels, dropped)
 
     def logged_probabilities(self, logits: torch.Tensor, bias_logit: torch.Tensor) -> torch.Tensor:
         """The click probability the training loss fits, with the bias in ``bias_form`` and no observation

@@ -275,34 +275,43 @@ def test_monotone_pbm_curve_is_the_log_examination_with_the_top_examined_for_sur
     assert torch.equal(tower.examination_log(_rows([1, 2, 3, 5]), category), y_b.clamp(max=0.0))
 
 
-def test_monotone_pbm_tower_learns_a_planted_examination_curve_in_absolute_terms() -> None:
-    """Clicks drawn as bias(position) · p_rel(category) with bias 1 at the top (the position-based model):
-    the monotone "pbm" tower's log curve matches log bias itself, not only its steps."""
+#: Click relevance per category code (3..7 real) of the planted-curve tests.
+RELEVANCE = torch.tensor([0.0, 0.0, 0.0, 0.8, 0.5, 0.3, 0.6, 0.2])
+
+
+def _fit_planted_curve(tower: BiasTower, planted: torch.Tensor) -> tuple[torch.Tensor, nn.Embedding]:
+    """Draw 20,000 clicks as planted[position] · RELEVANCE[category] (fixed seed), fit ``tower`` and one relevance
+    logit per category jointly with the tower's form (400 Adam steps), and return the tower's examination curve
+    over positions 1..5 (5,) and the relevance logits."""
     generator = torch.Generator().manual_seed(0)
-    planted = torch.tensor([1.0, 0.6, 0.4, 0.25, 0.15])  # positions 1..5
-    relevance = torch.tensor([0.0, 0.0, 0.0, 0.8, 0.5, 0.3, 0.6, 0.2])  # per category code (3..7 real)
     n = 20_000
     position = torch.randint(1, 6, (n,), generator=generator)
     category = torch.randint(3, 8, (n,), generator=generator)
-    clicks = torch.bernoulli(planted[position - 1] * relevance[category], generator=generator).unsqueeze(1)
+    clicks = torch.bernoulli(planted[position - 1] * RELEVANCE[category], generator=generator).unsqueeze(1)
     rows = BiasBatch(position, torch.ones(n, dtype=torch.long), torch.zeros(n, 6, dtype=torch.long))
-
-    torch.manual_seed(0)
-    tower = BiasTower(6, 2, 8, 4, [], 0.0, kind="monotone", form="pbm", zero_init=True, target_features=False)
-    relevance_logit = nn.Embedding(8, 1)
-    loss = MultiTaskLoss([1.0], bias_form="pbm")
+    relevance_logit = nn.Embedding(8, 1)  # u: one logit per category
+    loss = MultiTaskLoss([1.0], bias_form=tower.form)
     optimizer = torch.optim.Adam([*tower.parameters(), *relevance_logit.parameters()], lr=0.05)
     for _ in range(400):
         optimizer.zero_grad()
         loss(relevance_logit(category), tower(rows, category), clicks, training=True).backward()
         optimizer.step()
-
     curve = tower.examination_curve(torch.zeros(1, 6, dtype=torch.long), torch.tensor([3]), torch.arange(1, 6),
                                     torch.ones(5, dtype=torch.long))
+    return curve, relevance_logit
+
+
+def test_monotone_pbm_tower_learns_a_planted_examination_curve_in_absolute_terms() -> None:
+    """Clicks drawn as bias(position) · p_rel(category) with bias 1 at the top (the position-based model):
+    the monotone "pbm" tower's log curve matches log bias itself, not only its steps."""
+    planted = torch.tensor([1.0, 0.6, 0.4, 0.25, 0.15])  # positions 1..5
+    torch.manual_seed(0)
+    tower = BiasTower(6, 2, 8, 4, [], 0.0, kind="monotone", form="pbm", zero_init=True, target_features=False)
+    curve, relevance_logit = _fit_planted_curve(tower, planted)
     assert curve[0] == 0.0
     torch.testing.assert_close(curve, planted.log(), atol=0.12, rtol=0)
     # With the examination pinned at the top, σ(u) is the relevance itself.
-    torch.testing.assert_close(torch.sigmoid(relevance_logit.weight[3:, 0]).detach(), relevance[3:], atol=0.05,
+    torch.testing.assert_close(torch.sigmoid(relevance_logit.weight[3:, 0]).detach(), RELEVANCE[3:], atol=0.05,
                                rtol=0)
 
 
@@ -562,28 +571,11 @@ def test_blocks_refuse_unknown_forms_and_kinds() -> None:
 def test_scalar_multiplicative_tower_learns_a_planted_examination_curve() -> None:
     """Clicks drawn as bias(position) · p_rel(category), PAL's model, with a fixed seed: the scalar tower's learned
     log-examination curve decreases with position, and its steps match the planted log ratios."""
-    generator = torch.Generator().manual_seed(0)
     planted = torch.tensor([0.9, 0.6, 0.4, 0.25, 0.15])  # positions 1..5
-    relevance = torch.tensor([0.0, 0.0, 0.0, 0.8, 0.5, 0.3, 0.6, 0.2])  # per category code (3..7 real)
-    n = 20_000
-    position = torch.randint(1, 6, (n,), generator=generator)
-    category = torch.randint(3, 8, (n,), generator=generator)
-    clicks = torch.bernoulli(planted[position - 1] * relevance[category], generator=generator).unsqueeze(1)
-    rows = BiasBatch(position, torch.ones(n, dtype=torch.long), torch.zeros(n, 6, dtype=torch.long))
-
     torch.manual_seed(0)
     tower = BiasTower(6, 2, 8, 4, [], 0.0, kind="scalar", form="multiplicative", zero_init=True,
                       target_features=False)
-    relevance_logit = nn.Embedding(8, 1)  # u: one logit per category
-    loss = MultiTaskLoss([1.0], bias_form="multiplicative")
-    optimizer = torch.optim.Adam([*tower.parameters(), *relevance_logit.parameters()], lr=0.05)
-    for _ in range(400):
-        optimizer.zero_grad()
-        loss(relevance_logit(category), tower(rows, category), clicks, training=True).backward()
-        optimizer.step()
-
-    curve = tower.examination_curve(torch.zeros(1, 6, dtype=torch.long), torch.tensor([3]), torch.arange(1, 6),
-                                    torch.ones(5, dtype=torch.long))
+    curve, _ = _fit_planted_curve(tower, planted)
     steps = curve[1:] - curve[:-1]
     assert (steps < -0.2).all(), curve
     # PAL's factors are identified up to a constant: the log ratios between positions are.
