@@ -5,7 +5,7 @@
   Guo et al. 2019: P(examined) · P(relevant); the code's "two_head_multiply"), "pbm" ``p_k = σ(u_k) · e`` with
   ``log e = min(y_b, 0)`` (the position-based model, y_b the log examination itself). In evaluation it is left
   out, so eval losses and outputs depend on ``σ(u_k)`` only, in every form.
-* Both forms treat the order task as the click task: with ``order_label`` "ctcvr" the examination factor
+* Every form treats the order task as the click task: with ``order_label`` "ctcvr" the examination factor
   multiplies P(click and order) as it multiplies P(click) (an impression not examined is neither clicked nor
   ordered); with "cvr" it is applied to the post-click order probability too, as the additive form always did.
 * ``observation_dropout``: in training, each row's bias is dropped with this probability (Zhang et al., KDD 2023):
