@@ -332,14 +332,13 @@ def heldout_loss(trainer: Any, tail: Path, metric: str = "click", with_bias: boo
     rank, world_size = world()
     outcome: list[Any] = [math.inf]
     if rank == 0:
-        tasks: list[Any] = [task for task in (getattr(head, "task", None) for head in getattr(trainer.model, "heads", []))
-                            if hasattr(task, "score_logged")]
-        for task in tasks:
+        task = _ranking_task(trainer.model)
+        if task is not None:
             task.score_logged = with_bias
         try:
             scores = _predict_here(trainer, engine_file(trainer, tail))
         finally:
-            for task in tasks:
+            if task is not None:
                 task.score_logged = False
         labels = pq.read_table(tail, columns=["click", "order"])
         click, order = (labels.column(name).to_numpy() for name in ("click", "order"))
@@ -351,15 +350,23 @@ def heldout_loss(trainer: Any, tail: Path, metric: str = "click", with_bias: boo
     return float(outcome[0])
 
 
+def _ranking_task(model: Any) -> Any | None:
+    """The first head task of ``model`` with the ranking loss (``RankingTask``), or None (another model)."""
+    for head in getattr(model, "heads", []):
+        task = getattr(head, "task", None)
+        if hasattr(getattr(task, "loss", None), "row_mask"):
+            return task
+    return None
+
+
 def _order_rows(model: Any, click: np.ndarray, order: np.ndarray) -> np.ndarray | None:
     """``(N,), (N,) -> (N,)`` bool: the rows ``model``'s order task trains on, as its loss's ``row_mask`` says
     (every row for "ctcvr", the clicked ones for "cvr"); None for a model without a ranking loss (every row)."""
-    for head in getattr(model, "heads", []):
-        loss = getattr(getattr(head, "task", None), "loss", None)
-        if loss is not None and hasattr(loss, "row_mask"):
-            labels = torch.as_tensor(np.stack([click, order], axis=1), dtype=torch.float32)
-            return loss.row_mask(labels)[:, 1].numpy() > 0
-    return None
+    task = _ranking_task(model)
+    if task is None:
+        return None
+    labels = torch.as_tensor(np.stack([click, order], axis=1), dtype=torch.float32)
+    return task.loss.row_mask(labels)[:, 1].numpy() > 0
 
 
 def shard_path(output_dir: str, rank: int) -> Path:

@@ -265,6 +265,8 @@ def test_argument_errors(kwargs, match, tmp_path) -> None:
 
 @pytest.mark.parametrize("form", ["additive", "multiplicative", "pbm"])
 def test_with_bias_the_tail_is_scored_with_the_click_probability_the_loss_fits(form, data_dir, tmp_path) -> None:
+    from transformers4rec.torch.utils.data_utils import T4RecDataLoader
+
     from t4r_dmt.model import DMTTrainer, build_model
     from t4r_dmt.run_folder import load_schema
 
@@ -286,8 +288,6 @@ def test_with_bias_the_tail_is_scored_with_the_click_probability_the_loss_fits(f
     frame = pd.read_parquet(tail)
     model.eval()
     outputs = []
-    from transformers4rec.torch.utils.data_utils import T4RecDataLoader
-
     for inputs, _ in T4RecDataLoader.parse(args.data_loader_engine).from_schema(
             schema, str(loop_module.engine_file(trainer, tail)), 64, max_sequence_length=model.max_sequence_length,
             shuffle=False, global_rank=None, global_size=None, device=trainer.device):
