@@ -10,9 +10,17 @@ orders lists by relevance moves into the position effect. For each ``WORK/seedS`
 * ``model``: with the run's served click probability (its last checkpoint): the curve the tower converges to
   given the relevance it has; its excess over the floor is the confounding;
 
+* ``inputs``: with a relevance read from the model's own inputs by regression on the truth
+  (:func:`inputs_relevance`: LightGBM on every scalar input of the rows, the target the planted relevance
+  logit, predicted out of fold): the curve a click model would reach if it learned from its inputs all the
+  relevance they carry; between ``oracle`` and ``model``, it says whether the confounding is in the data's
+  inputs or in what the model learns from the clicks;
+
 beside the tower's own learned curve, and ``oracle_all_days``: the floor on every impression of ``raw/``; and
-``oracle_monotone`` / ``model_monotone``: the same two fits made non-increasing down the list
-(:func:`monotone_fit`), the floor and the convergence point of a ``bias.kind monotone`` tower.
+``oracle_monotone`` / ``model_monotone`` / ``inputs_monotone``: the fits made non-increasing down the list
+(:func:`monotone_fit`), the floor and the convergence point of a ``bias.kind monotone`` tower. ``r2`` is the
+share of the planted relevance logit's variance that the run's served logit explains (a linear fit, so a
+scale or level error costs nothing) and the out-of-fold R² of ``inputs``.
 
 Usage: ``python benchmarks/examination_floor.py --work WORK --seeds 5 --preset dmt_bias_multiplicative
 --out benchmarks/results/examination_floor.json``
@@ -35,8 +43,8 @@ from t4r_dmt.metrics.seeds import mean_std
 
 
 def _window_rows(run: Path, data: Path, tmp: Path) -> pd.DataFrame:
-    """``click``, ``position`` (0-based), ``request_id``, ``product_id`` and the last checkpoint's ``p_click``
-    of the training rows of windows 1..T, T the run's last checkpoint."""
+    """``click``, ``position`` (0-based), ``window``, ``request_id``, ``product_id`` and the last checkpoint's
+    ``p_click`` of the training rows of windows 1..T, T the run's last checkpoint."""
     from t4r_dmt.training.predict import PredictArguments, last_checkpoint
     from t4r_dmt.training.predict import run as predict
     from t4r_dmt.windows import list_windows, window_path
@@ -49,8 +57,56 @@ def _window_rows(run: Path, data: Path, tmp: Path) -> pd.DataFrame:
                                  checkpoint_window=last))
         scored = pd.read_parquet(out, columns=["request_id", "product_id", "p_click"])
         rows = pd.read_parquet(window_path(data / "ranking", t, "train"), columns=["position_index", "click"])
-        frames.append(scored.assign(position=rows["position_index"].to_numpy() - 1, click=rows["click"].to_numpy()))
+        frames.append(scored.assign(position=rows["position_index"].to_numpy() - 1, click=rows["click"].to_numpy(),
+                                    window=t))
     return pd.concat(frames, ignore_index=True)
+
+
+#: columns of a ranking window that are not model inputs, or that are the position the curve is fitted on
+NOT_INPUTS = ("request_id", "window", "product_id", "user_id", "click", "order", "position_index", "position_page")
+CATEGORICAL_INPUTS = ("item_id", "item_category", "item_brand", "last_click_category")
+
+
+def _input_rows(data: Path, windows: list[int]) -> pd.DataFrame:
+    """Every scalar input of the training rows of ``windows`` (the order of ``_window_rows``), plus
+    ``last_click_category``, the category of the user's most recent click (-1 without one)."""
+    from t4r_dmt.windows import window_path
+
+    frames = []
+    for t in windows:
+        rows = pd.read_parquet(window_path(data / "ranking", t, "train"))
+        scalar = rows[[c for c in rows.columns if c not in NOT_INPUTS and rows[c].dtype != object]].copy()
+        scalar["last_click_category"] = [int(s[-1]) if len(s) else -1 for s in rows["click_category_seq"]]
+        frames.append(scalar)
+    return pd.concat(frames, ignore_index=True)
+
+
+def inputs_relevance(inputs: pd.DataFrame, relevance: np.ndarray, groups: np.ndarray, seed: int = 0,
+                     folds: int = 5) -> np.ndarray:
+    """The planted click probability ``relevance`` (N,) as far as the ``inputs`` (N rows) carry it: a LightGBM
+    regression of its logit on them, predicted out of fold (``GroupKFold`` over ``groups``, the request ids, so a
+    list is never split), returned as probabilities (N,)."""
+    import lightgbm as lgb
+    from sklearn.model_selection import GroupKFold
+
+    p = np.clip(relevance, 1e-6, 1 - 1e-6)
+    target = np.log(p / (1 - p))
+    predicted = np.empty(len(target))
+    categorical = [c for c in CATEGORICAL_INPUTS if c in inputs.columns]
+    for train, held_out in GroupKFold(n_splits=folds).split(inputs, target, groups):
+        model = lgb.LGBMRegressor(n_estimators=600, learning_rate=0.05, num_leaves=63, min_child_samples=20,
+                                  random_state=seed, n_jobs=1, verbose=-1)
+        model.fit(inputs.iloc[train], target[train], categorical_feature=categorical)
+        predicted[held_out] = model.predict(inputs.iloc[held_out])
+    return np.asarray(1 / (1 + np.exp(-predicted)))
+
+
+def explained_share(predicted: np.ndarray, relevance: np.ndarray) -> float:
+    """Share of the variance of the relevance logit (N,) that a linear function of ``predicted``'s logit explains."""
+    def to_logit(p: np.ndarray) -> np.ndarray:
+        p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+        return np.asarray(np.log(p / (1 - p)))
+    return float(np.corrcoef(to_logit(predicted), to_logit(relevance))[0, 1] ** 2)
 
 
 def monotone_fit(curve: np.ndarray, click: pd.Series, position: pd.Series) -> np.ndarray:
@@ -72,20 +128,26 @@ def floor_of_seed(seed_dir: Path, preset: str) -> dict[str, Any]:
                             columns=["request_id", "product_id", "position", "p_click_relevance"])
     with tempfile.TemporaryDirectory() as tmp:
         rows = _window_rows(run, data, Path(tmp))
+    inputs = _input_rows(data, sorted(rows["window"].unique().tolist()))
+    rows = pd.concat([rows, inputs], axis=1)
     rows = rows.merge(truth[["request_id", "product_id", "p_click_relevance"]], on=["request_id", "product_id"],
                       how="inner", validate="many_to_one")
     impressions = pd.read_parquet(seed_dir / "raw" / "impressions.parquet", columns=["request_id", "product_id",
                                                                                       "click"])
     every = impressions.merge(truth, on=["request_id", "product_id"], validate="one_to_one")
+    probe = inputs_relevance(rows[inputs.columns], rows["p_click_relevance"].to_numpy(), rows["request_id"].to_numpy())
     curves = {
         "learned": run_position_curve(run, data, n),
         "oracle": fitted_curve(rows["click"], rows["p_click_relevance"], rows["position"], n),
         "model": fitted_curve(rows["click"], rows["p_click"], rows["position"], n),
+        "inputs": fitted_curve(rows["click"], probe, rows["position"], n),
         "oracle_all_days": fitted_curve(every["click"].astype(float), every["p_click_relevance"], every["position"], n),
     }
-    for kind in ("oracle", "model"):
+    for kind in ("oracle", "model", "inputs"):
         curves[f"{kind}_monotone"] = monotone_fit(curves[kind], rows["click"], rows["position"])
-    return {"rows": len(rows), "rows_all_days": len(every),
+    r2 = {"model": explained_share(rows["p_click"].to_numpy(), rows["p_click_relevance"].to_numpy()),
+          "inputs": explained_share(probe, rows["p_click_relevance"].to_numpy())}
+    return {"rows": len(rows), "rows_all_days": len(every), "r2": r2,
             "max_log_ratio": {k: max_log_ratio(v, planted) for k, v in curves.items()},
             "curves": {k: [float(x) for x in v] for k, v in curves.items()}}
 
@@ -98,16 +160,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True, help="JSON output")
     args = parser.parse_args()
     per_seed = {s: floor_of_seed(args.work / f"seed{s}", args.preset) for s in range(args.seeds)}
-    kinds = ("learned", "model", "oracle", "oracle_all_days", "model_monotone", "oracle_monotone")
+    kinds = ("learned", "model", "inputs", "oracle", "oracle_all_days", "model_monotone", "inputs_monotone",
+             "oracle_monotone")
     print(f"max |log ratio| against the planted curve, {args.preset}, {args.work}")
-    print("| seed | rows | learned (tower) | fit, model's relevance | fit, planted relevance | same, all days "
-          "| monotone fit, model's relevance | monotone fit, planted relevance |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| seed | rows | learned (tower) | fit, model's relevance | fit, inputs' relevance | fit, planted relevance "
+          "| same, all days | monotone fits: model's | inputs' | planted | R² model | R² inputs |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for s, r in per_seed.items():
-        print(f"| {s} | {r['rows']} | " + " | ".join(f"{r['max_log_ratio'][k]:.3f}" for k in kinds) + " |")
+        print(f"| {s} | {r['rows']} | " + " | ".join(f"{r['max_log_ratio'][k]:.3f}" for k in kinds)
+              + f" | {r['r2']['model']:.3f} | {r['r2']['inputs']:.3f} |")
     summary = {k: list(mean_std([r["max_log_ratio"][k] for r in per_seed.values()])) for k in kinds}
-    print("| mean ± std | | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in summary.values()) + " |")
-    write_json(args.out, {"work": str(args.work), "preset": args.preset, "mean_std": summary,
+    r2 = {k: list(mean_std([r["r2"][k] for r in per_seed.values()])) for k in ("model", "inputs")}
+    print("| mean ± std | | " + " | ".join(f"{m:.3f} ± {s:.3f}" for m, s in (*summary.values(), *r2.values())) + " |")
+    write_json(args.out, {"work": str(args.work), "preset": args.preset, "mean_std": summary, "r2": r2,
                           "per_seed": {str(s): r for s, r in per_seed.items()}})
 
 

@@ -91,7 +91,8 @@ def generate(config: SynthConfig) -> SynthResult:
     oracle = oracle_summary(
         day=day, item=impressions.item, position=impressions.position, click=impressions.click,
         order=impressions.order, p_click=impressions.p_click, p_click_relevance=impressions.p_click_relevance,
-        p_order=impressions.p_order, n_items=catalog.n_items, n_days=config.n_days,
+        p_order=impressions.p_order, p_order_given_click=impressions.p_order_given_click, n_items=catalog.n_items,
+        n_days=config.n_days,
     )
     oracle["n_requests"] = len(requests)
     oracle["n_events"] = len(events)

@@ -54,12 +54,16 @@ def popularity_scores(train_item: np.ndarray, train_click: np.ndarray, eval_item
 
 def oracle_summary(day: np.ndarray, item: np.ndarray, position: np.ndarray, click: np.ndarray,
                    order: np.ndarray, p_click: np.ndarray, p_click_relevance: np.ndarray,
-                   p_order: np.ndarray, n_items: int, n_days: int) -> dict[str, Any]:
+                   p_order: np.ndarray, p_order_given_click: np.ndarray, n_items: int,
+                   n_days: int) -> dict[str, Any]:
     """Realised rates and reference AUCs; every argument is per impression (N,) except the counts.
 
     The ``auc_*`` keys are measured on the last day; ``all_days`` repeats the planted ones on all days.
-    ``auc_click_popularity`` is NaN (written as null) when there is a single day.
+    ``auc_click_popularity`` is NaN (written as null) when there is a single day. The relevance oracles score
+    without the position effect, as a served (position-blind) score must: ``p_click_relevance`` for clicks and
+    ``p_click_relevance * p_order_given_click`` (the order probability of an examined item) for orders.
     """
+    p_order_relevance = p_click_relevance * p_order_given_click
     last = day == n_days - 1
     earlier = day < n_days - 1
     popularity = popularity_scores(item[earlier], click[earlier], item[last], n_items)
@@ -75,10 +79,12 @@ def oracle_summary(day: np.ndarray, item: np.ndarray, position: np.ndarray, clic
         "auc_click_popularity": auc(click[last], popularity) if earlier.any() else math.nan,
         "auc_click_position": auc(click[last], -position[last]),
         "auc_order_oracle": auc(order[last], p_order[last]),
+        "auc_order_relevance_oracle": auc(order[last], p_order_relevance[last]),
         "all_days": {
             "auc_click_oracle": auc(click, p_click),
             "auc_click_relevance_oracle": auc(click, p_click_relevance),
             "auc_order_oracle": auc(order, p_order),
+            "auc_order_relevance_oracle": auc(order, p_order_relevance),
         },
     }
     return nan_to_none(summary)

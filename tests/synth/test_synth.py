@@ -137,6 +137,10 @@ def test_rates_and_oracle_ordering(default_result: SynthResult) -> None:
     assert 0.75 <= oracle["auc_click_relevance_oracle"] <= 0.87
     assert oracle["auc_click_popularity"] < oracle["auc_click_relevance_oracle"] < oracle["auc_click_oracle"] < 1
     assert 0.5 < oracle["auc_order_oracle"] < 1
+    # Without the position effect the order oracle ranks worse on the logged orders, which carry it.
+    assert 0.5 < oracle["auc_order_relevance_oracle"] < oracle["auc_order_oracle"]
+    for key in ("auc_order_oracle", "auc_order_relevance_oracle"):
+        assert 0.5 < oracle["all_days"][key] < 1
     imp = default_result.impressions
     assert oracle["click_rate"] == pytest.approx(imp.click.mean())
     assert oracle["n_impressions"] == len(imp) == 120_000
