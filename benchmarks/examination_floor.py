@@ -40,6 +40,7 @@ from sklearn.isotonic import IsotonicRegression
 from t4r_dmt.analysis import fitted_curve, load_bias_curve, max_log_ratio, run_position_curve
 from t4r_dmt.io_utils import write_json
 from t4r_dmt.metrics.seeds import mean_std
+from t4r_dmt.synth.events import logit, sigmoid
 
 
 def _window_rows(run: Path, data: Path, tmp: Path) -> pd.DataFrame:
@@ -89,8 +90,7 @@ def inputs_relevance(inputs: pd.DataFrame, relevance: np.ndarray, groups: np.nda
     import lightgbm as lgb
     from sklearn.model_selection import GroupKFold
 
-    p = np.clip(relevance, 1e-6, 1 - 1e-6)
-    target = np.log(p / (1 - p))
+    target = _clipped_logit(relevance)
     predicted = np.empty(len(target))
     categorical = [c for c in CATEGORICAL_INPUTS if c in inputs.columns]
     for train, held_out in GroupKFold(n_splits=folds).split(inputs, target, groups):
@@ -98,15 +98,17 @@ def inputs_relevance(inputs: pd.DataFrame, relevance: np.ndarray, groups: np.nda
                                   random_state=seed, n_jobs=1, verbose=-1)
         model.fit(inputs.iloc[train], target[train], categorical_feature=categorical)
         predicted[held_out] = model.predict(inputs.iloc[held_out])
-    return np.asarray(1 / (1 + np.exp(-predicted)))
+    return sigmoid(predicted)
+
+
+def _clipped_logit(p: np.ndarray) -> np.ndarray:
+    """Logit of probabilities (N,) clipped into [1e-6, 1 - 1e-6], so a rate of 0 or 1 stays finite."""
+    return logit(np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6))
 
 
 def explained_share(predicted: np.ndarray, relevance: np.ndarray) -> float:
     """Share of the variance of the relevance logit (N,) that a linear function of ``predicted``'s logit explains."""
-    def to_logit(p: np.ndarray) -> np.ndarray:
-        p = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
-        return np.asarray(np.log(p / (1 - p)))
-    return float(np.corrcoef(to_logit(predicted), to_logit(relevance))[0, 1] ** 2)
+    return float(np.corrcoef(_clipped_logit(predicted), _clipped_logit(relevance))[0, 1] ** 2)
 
 
 def monotone_fit(curve: np.ndarray, click: pd.Series, position: pd.Series) -> np.ndarray:

@@ -7,13 +7,11 @@ import pandas as pd
 import pytest
 from paths import load_benchmark
 
+from t4r_dmt.synth.events import sigmoid as _sigmoid
+
 
 def _module():
     return load_benchmark("examination_floor")
-
-
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return np.asarray(1 / (1 + np.exp(-x)))
 
 
 def test_explained_share_ignores_scale_and_level_of_the_logit() -> None:
