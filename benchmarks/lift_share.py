@@ -4,8 +4,8 @@ Lift share = (AUC - 0.5) / (oracle AUC - 0.5), per seed, then mean ± std over s
 oracle of the evaluation day (``auc_click_relevance_oracle`` of ``seedS/raw/truth/oracle.json``; the planted
 relevance without position). Order: against ``auc_order_relevance_oracle``, the planted order probability of an
 examined item (without position, as for clicks), and against ``auc_order_oracle``, the planted order probability
-with the position effect that no served score can know (a lower bound, the only order share before the relevance
-oracle was written; a folder from then gets the rows of the regenerated ``t4r-dmt synth`` data's ``oracle.json``).
+with the position effect that no served score can know (a lower bound). A folder whose data were generated before
+``t4r-dmt synth`` wrote the order relevance oracle is refused: regenerate its ``oracle.json`` (same arguments).
 
 Usage: ``python benchmarks/lift_share.py --work WORK --presets gbdt dnn dmt --seeds 5``
 """

@@ -86,7 +86,8 @@ def _run(args: DemoArguments, out: Path) -> dict[str, Any]:
 
 def _summary_table(average: dict[str, float], oracle: dict[str, Any]) -> str:
     rows = ["| metric | model | oracle (truth/oracle.json) |", "|---|---|---|"]
-    oracles = {"auc_click": oracle.get("auc_click_relevance_oracle"), "auc_order": oracle.get("auc_order_oracle")}
+    oracles = {"auc_click": oracle.get("auc_click_relevance_oracle"),
+               "auc_order": oracle.get("auc_order_relevance_oracle")}
     for name, value in average.items():
         ref = oracles.get(name)
         rows.append(f"| {name} | {value:.4f} | {'' if ref is None else f'{ref:.4f}'} |")
