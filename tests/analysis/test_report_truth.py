@@ -178,10 +178,14 @@ def test_examination_floor_benchmark(runs: dict[str, Path], tmp_path: Path) -> N
     for name, target in (("raw", runs["raw"]), ("data", runs["data"]), ("runs/dmt", runs["dmt"])):
         (seed / name).symlink_to(target, target_is_directory=True)
     result = floor.floor_of_seed(seed, "dmt")
-    assert set(result["max_log_ratio"]) == {"learned", "model", "oracle", "oracle_all_days", "model_monotone",
-                                            "oracle_monotone"}
-    for kind in ("model", "oracle"):  # the monotone fits never rise down the list
+    assert set(result["max_log_ratio"]) == {"learned", "model", "inputs", "oracle", "oracle_all_days",
+                                            "model_monotone", "inputs_monotone", "oracle_monotone"}
+    for kind in ("model", "inputs", "oracle"):  # the monotone fits never rise down the list
         assert np.all(np.diff(result["curves"][f"{kind}_monotone"]) <= 1e-12)
+    # Shares of the planted relevance logit's variance; the inputs carry most of it even on these few rows (0.86).
+    assert set(result["r2"]) == {"model", "inputs"}
+    assert all(0 <= share <= 1 for share in result["r2"].values())
+    assert result["r2"]["inputs"] > 0.5
     validation = validate_run(runs["dmt"], runs["data"], runs["raw"] / "truth")
     np.testing.assert_allclose(result["curves"]["learned"], validation.learned_curve)
     impressions = pd.read_parquet(runs["raw"] / "impressions.parquet")
