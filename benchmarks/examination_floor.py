@@ -42,44 +42,38 @@ from t4r_dmt.io_utils import write_json
 from t4r_dmt.metrics.seeds import mean_std
 from t4r_dmt.synth.events import logit, sigmoid
 
-
-def _window_rows(run: Path, data: Path, tmp: Path) -> pd.DataFrame:
-    """``click``, ``position`` (0-based), ``window``, ``request_id``, ``product_id`` and the last checkpoint's
-    ``p_click`` of the training rows of windows 1..T, T the run's last checkpoint."""
-    from t4r_dmt.training.predict import PredictArguments, last_checkpoint
-    from t4r_dmt.training.predict import run as predict
-    from t4r_dmt.windows import list_windows, window_path
-
-    last = last_checkpoint(run)
-    frames = []
-    for t in [w for w in list_windows(data / "ranking") if w <= last]:
-        out = tmp / f"{t}.parquet"
-        predict(PredictArguments(run=str(run), data=str(data), window=t, out=str(out), split="train",
-                                 checkpoint_window=last))
-        scored = pd.read_parquet(out, columns=["request_id", "product_id", "p_click"])
-        rows = pd.read_parquet(window_path(data / "ranking", t, "train"), columns=["position_index", "click"])
-        frames.append(scored.assign(position=rows["position_index"].to_numpy() - 1, click=rows["click"].to_numpy(),
-                                    window=t))
-    return pd.concat(frames, ignore_index=True)
-
-
 #: columns of a ranking window that are not model inputs, or that are the position the curve is fitted on
 NOT_INPUTS = ("request_id", "window", "product_id", "user_id", "click", "order", "position_index", "position_page")
 CATEGORICAL_INPUTS = ("item_id", "item_category", "item_brand", "last_click_category")
 
 
-def _input_rows(data: Path, windows: list[int]) -> pd.DataFrame:
-    """Every scalar input of the training rows of ``windows`` (the order of ``_window_rows``), plus
-    ``last_click_category``, the category of the user's most recent click (-1 without one)."""
-    from t4r_dmt.windows import window_path
+def _window_rows(run: Path, data: Path, tmp: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training rows of windows 1..T, T the run's last checkpoint, as two aligned frames: ``click``,
+    ``position`` (0-based), ``request_id``, ``product_id`` and the last checkpoint's ``p_click``; and every scalar
+    input of the rows (:func:`_scalar_inputs`)."""
+    from t4r_dmt.training.predict import PredictArguments, last_checkpoint
+    from t4r_dmt.training.predict import run as predict
+    from t4r_dmt.windows import list_windows, window_path
 
-    frames = []
-    for t in windows:
+    last = last_checkpoint(run)
+    frames, inputs = [], []
+    for t in [w for w in list_windows(data / "ranking") if w <= last]:
+        out = tmp / f"{t}.parquet"
+        predict(PredictArguments(run=str(run), data=str(data), window=t, out=str(out), split="train",
+                                 checkpoint_window=last))
+        scored = pd.read_parquet(out, columns=["request_id", "product_id", "p_click"])
         rows = pd.read_parquet(window_path(data / "ranking", t, "train"))
-        scalar = rows[[c for c in rows.columns if c not in NOT_INPUTS and rows[c].dtype != object]].copy()
-        scalar["last_click_category"] = [int(s[-1]) if len(s) else -1 for s in rows["click_category_seq"]]
-        frames.append(scalar)
-    return pd.concat(frames, ignore_index=True)
+        frames.append(scored.assign(position=rows["position_index"].to_numpy() - 1, click=rows["click"].to_numpy()))
+        inputs.append(_scalar_inputs(rows))
+    return pd.concat(frames, ignore_index=True), pd.concat(inputs, ignore_index=True)
+
+
+def _scalar_inputs(rows: pd.DataFrame) -> pd.DataFrame:
+    """Every scalar input of ranking ``rows`` (N rows), plus ``last_click_category``, the category of the user's
+    most recent click (-1 without one)."""
+    scalar = rows[[c for c in rows.columns if c not in NOT_INPUTS and rows[c].dtype != object]].copy()
+    scalar["last_click_category"] = [int(s[-1]) if len(s) else -1 for s in rows["click_category_seq"]]
+    return scalar
 
 
 def inputs_relevance(inputs: pd.DataFrame, relevance: np.ndarray, groups: np.ndarray, seed: int = 0,
@@ -122,15 +116,15 @@ def monotone_fit(curve: np.ndarray, click: pd.Series, position: pd.Series) -> np
 
 
 def floor_of_seed(seed_dir: Path, preset: str) -> dict[str, Any]:
-    """The three fits and the learned curve of ``seed_dir/runs/preset``, as max |log ratio| and curves."""
+    """The fits and the learned curve of ``seed_dir/runs/preset``, as max |log ratio| and curves, and the
+    explained shares ``r2``."""
     truth_dir, data, run = seed_dir / "raw" / "truth", seed_dir / "data", seed_dir / "runs" / preset
     planted = load_bias_curve(truth_dir)
     n = len(planted)
     truth = pd.read_parquet(truth_dir / "impressions_truth.parquet",
                             columns=["request_id", "product_id", "position", "p_click_relevance"])
     with tempfile.TemporaryDirectory() as tmp:
-        rows = _window_rows(run, data, Path(tmp))
-    inputs = _input_rows(data, sorted(rows["window"].unique().tolist()))
+        rows, inputs = _window_rows(run, data, Path(tmp))
     rows = pd.concat([rows, inputs], axis=1)
     rows = rows.merge(truth[["request_id", "product_id", "p_click_relevance"]], on=["request_id", "product_id"],
                       how="inner", validate="many_to_one")
