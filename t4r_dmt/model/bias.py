@@ -10,10 +10,10 @@ import math
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from t4r_dmt.model.config import BIAS_FORMS, BIAS_KINDS
 from t4r_dmt.model.inputs import BiasBatch
+from t4r_dmt.model.loss import examination_log
 from t4r_dmt.model.mlp import Tower
 
 #: The first steps of a "monotone" curve: each position's log examination starts this far below the one
@@ -126,10 +126,7 @@ class BiasTower(nn.Module):
         """Each row's examination term in the form's own scale, ``(B,)``: the logit y_b ("additive"), or the log
         examination probability: log σ(y_b) ("multiplicative"), min(y_b, 0) ("pbm"). Computed in the module's
         current mode."""
-        y_b = self(bias, category)
-        if self.form == "multiplicative":
-            return F.logsigmoid(y_b)
-        return y_b.clamp(max=0.0) if self.form == "pbm" else y_b
+        return examination_log(self(bias, category), self.form)
 
     def examination_curve(self, neighbors: torch.Tensor, category: torch.Tensor, positions: torch.Tensor,
                           pages: torch.Tensor) -> torch.Tensor:

@@ -116,7 +116,7 @@ class MultiTaskLoss(nn.Module):
         (computed on a placeholder there, so no NaN gradient).
         """
         u = logits.float()
-        log_e = bias_logit.float().clamp(max=0.0).unsqueeze(1).expand_as(u)
+        log_e = examination_log(bias_logit.float(), "pbm").unsqueeze(1).expand_as(u)
         log_p = F.logsigmoid(u) + log_e
         below = log_e < 0
         log_not_e = torch.where(below, _log1mexp(torch.where(below, log_e, torch.full_like(log_e, -1.0))),
@@ -156,6 +156,14 @@ class MultiTaskLoss(nn.Module):
         else:
             losses = self.task_losses(logits, labels)
         return (losses * self.task_weights.to(losses.dtype)).sum()
+
+
+def examination_log(bias_logit: torch.Tensor, form: str) -> torch.Tensor:
+    """The bias logit y_b in ``form``'s own scale, elementwise: the log examination probability log σ(y_b)
+    ("multiplicative") or min(y_b, 0) ("pbm"); the logit y_b itself ("additive")."""
+    if form == "multiplicative":
+        return F.logsigmoid(bias_logit)
+    return bias_logit.clamp(max=0.0) if form == "pbm" else bias_logit
 
 
 def _log1mexp(x: torch.Tensor) -> torch.Tensor:
